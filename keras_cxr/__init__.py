@@ -1,0 +1,46 @@
+"""keras_cxr: explainable chest X-ray classifiers for Keras 3.
+
+Example:
+    >>> from keras_cxr import StackedEnsemble, GradCAM
+    >>> model = StackedEnsemble(weights=None, input_shape=(96, 96, 3))
+    >>> explanation = GradCAM(model).explain(images)
+"""
+
+__version__ = "0.1.0"
+
+from keras_cxr.explain import (  # noqa: E402
+    EigenCAM,
+    Explanation,
+    GradCAM,
+    GradCAMPlusPlus,
+    HiResCAM,
+    LayerCAM,
+    ScoreCAM,
+    XGradCAM,
+)
+from keras_cxr.layers import (  # noqa: E402
+    GrayscaleToRGB,
+    ImageNetPreprocessing,
+    StackedBackbones,
+    WeightsUnavailableError,
+)
+from keras_cxr.models import ModelFileError, StackedEnsemble, load_model  # noqa: E402
+
+__all__ = [
+    "EigenCAM",
+    "Explanation",
+    "GradCAM",
+    "GradCAMPlusPlus",
+    "GrayscaleToRGB",
+    "HiResCAM",
+    "ImageNetPreprocessing",
+    "LayerCAM",
+    "ModelFileError",
+    "ScoreCAM",
+    "StackedBackbones",
+    "StackedEnsemble",
+    "WeightsUnavailableError",
+    "XGradCAM",
+    "__version__",
+    "load_model",
+]

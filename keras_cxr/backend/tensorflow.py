@@ -1,0 +1,70 @@
+"""TensorFlow implementations of the backend functions (the only module that imports tf)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import tensorflow as tf
+
+
+def compile_function(function: Callable, input_signature: Sequence | None = None) -> Callable:
+    """Compile `function` once; the batch axis is left free so batch sizes never re-trace.
+
+    Args:
+        function: A Python function of tensors built from Keras layers and `keras.ops`.
+        input_signature: `(shape, dtype)` pairs; `None` dimensions stay dynamic.
+
+    Returns:
+        The compiled callable.
+    """
+    signature = None
+    if input_signature is not None:
+        signature = [tf.TensorSpec(shape, dtype) for shape, dtype in input_signature]
+    return tf.function(function, input_signature=signature, reduce_retracing=True)
+
+
+def head_gradients(
+    head: Callable[[list], object], features: list, score: Callable[[object], object]
+) -> tuple[object, list]:
+    """Run `head` on precomputed `features` and differentiate the per-image score.
+
+    Only the head (the layers after the feature maps) is recorded, so the backward pass
+    and its memory are those of the head alone.
+
+    Args:
+        head: Maps the list of feature maps to the model's logits.
+        features: Feature-map tensors `(batch, h, w, c)`.
+        score: Maps logits to one scalar per image, shape `(batch,)`.
+
+    Returns:
+        `(logits, gradients)`: gradients of the scores w.r.t. each feature map. Images are
+        independent in inference mode, so differentiating the sum gives per-image gradients.
+    """
+    with tf.GradientTape() as tape:
+        tape.watch(features)
+        logits = head(features)
+        scores = score(logits)
+    return logits, tape.gradient(scores, features)
+
+
+def hooked_gradients(
+    forward: Callable[[Callable], tuple[object, list]], score: Callable[[object], object]
+) -> tuple[object, list, list]:
+    """Differentiate a score w.r.t. activations that hooks capture during a forward pass.
+
+    Used for models without a graph to split (subclassed models): the whole forward pass
+    is recorded, so this costs a forward and a partial backward pass, with the memory of
+    training rather than of inference.
+
+    Args:
+        forward: Called with a `watch(tensor)` function; runs the model (its hooks call
+            `watch` on each target activation) and returns `(outputs, activations)`.
+        score: Maps the model output to one scalar per image.
+
+    Returns:
+        `(outputs, activations, gradients)`.
+    """
+    with tf.GradientTape() as tape:
+        outputs, activations = forward(tape.watch)
+        scores = score(outputs)
+    return outputs, activations, tape.gradient(scores, activations)

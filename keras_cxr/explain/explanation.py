@@ -1,0 +1,99 @@
+"""`Explanation`: the result of explaining a batch of images."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from keras_cxr.viz.grid import plot_grid
+from keras_cxr.viz.overlay import overlay as _overlay
+
+
+@dataclass
+class Explanation:
+    """Heatmaps and the predictions they explain, for a batch of images.
+
+    Attributes:
+        heatmaps: float32 `(batch, height, width)` at input resolution, in [0, 1], never
+            NaN; for several target layers, the fused map (the normalised mean of the
+            per-layer maps).
+        layer_heatmaps: Target-layer path → float32 `(batch, height, width)` in [0, 1].
+        scores: float32 `(batch,)`: the explained score (logit or probability) per image.
+        class_index: int32 `(batch,)`: the class explained for each image.
+        predictions: float32 `(batch, units)`: the model's output (probabilities).
+        target_layers: Paths of the target layers, e.g.
+            `["stacked_backbones/mobilenet_v2/out_relu", ...]`.
+        method: Name of the CAM method.
+
+    Example:
+        >>> explanation = keras_cxr.GradCAM(model).explain(images)
+        >>> rgb = explanation.overlay(images)
+        >>> explanation.plot(images).savefig("gradcam.png")
+    """
+
+    heatmaps: np.ndarray
+    layer_heatmaps: dict[str, np.ndarray]
+    scores: np.ndarray
+    class_index: np.ndarray
+    predictions: np.ndarray
+    target_layers: list[str] = field(default_factory=list)
+    method: str = "gradcam"
+
+    def __len__(self) -> int:
+        return int(self.heatmaps.shape[0])
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        """Probability of the explained class per image, float32 `(batch,)`."""
+        if self.predictions.shape[-1] == 1:
+            positive = self.predictions[:, 0]
+            return np.where(self.class_index == 1, positive, 1.0 - positive).astype(np.float32)
+        return self.predictions[np.arange(len(self)), self.class_index].astype(np.float32)
+
+    def overlay(
+        self, images, alpha: float = 0.4, colormap: str = "jet", layer: str | None = None
+    ) -> np.ndarray:
+        """Blend the heatmaps onto the original images.
+
+        Args:
+            images: The images that were explained, as given (raw pixels).
+            alpha: Heatmap weight in [0, 1]. Defaults to 0.4.
+            colormap: OpenCV colormap name. Defaults to `"jet"` (red = high importance).
+            layer: A target-layer path to show that layer's map instead of the fused one.
+
+        Returns:
+            uint8 RGB `(batch, height, width, 3)`.
+
+        Raises:
+            KeyError: If `layer` is not one of `target_layers`.
+        """
+        maps = self.heatmaps if layer is None else self.layer_heatmaps[layer]
+        return _overlay(images, maps, alpha=alpha, colormap=colormap)
+
+    def plot(self, images, labels=None, alpha: float = 0.4, colormap: str = "jet"):
+        """A figure with one row per image: the image, each layer's overlay, the fused one.
+
+        Args:
+            images: The explained images.
+            labels: Optional true labels, shown with the predicted probability.
+            alpha: Heatmap weight. Defaults to 0.4.
+            colormap: OpenCV colormap name. Defaults to `"jet"`.
+
+        Returns:
+            A `matplotlib.figure.Figure`.
+        """
+        columns = {}
+        if len(self.layer_heatmaps) > 1:
+            columns.update({_short(p): m for p, m in self.layer_heatmaps.items()})
+        columns["fused" if len(self.layer_heatmaps) > 1 else self.method] = self.heatmaps
+        titles = []
+        for i in range(len(self)):
+            text = f"class {self.class_index[i]} p={self.probabilities[i]:.2f}"
+            titles.append(text if labels is None else f"label {labels[i]} | {text}")
+        return plot_grid(images, columns, titles=titles, alpha=alpha, colormap=colormap)
+
+
+def _short(path: str) -> str:
+    parts = path.split("/")
+    return "/".join(parts[-2:])

@@ -1,0 +1,159 @@
+"""Flatten nested Keras models into one symbolic graph, so any inner layer can be a target.
+
+The keras.io Grad-CAM recipe builds `keras.Model(model.inputs, model.get_layer(name).output)`,
+which fails ("Graph disconnected") as soon as the layer lives inside a nested backbone: its
+output tensor belongs to the backbone's own graph. Here the outer model's graph is re-run on
+fresh inputs and every nested Functional or Sequential model is *inlined* instead of called,
+so the tensors of inner layers become tensors of one flat graph, named by their path
+(`"stacked_backbones/densenet169/relu"`). Layers are called again, not copied: weights are
+shared with the original model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+from keras import tree
+
+
+@dataclass
+class GraphNode:
+    """One call of a layer (or op) in the flattened graph.
+
+    Attributes:
+        path: Names from the outermost model down to the layer, joined by `/`.
+        layer: The Keras layer or operation that was called.
+        outputs: Its output tensors in the flat graph.
+        inputs: Its input tensors in the flat graph.
+        is_model: Whether this node stands for a whole nested model (its outputs are
+            those of the model's last inner layers).
+    """
+
+    path: str
+    layer: Any
+    outputs: list
+    inputs: list
+    is_model: bool = False
+
+
+@dataclass
+class FlatGraph:
+    """A model's computation with nested models inlined.
+
+    Attributes:
+        inputs: Fresh `keras.Input` tensors standing for the model's inputs.
+        outputs: The flat graph's tensors for the model's outputs.
+        nodes: Every layer call, in execution (topological) order.
+    """
+
+    inputs: list
+    outputs: list
+    nodes: list[GraphNode] = field(default_factory=list)
+
+    def producer(self, tensor) -> GraphNode | None:
+        """The innermost layer call that produced `tensor`, or `None` for an input."""
+        return self._producers.get(id(tensor))
+
+    def __post_init__(self) -> None:
+        self._producers: dict[int, GraphNode] = {}
+        for node in self.nodes:
+            if node.is_model:
+                continue
+            for tensor in node.outputs:
+                self._producers[id(tensor)] = node
+
+    def ancestors(self, tensors: Sequence, stop: Sequence = ()) -> set[int]:
+        """Ids of every tensor that `tensors` depend on (themselves included).
+
+        Args:
+            tensors: Flat-graph tensors to start from.
+            stop: Tensors at which the walk stops (they are included, their inputs not).
+        """
+        stop_ids = {id(t) for t in stop}
+        seen: set[int] = set()
+        pending = list(tensors)
+        while pending:
+            tensor = pending.pop()
+            if id(tensor) in seen:
+                continue
+            seen.add(id(tensor))
+            node = self.producer(tensor)
+            if node is not None and id(tensor) not in stop_ids:
+                pending.extend(node.inputs)
+        return seen
+
+
+def functional_of(layer: Any):
+    """Return the Functional graph behind `layer` if it is a nested model, else `None`."""
+    if isinstance(layer, keras.Sequential):
+        if getattr(layer, "_functional", None) is None and layer.built:
+            layer.build(layer.input_shape)
+        return getattr(layer, "_functional", None)
+    if isinstance(layer, keras.Model) and hasattr(layer, "_nodes_by_depth"):
+        return layer
+    return None
+
+
+def flatten_model(model: keras.Model) -> FlatGraph:
+    """Re-run `model`'s graph on fresh inputs with every nested model inlined.
+
+    Args:
+        model: A Functional or Sequential Keras model (possibly loaded from `.keras`).
+
+    Returns:
+        The `FlatGraph`.
+
+    Raises:
+        ValueError: If the model has no graph (a subclassed model, or a Sequential model
+            that was never built); pass its layer explicitly to `keras_cxr.GradCAM`, which
+            then explains it through a forward hook instead.
+
+    Example:
+        >>> graph = keras_cxr.explain.graph.flatten_model(model)
+        >>> [node.path for node in graph.nodes][-2:]
+        ['logits', 'predictions']
+    """
+    graph = functional_of(model)
+    if graph is None:
+        raise ValueError(
+            f"Model `{model.name}` ({type(model).__name__}) has no Functional graph to "
+            "inline (subclassed models and unbuilt Sequential models have none)."
+        )
+    inputs = [
+        keras.Input(batch_shape=tensor.shape, dtype=tensor.dtype, name=f"flat_{index}")
+        for index, tensor in enumerate(graph.inputs)
+    ]
+    nodes: list[GraphNode] = []
+    outputs = _inline(graph, inputs, "", nodes)
+    return FlatGraph(inputs=inputs, outputs=outputs, nodes=nodes)
+
+
+def _inline(graph, inputs: list, prefix: str, nodes: list[GraphNode]) -> list:
+    tensor_map = {id(ref): new for ref, new in zip(graph.inputs, inputs)}
+    for depth in sorted(graph._nodes_by_depth, reverse=True):
+        for node in graph._nodes_by_depth[depth]:
+            if not node.operation or node.is_input:
+                continue
+            if any(id(t) not in tensor_map for t in node.input_tensors):
+                continue
+            args, kwargs = node.arguments.fill_in(tensor_map)
+            layer = node.operation
+            path = prefix + layer.name
+            inner = functional_of(layer)
+            call_inputs = [
+                t
+                for t in tree.flatten((args, kwargs))
+                if keras.ops.is_tensor(t) or isinstance(t, keras.KerasTensor)
+            ]
+            if inner is not None:
+                outputs = _inline(inner, call_inputs, path + "/", nodes)
+                nodes.append(GraphNode(path, layer, list(outputs), call_inputs, is_model=True))
+            else:
+                outputs = tree.flatten(layer(*args, **kwargs))
+                nodes.append(GraphNode(path, layer, list(outputs), call_inputs))
+            for ref, new in zip(node.outputs, outputs):
+                tensor_map[id(ref)] = new
+    return [tensor_map[id(ref)] for ref in graph.outputs]

@@ -1,0 +1,64 @@
+"""Turning raw class activation maps into heatmaps: upsampling, normalisation, fusion."""
+
+from __future__ import annotations
+
+from keras import ops
+
+#: A map whose value range is below this share of its magnitude counts as constant.
+RELATIVE_EPSILON = 1e-6
+
+
+def upsample(cams, size: tuple[int, int]):
+    """Bilinearly resize `(batch, h, w)` maps to `(batch, *size)`.
+
+    Args:
+        cams: Maps at feature-map resolution.
+        size: `(height, width)` of the input images.
+
+    Returns:
+        float32 `(batch, height, width)`.
+    """
+    cams = ops.cast(cams, "float32")[..., None]
+    return ops.image.resize(cams, size, interpolation="bilinear")[..., 0]
+
+
+def normalize(maps):
+    """Min-max scale each map to [0, 1]; a constant (or all-zero) map becomes all zeros.
+
+    The tolerance is relative to the map's own magnitude, so the tiny activations of
+    randomly initialised deep networks (around 1e-13) are scaled correctly rather than
+    zeroed, while maps that are constant up to rounding never divide by ~0.
+
+    Args:
+        maps: `(batch, height, width)`.
+
+    Returns:
+        float32 maps in [0, 1], never NaN (non-finite inputs give zeros).
+    """
+    maps = ops.cast(maps, "float32")
+    maps = ops.where(ops.isfinite(maps), maps, 0.0)
+    low = ops.min(maps, axis=(1, 2), keepdims=True)
+    high = ops.max(maps, axis=(1, 2), keepdims=True)
+    spread = high - low
+    magnitude = ops.maximum(ops.abs(high), ops.abs(low))
+    varying = spread > RELATIVE_EPSILON * magnitude
+    safe_spread = ops.where(varying, spread, 1.0)
+    return ops.where(varying, (maps - low) / safe_spread, 0.0)
+
+
+def fuse(layer_maps: list):
+    """Fuse per-branch heatmaps into one: the normalised mean of the normalised maps.
+
+    Every branch (backbone) gets an equal vote regardless of its feature-map resolution
+    or activation scale, which differ by orders of magnitude between architectures; a
+    branch with no positive evidence (an all-zero map) pulls the fused map down evenly.
+
+    Args:
+        layer_maps: List of `(batch, height, width)` maps in [0, 1].
+
+    Returns:
+        `(batch, height, width)` in [0, 1].
+    """
+    if len(layer_maps) == 1:
+        return layer_maps[0]
+    return normalize(ops.mean(ops.stack(layer_maps, axis=0), axis=0))

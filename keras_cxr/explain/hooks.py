@@ -1,0 +1,135 @@
+"""Forward hooks for models without a graph (subclassed models).
+
+A subclassed model's `call` is Python code, so it cannot be flattened and split. Its target
+layers are instead patched for the duration of a call: each records (and marks for
+differentiation) its output. This needs `layer=` to be given explicitly (an object such as
+`model.backbone`, or a path of attribute-level layer names such as `"backbone/out_relu"`),
+and it records the whole forward pass for the gradient, so it is slower and uses more memory
+than the split used for Functional models. The model's `call` should return logits; if it
+returns probabilities, they are what gets explained.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import keras
+
+from keras_cxr import backend
+from keras_cxr.explain.class_targets import resolve_classes, select_scores
+
+
+class HookedModel:
+    """Run a model whole while capturing the outputs of chosen inner layers.
+
+    Args:
+        model: The (subclassed) model.
+        layer: Layer object, path of layer names, or a list of these. Required.
+        output_index: Which model output to explain.
+
+    Raises:
+        ValueError: If `layer` is None or cannot be found; the message lists the model's
+            layers.
+    """
+
+    def __init__(self, model: keras.Model, layer: Any, output_index: int) -> None:
+        if layer is None:
+            raise ValueError(
+                f"Model `{model.name}` is subclassed, so its graph cannot be searched for the "
+                "last spatial layer. Pass the layer explicitly, e.g. "
+                "`GradCAM(model, layer=model.backbone)` or `layer='backbone/out_relu'`. "
+                f"Top-level layers: {[sub.name for sub in _children(model)]}"
+            )
+        specs = list(layer) if isinstance(layer, (list, tuple)) else [layer]
+        self.model = model
+        self.output_index = output_index
+        self.layers = []
+        self.paths = []
+        for spec in specs:
+            found, path = _find(model, spec)
+            self.layers.append(found)
+            self.paths.append(path)
+
+    def call_plain(self, images):
+        """The model's explained output for `images`, without hooks."""
+        return _pick(self.model(images, training=False), self.output_index)
+
+    def activations_and_gradients(self, images, class_index, score_mode: str):
+        """Activations, their gradients, the model output and resolved classes."""
+        holder = {}
+
+        def forward(watch):
+            captured: list = []
+            with self._patched(watch, captured):
+                outputs = _pick(self.model(images, training=False), self.output_index)
+            return outputs, captured[-len(self.layers) :]
+
+        def score(outputs):
+            holder["classes"] = resolve_classes(outputs, class_index)
+            return select_scores(outputs, holder["classes"], score_mode, None)
+
+        outputs, activations, gradients = backend.hooked_gradients(forward, score)
+        return activations, list(gradients), outputs, holder["classes"]
+
+    @contextlib.contextmanager
+    def _patched(self, watch, captured: list):
+        originals = [layer.call for layer in self.layers]
+        try:
+            for layer, original in zip(self.layers, originals):
+                object.__setattr__(layer, "call", _recording(original, watch, captured))
+            yield
+        finally:
+            for layer in self.layers:
+                object.__delattr__(layer, "call")
+
+
+def _recording(original, watch, captured: list):
+    def call(*args, **kwargs):
+        outputs = original(*args, **kwargs)
+        watch(outputs)
+        captured.append(outputs)
+        return outputs
+
+    return call
+
+
+def _pick(outputs, index: int):
+    return outputs[index] if isinstance(outputs, (list, tuple)) else outputs
+
+
+def _children(layer) -> list:
+    return list(layer._flatten_layers(include_self=False, recursive=False))
+
+
+def _find(model: keras.Model, spec: Any):
+    if isinstance(spec, keras.layers.Layer):
+        path = _path_of(model, spec, "")
+        if path is None:
+            raise ValueError(f"Layer `{spec.name}` is not part of model `{model.name}`.")
+        return spec, path
+    if not isinstance(spec, str):
+        raise ValueError(
+            "Invalid value received for argument `layer`. Expected a layer object or a path "
+            f"of layer names. Received: layer={spec!r}"
+        )
+    current = model
+    for part in spec.strip("/").split("/"):
+        match = [sub for sub in _children(current) if sub.name == part]
+        if not match:
+            raise ValueError(
+                f"Could not find layer `{part}` (from `{spec}`) in `{current.name}`. "
+                f"Its layers: {[sub.name for sub in _children(current)]}"
+            )
+        current = match[0]
+    return current, spec.strip("/")
+
+
+def _path_of(root, target, prefix: str) -> str | None:
+    for sub in _children(root):
+        if sub is target:
+            return prefix + sub.name
+        found = _path_of(sub, target, prefix + sub.name + "/")
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,182 @@
+"""Choosing the layers to explain: automatic search, or resolution of names, paths and objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from keras_cxr.explain.graph import FlatGraph, GraphNode
+
+LayerSpec = Any  # str | keras.layers.Layer | Sequence of those
+
+
+def is_spatial(tensor) -> bool:
+    """Whether `tensor` is a 4-D feature map with more than one spatial position."""
+    shape = tensor.shape
+    if len(shape) != 4:
+        return False
+    height, width = shape[1], shape[2]
+    return height is None or width is None or height * width > 1
+
+
+def spatial_nodes(graph: FlatGraph) -> list[GraphNode]:
+    """Layer calls whose output is a spatial feature map, in graph order."""
+    return [
+        node
+        for node in graph.nodes
+        if not node.is_model and len(node.outputs) == 1 and is_spatial(node.outputs[0])
+    ]
+
+
+def find_last_spatial(graph: FlatGraph, output) -> list[GraphNode]:
+    """The final spatial feature map of every branch that feeds `output`.
+
+    A feature map qualifies when (1) `output` depends on it, (2) no other spatial map lies
+    between it and `output` (it is the *last* one on its branch: DenseNet's `relu`, not
+    its last `Conv2D`) and (3) it has learned weights somewhere upstream (so that a
+    preprocessing layer applied to the raw image never counts). A model whose branches
+    end in separate maps (`StackedEnsemble`) gets one target per branch.
+
+    Args:
+        graph: The flattened model.
+        output: The flat-graph output tensor being explained.
+
+    Returns:
+        Graph nodes in graph order; empty when the model has no spatial layer.
+    """
+    feeding = graph.ancestors([output])
+    has_spatial_below: set[int] = set()
+    for node in reversed(graph.nodes):  # consumers before producers
+        if node.is_model or not any(id(t) in feeding for t in node.outputs):
+            continue
+        if any(is_spatial(t) or id(t) in has_spatial_below for t in node.outputs):
+            has_spatial_below.update(id(t) for t in node.inputs)
+    weighted = _tensors_below_weights(graph)
+    found = [
+        node
+        for node in spatial_nodes(graph)
+        if id(node.outputs[0]) in feeding
+        and id(node.outputs[0]) not in has_spatial_below
+        and id(node.outputs[0]) in weighted
+    ]
+    rank = _branch_order(graph, output)
+    return sorted(found, key=lambda node: rank.get(id(node.outputs[0]), len(rank)))
+
+
+def _branch_order(graph: FlatGraph, output) -> dict[int, int]:
+    """Rank tensors by a depth-first walk from the output that follows inputs in order.
+
+    So branches come out in the order the model combines them (the order of the
+    backbones in a `Concatenate`), not in the order Keras happens to run them.
+    """
+    rank: dict[int, int] = {}
+    pending = [output]
+    while pending:
+        tensor = pending.pop()
+        if id(tensor) in rank:
+            continue
+        rank[id(tensor)] = len(rank)
+        node = graph.producer(tensor)
+        if node is not None:
+            pending.extend(reversed(node.inputs))
+    return rank
+
+
+def _tensors_below_weights(graph: FlatGraph) -> set[int]:
+    """Ids of tensors computed by, or downstream of, a layer that has weights."""
+    weighted: set[int] = set()
+    for node in graph.nodes:
+        if node.is_model:
+            continue
+        has_weights = bool(getattr(node.layer, "weights", None))
+        if has_weights or any(id(t) in weighted for t in node.inputs):
+            weighted.update(id(t) for t in node.outputs)
+    return weighted
+
+
+def resolve_layers(graph: FlatGraph, spec: LayerSpec, output) -> list[GraphNode]:
+    """Turn a user's layer choice into flat-graph nodes.
+
+    Args:
+        graph: The flattened model.
+        spec: `None` (automatic, see `find_last_spatial`), a layer name (`"out_relu"`),
+            a path or path suffix through nested models (`"densenet169/relu"`), a layer or
+            nested-model object, or a list of these.
+        output: The flat-graph output being explained.
+
+    Returns:
+        One node per target, each with a single 4-D output.
+
+    Raises:
+        ValueError: If a name matches nothing or several layers, a layer is not part of the
+            model, a chosen layer's output is not a 4-D feature map, or the model has no
+            spatial layer at all. The message lists the candidate layers.
+    """
+    if spec is None:
+        nodes = find_last_spatial(graph, output)
+        if not nodes:
+            raise ValueError(
+                "Found no spatial (4-D) feature map feeding the model output, so there is "
+                "nothing to explain with a class activation map. Pass `layer=` explicitly. "
+                f"Candidate layers: {_candidates(graph)}"
+            )
+        return nodes
+    specs = list(spec) if isinstance(spec, (list, tuple)) else [spec]
+    if not specs:
+        raise ValueError("`layer` is an empty list; pass None to choose layers automatically.")
+    return [_resolve_one(graph, item) for item in specs]
+
+
+def _resolve_one(graph: FlatGraph, item: Any) -> GraphNode:
+    if isinstance(item, str):
+        matches = _match_path(graph, item)
+        described = f"layer `{item}`"
+    elif isinstance(item, (keras.layers.Layer, keras.Operation)):
+        matches = _last_call_per_path([n for n in graph.nodes if n.layer is item])
+        described = f"layer object `{item.name}`"
+    else:
+        raise ValueError(
+            "Invalid value received for argument `layer`. Expected None, a layer name, a "
+            f"path like 'densenet169/relu', a layer object or a list of these. Received: "
+            f"layer={item!r}"
+        )
+    if not matches:
+        raise ValueError(
+            f"Could not find {described} in the model. Candidate layers: {_candidates(graph)}"
+        )
+    if len(matches) > 1:
+        raise ValueError(
+            f"The {described} is ambiguous; it matches {[n.path for n in matches]}. "
+            "Use a longer path."
+        )
+    node = matches[0]
+    if len(node.outputs) != 1 or len(node.outputs[0].shape) != 4:
+        shape = [tuple(t.shape) for t in node.outputs]
+        raise ValueError(
+            f"The {described} ({node.path}) outputs {shape}, not a 4-D feature map "
+            f"(batch, height, width, channels). Candidate layers: {_candidates(graph)}"
+        )
+    return node
+
+
+def _match_path(graph: FlatGraph, text: str) -> list[GraphNode]:
+    wanted = [part for part in text.strip("/").split("/") if part]
+    exact = [n for n in graph.nodes if n.path.split("/") == wanted]
+    if exact:
+        return _last_call_per_path(exact)
+    return _last_call_per_path(
+        [n for n in graph.nodes if n.path.split("/")[-len(wanted) :] == wanted]
+    )
+
+
+def _last_call_per_path(nodes: list[GraphNode]) -> list[GraphNode]:
+    by_path: dict[str, GraphNode] = {}
+    for node in nodes:
+        by_path[node.path] = node
+    return list(by_path.values())
+
+
+def _candidates(graph: FlatGraph, limit: int = 12) -> list[str]:
+    paths = [node.path for node in spatial_nodes(graph)]
+    return paths[-limit:] if paths else ["(none: the model has no 4-D feature maps)"]

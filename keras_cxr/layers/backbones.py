@@ -1,0 +1,115 @@
+"""The registry of ImageNet backbones that `StackedBackbones` can build by name."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+
+from keras_cxr._validation import invalid_value
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """How to build one named backbone and feed it.
+
+    Attributes:
+        constructor: The `keras.applications` constructor.
+        preprocessing: The `ImageNetPreprocessing` mode its ImageNet weights expect.
+        features: Channels of its final feature map (the pooled feature size).
+        min_size: Smallest input side the architecture accepts.
+    """
+
+    constructor: Callable[..., keras.Model]
+    preprocessing: str
+    features: int
+    min_size: int
+
+
+BACKBONES: dict[str, BackboneSpec] = {
+    "mobilenet_v2": BackboneSpec(keras.applications.MobileNetV2, "tf", 1280, 32),
+    "densenet121": BackboneSpec(keras.applications.DenseNet121, "torch", 1024, 32),
+    "densenet169": BackboneSpec(keras.applications.DenseNet169, "torch", 1664, 32),
+    "densenet201": BackboneSpec(keras.applications.DenseNet201, "torch", 1920, 32),
+    "inception_v3": BackboneSpec(keras.applications.InceptionV3, "tf", 2048, 75),
+    "xception": BackboneSpec(keras.applications.Xception, "tf", 2048, 71),
+    "resnet50": BackboneSpec(keras.applications.ResNet50, "caffe", 2048, 32),
+    "efficientnet_b0": BackboneSpec(keras.applications.EfficientNetB0, "none", 1280, 32),
+}
+
+
+class WeightsUnavailableError(RuntimeError):
+    """ImageNet weights could not be obtained (typically: no internet access)."""
+
+
+def get_spec(name: str) -> BackboneSpec:
+    """Look up a registered backbone.
+
+    Args:
+        name: A key of `keras_cxr.layers.backbones.BACKBONES`, e.g. `"densenet169"`.
+
+    Returns:
+        The `BackboneSpec` for `name`.
+
+    Raises:
+        ValueError: If `name` is not registered; the message lists the registered names.
+
+    Example:
+        >>> keras_cxr.layers.backbones.get_spec("mobilenet_v2").features
+        1280
+    """
+    if name not in BACKBONES:
+        raise invalid_value("backbones", f"names from {sorted(BACKBONES)} or keras.Model", name)
+    return BACKBONES[name]
+
+
+def build_backbone(
+    name: str, input_shape: tuple[int, int, int], weights: str | os.PathLike | None
+) -> keras.Model:
+    """Build a named backbone without its classification top.
+
+    Args:
+        name: Registered backbone name.
+        input_shape: `(height, width, 3)` of the images it will see.
+        weights: `"imagenet"` (downloaded, or taken from the Keras cache), `None` (random
+            initialisation) or a path to a weights file saved with `save_weights`.
+
+    Returns:
+        A Functional `keras.Model` named `name` that maps images to its final feature map.
+
+    Raises:
+        ValueError: If the input is smaller than the architecture allows, or a weights
+            path does not exist.
+        WeightsUnavailableError: If `weights="imagenet"` and the download fails.
+
+    Example:
+        >>> net = keras_cxr.layers.backbones.build_backbone("mobilenet_v2", (64, 64, 3), None)
+        >>> net.output.shape
+        (None, 2, 2, 1280)
+    """
+    spec = get_spec(name)
+    height, width = input_shape[:2]
+    if min(height, width) < spec.min_size:
+        raise invalid_value(
+            "input_shape", f"height and width >= {spec.min_size} for {name}", input_shape
+        )
+    if weights is not None and weights != "imagenet" and not os.path.isfile(weights):
+        raise invalid_value("weights", f"'imagenet', None or an existing file for {name}", weights)
+    kwargs: dict[str, Any] = dict(include_top=False, input_shape=tuple(input_shape), name=name)
+    if weights == "imagenet":
+        try:
+            return spec.constructor(weights="imagenet", **kwargs)
+        except Exception as error:
+            raise WeightsUnavailableError(
+                f"Could not obtain ImageNet weights for backbone `{name}` ({error}). "
+                "This machine may be offline. Pass `weights=None` to start from random "
+                "weights, or `weights={'" + name + "': 'path/to/" + name + ".weights.h5'}` "
+                "with a file saved from a machine that has the weights."
+            ) from error
+    model = spec.constructor(weights=None, **kwargs)
+    if weights is not None:
+        model.load_weights(os.fspath(weights))
+    return model
