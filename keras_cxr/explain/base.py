@@ -76,7 +76,7 @@ class BaseCAM:
         self.model = model
         self.score = score
         self.batch_size = batch_size
-        self._compiled = None
+        self._compiled: dict[tuple, object] = {}
         if functional_of(model) is not None:
             graph = flatten_model(model)
             output_tensor = graph.outputs[_output_index(model, output)]
@@ -155,20 +155,25 @@ class BaseCAM:
         if self._units is None:
             self._units = self._probe_units(chunk)
         classes = check_class_index(class_index, chunk.shape[0], self._units)
-        if self._compiled is None:
-            self._compiled = backend.compile_function(
-                self._run_batch,
-                input_signature=[((None, *chunk.shape[1:]), "float32"), ((None,), "int32")],
-            )
-        result = self._compiled(chunk, classes)
+        compiled = self._compiled.get(chunk.shape[1:])
+        if compiled is None:
+            compiled = backend.compile_function(self._run_batch, self._signature(chunk))
+            self._compiled[chunk.shape[1:]] = compiled
+        result = compiled(chunk, classes)
         return {key: np.asarray(value) for key, value in result.items()}
+
+    @staticmethod
+    def _signature(chunk: np.ndarray) -> list:
+        """Compiled-function signature: any batch size; one function per image size, so that
+        heatmap sizes are static (fully convolutional models get one per size they see)."""
+        return [((None, *chunk.shape[1:]), "float32"), ((None,), "int32")]
 
     def _probe_units(self, chunk: np.ndarray) -> int:
         outputs = self._hooked.call_plain(chunk[:1])
         return int(outputs.shape[-1])
 
     def _run_batch(self, images, class_index):
-        size = tuple(images.shape[1:3]) if images.shape[1] is not None else None
+        size = tuple(images.shape[1:3])
         activations, gradients, logits, classes = self._activations_and_gradients(
             images, class_index
         )
@@ -179,7 +184,6 @@ class BaseCAM:
         return self._finish(images, raw, logits, classes, size)
 
     def _finish(self, images, raw_maps, logits, classes, size):
-        size = size or tuple(ops.shape(images)[1:3])
         layer_maps = [hm.normalize(hm.upsample(raw, size)) for raw in raw_maps]
         return {
             "fused": hm.fuse(layer_maps),

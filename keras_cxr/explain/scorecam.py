@@ -62,7 +62,7 @@ class ScoreCAM(BaseCAM):
     def _explain_chunk(self, chunk: np.ndarray, class_index, predicted: bool) -> dict:
         classes = check_class_index(class_index, chunk.shape[0], self._units)
         if self._forward is None:
-            signature = [((None, *chunk.shape[1:]), "float32"), ((None,), "int32")]
+            signature = self._signature(chunk)
             self._forward = backend.compile_function(self._features_and_logits, signature)
             self._masked_scores = backend.compile_function(self._scores, signature)
         features, logits, classes = self._forward(chunk, classes)

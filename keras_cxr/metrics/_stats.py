@@ -1,0 +1,39 @@
+"""Small numeric helpers shared by the metric modules (ranks, means, areas)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """Return 1-based ranks of a 1-D array, giving tied values the mean of their ranks.
+
+    This is the "average" tie rule of the Spearman correlation and the Mann-Whitney U
+    statistic: [10, 20, 20, 30] ranks as [1, 2.5, 2.5, 4].
+    """
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts_group = np.concatenate(([True], ordered[1:] != ordered[:-1]))
+    group_of = np.cumsum(starts_group) - 1
+    starts = np.flatnonzero(starts_group)
+    ends = np.append(starts[1:], values.size)
+    # Positions start..end-1 (0-based) share the mean 1-based rank (start + end + 1) / 2.
+    mean_rank = (starts + ends + 1) / 2.0
+    ranks = np.empty(values.size, dtype=np.float64)
+    ranks[order] = mean_rank[group_of]
+    return ranks
+
+
+def mean_of_defined(values: np.ndarray) -> float:
+    """Mean over the non-NaN entries; NaN (without a warning) when every entry is NaN."""
+    defined = values[~np.isnan(values)]
+    return float(defined.mean()) if defined.size else float("nan")
+
+
+def trapezoid(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Trapezoid-rule area under `y` (last axis) over the sample points `x`.
+
+    Written out because `np.trapezoid` only exists from NumPy 2.0 and `np.trapz` is gone in
+    later releases, while the project supports NumPy >= 1.24.
+    """
+    return np.sum((y[..., 1:] + y[..., :-1]) * np.diff(x) / 2.0, axis=-1)

@@ -1,0 +1,196 @@
+"""Heatmaps agree with a slow reference: a GradientTape through an explicit, flat recomposition."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_cxr import GradCAM, StackedEnsemble, load_model
+from keras_cxr.explain import normalize, upsample
+
+from .models import calibrate_batchnorm, tiny_cnn
+
+SIZE = 64  # deep backbones need 64 px for a 2×2 final map (32 px gives 1×1)
+IMAGES = np.random.default_rng(7).uniform(0, 255, (3, SIZE, SIZE, 3)).astype("float32")
+
+
+def reference_heatmaps(run, class_index):
+    """keras.io-style Grad-CAM: `run(tape, x)` returns (feature maps, logits) under the tape.
+
+    The reference is compiled with `tf.function` like the explainer: randomly initialised deep
+    backbones with calibrated BatchNorm are chaotic, so eager and graph float rounding (fused
+    kernels) would otherwise diverge far more than any explainer error.
+    """
+
+    @tf.function
+    def maps_and_gradients(x):
+        with tf.GradientTape(persistent=True) as tape:
+            maps, logits = run(tape, x)
+            sign = 1.0 if class_index == 1 else -1.0
+            score = sign * logits[:, 0]
+        return maps, [tape.gradient(score, feature) for feature in maps]
+
+    maps, gradients = maps_and_gradients(tf.constant(IMAGES))
+    layer_maps = []
+    for feature, grads in zip(maps, gradients):
+        weights = grads.numpy().mean(axis=(1, 2), keepdims=True)
+        cam = np.maximum((weights * feature.numpy()).sum(-1), 0)
+        layer_maps.append(np.asarray(normalize(upsample(cam, (SIZE, SIZE)))))
+    fused = layer_maps[0] if len(layer_maps) == 1 else np.asarray(normalize(np.mean(layer_maps, 0)))
+    return fused, layer_maps
+
+
+def nested_backbone_model(name):
+    constructor = {
+        "mobilenet_v2": keras.applications.MobileNetV2,
+        "densenet121": keras.applications.DenseNet121,
+    }[name]
+    base = constructor(include_top=False, weights=None, input_shape=(SIZE, SIZE, 3))
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+    x = base(x, training=False)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(1, activation="sigmoid")(x)
+    model = keras.Model(inputs, outputs)
+    calibrate_batchnorm(model, IMAGES)
+    return model, base
+
+
+def run_nested(model, base):
+    dense = model.layers[-1]
+
+    def run(tape, x):
+        feature = base(model.layers[1](x), training=False)  # rescaling, then the backbone
+        tape.watch(feature)
+        pooled = model.layers[3](feature)  # global average pooling
+        logits = tf.matmul(pooled, dense.kernel) + dense.bias  # the logit, not the sigmoid
+        return [feature], logits
+
+    return run
+
+
+@pytest.mark.parametrize(("name", "last"), [("mobilenet_v2", "out_relu"), ("densenet121", "relu")])
+def test_nested_backbone_matches_reference(name, last):
+    model, base = nested_backbone_model(name)
+    explainer = GradCAM(model)
+    assert explainer.target_layers == [f"{base.name}/{last}"]
+    peaks = []
+    for class_index in (0, 1):
+        expected, _ = reference_heatmaps(run_nested(model, base), class_index)
+        got = explainer.explain(IMAGES, class_index=class_index).heatmaps
+        np.testing.assert_allclose(got, expected, atol=2e-4)
+        peaks.extend(got.max(axis=(1, 2)))
+    assert max(peaks) == pytest.approx(1.0), "the comparison must not be zeros against zeros"
+
+
+def test_stacked_ensemble_matches_reference_per_branch_and_fused():
+    model = StackedEnsemble(
+        ("mobilenet_v2", "densenet121"), weights=None, input_shape=(SIZE, SIZE, 3), head_units=(16,)
+    )
+    calibrate_batchnorm(model, IMAGES)
+    stack = model.stacked_backbones
+
+    def run(tape, x):
+        maps, pooled = [], []
+        for name, net in model.backbones.items():
+            feature = net(stack.get_layer(f"{name}_preprocessing")(x), training=False)
+            tape.watch(feature)
+            maps.append(feature)
+            pooled.append(stack.get_layer(f"{name}_pool")(feature))
+        h = tf.concat(pooled, axis=-1)
+        for layer in ("head_bn_1", "head_dense_1", "head_dropout_1", "logits"):
+            h = model.get_layer(layer)(h, training=False)
+        return maps, h
+
+    explainer = GradCAM(model)
+    assert explainer.target_layers == [
+        "stacked_backbones/mobilenet_v2/out_relu",
+        "stacked_backbones/densenet121/relu",
+    ]
+    expected_fused, expected_layers = reference_heatmaps(run, 1)
+    explanation = explainer.explain(IMAGES, class_index=1)
+    for path, expected in zip(explainer.target_layers, expected_layers):
+        np.testing.assert_allclose(explanation.layer_heatmaps[path], expected, atol=2e-4)
+    np.testing.assert_allclose(explanation.heatmaps, expected_fused, atol=2e-4)
+
+
+def sequential_model():
+    model = keras.Sequential(
+        [
+            keras.Input((SIZE, SIZE, 3)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Conv2D(8, 3, activation="relu", name="c1"),
+            keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="c2"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(1, name="logits"),
+            keras.layers.Activation("sigmoid"),
+        ]
+    )
+    return model
+
+
+def run_sequential(model):
+    def run(tape, x):
+        h = x
+        feature = None
+        for layer in model.layers[:-1]:
+            h = layer(h)
+            if layer.name == "c2":
+                tape.watch(h)
+                feature = h
+        return [feature], h
+
+    return run
+
+
+def test_sequential_model_matches_reference():
+    model = sequential_model()
+    explainer = GradCAM(model)
+    assert explainer.target_layers == ["c2"]
+    expected, _ = reference_heatmaps(run_sequential(model), 1)
+    np.testing.assert_allclose(explainer.explain(IMAGES, 1).heatmaps, expected, atol=2e-4)
+
+
+def test_reloaded_models_match_reference(tmp_path):
+    model = sequential_model()
+    model.save(tmp_path / "seq.keras")
+    loaded = load_model(tmp_path / "seq.keras")
+    expected, _ = reference_heatmaps(run_sequential(loaded), 1)
+    np.testing.assert_allclose(GradCAM(loaded).explain(IMAGES, 1).heatmaps, expected, atol=2e-4)
+
+    nested, _ = nested_backbone_model("mobilenet_v2")
+    nested.save(tmp_path / "nested.keras")
+    reloaded = load_model(tmp_path / "nested.keras")
+    reloaded_base = reloaded.layers[2]
+    expected, _ = reference_heatmaps(run_nested(reloaded, reloaded_base), 1)
+    np.testing.assert_allclose(GradCAM(reloaded).explain(IMAGES, 1).heatmaps, expected, atol=2e-4)
+
+
+def test_subclassed_model_with_backbone_attribute_needs_and_uses_explicit_layer():
+    class Classifier(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.backbone = tiny_cnn((SIZE, SIZE, 3)).get_layer("conv1")
+            self.conv = keras.layers.Conv2D(6, 3, activation="relu", name="features")
+            self.pool = keras.layers.GlobalAveragePooling2D()
+            self.head = keras.layers.Dense(1, name="logits")
+
+        def call(self, x):
+            return self.head(self.pool(self.conv(self.backbone(x / 255.0))))
+
+    model = Classifier()
+    model(IMAGES)
+    with pytest.raises(ValueError, match=r"subclassed.*Pass the layer explicitly"):
+        GradCAM(model)
+    explainer = GradCAM(model, layer=model.conv)
+    assert explainer.target_layers == ["features"]
+
+    def run(tape, x):
+        feature = model.conv(model.backbone(x / 255.0))
+        tape.watch(feature)
+        return [feature], model.head(model.pool(feature))
+
+    expected, _ = reference_heatmaps(run, 1)
+    np.testing.assert_allclose(explainer.explain(IMAGES, 1).heatmaps, expected, atol=2e-4)
+    by_path = GradCAM(model, layer="features").explain(IMAGES, 1)
+    np.testing.assert_allclose(by_path.heatmaps, expected, atol=2e-4)
