@@ -33,17 +33,17 @@ def check_class_index(class_index, batch: int, units: int) -> np.ndarray:
     if class_index is None:
         return np.full((batch,), -1, dtype=np.int32)
     array = np.asarray(class_index)
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(
+            "Invalid value received for argument `class_index`. Expected integers. "
+            f"Received: class_index={class_index!r}"
+        )
     if array.ndim == 0:
         array = np.full((batch,), int(array))
     if array.ndim != 1 or array.shape[0] != batch:
         raise ValueError(
             "Invalid value received for argument `class_index`. Expected None, an int or one "
             f"int per image ({batch}). Received: class_index={class_index!r}"
-        )
-    if not np.issubdtype(array.dtype, np.integer):
-        raise ValueError(
-            "Invalid value received for argument `class_index`. Expected integers. "
-            f"Received: class_index={class_index!r}"
         )
     classes = num_classes_of(units)
     if array.min() < 0 or array.max() >= classes:

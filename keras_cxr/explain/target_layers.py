@@ -147,7 +147,7 @@ def _resolve_one(graph: FlatGraph, item: Any) -> GraphNode:
         )
     if len(matches) > 1:
         raise ValueError(
-            f"The {described} is ambiguous; it matches {[n.path for n in matches]}. "
+            f"The {described} is ambiguous; it matches {sorted(n.path for n in matches)}. "
             "Use a longer path."
         )
     node = matches[0]

@@ -1,0 +1,104 @@
+"""Target-layer resolution: automatic search, names, paths, objects and the errors."""
+
+import keras
+import pytest
+
+from keras_cxr import GradCAM, StackedEnsemble
+
+from .models import tiny_cnn
+
+
+@pytest.fixture(scope="module")
+def ensemble():
+    return StackedEnsemble(
+        ("mobilenet_v2", "densenet121"), weights=None, input_shape=(64, 64, 3), head_units=(8,)
+    )
+
+
+def test_picks_the_final_feature_map_not_the_last_conv(ensemble):
+    # DenseNet ends conv5_block16_2_conv → concat → bn → relu: the map is `relu`.
+    assert GradCAM(ensemble).target_layers == [
+        "stacked_backbones/mobilenet_v2/out_relu",
+        "stacked_backbones/densenet121/relu",
+    ]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "densenet121/relu",
+        "stacked_backbones/densenet121/relu",
+        "/stacked_backbones/densenet121/relu",
+    ],
+)
+def test_paths_and_suffixes(ensemble, spec):
+    assert GradCAM(ensemble, layer=spec).target_layers == ["stacked_backbones/densenet121/relu"]
+
+
+def test_layer_objects_and_lists(ensemble):
+    relu = ensemble.backbones["densenet121"].get_layer("relu")
+    out_relu = ensemble.backbones["mobilenet_v2"].get_layer("out_relu")
+    assert GradCAM(ensemble, layer=relu).target_layers == ["stacked_backbones/densenet121/relu"]
+    explainer = GradCAM(ensemble, layer=[out_relu, "densenet121/conv5_block16_2_conv"])
+    assert explainer.target_layers == [
+        "stacked_backbones/mobilenet_v2/out_relu",
+        "stacked_backbones/densenet121/conv5_block16_2_conv",
+    ]
+
+
+def test_a_whole_backbone_object_means_its_output(ensemble):
+    explainer = GradCAM(ensemble, layer=ensemble.backbones["mobilenet_v2"])
+    assert explainer.target_layers == ["stacked_backbones/mobilenet_v2"]
+
+
+def test_unknown_layer_lists_candidates(ensemble):
+    with pytest.raises(
+        ValueError, match=r"Could not find layer `nope`.*Candidate layers: \[.*out_relu"
+    ):
+        GradCAM(ensemble, layer="nope")
+
+
+def test_ambiguous_name_asks_for_a_longer_path():
+    def branch(name):
+        inputs = keras.Input((16, 16, 3))
+        return keras.Model(inputs, keras.layers.Conv2D(4, 3, name="conv")(inputs), name=name)
+
+    inputs = keras.Input((16, 16, 3))
+    pooled = [keras.layers.GlobalAveragePooling2D()(branch(n)(inputs)) for n in ("a", "b")]
+    model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Concatenate()(pooled)))
+    with pytest.raises(ValueError, match=r"ambiguous; it matches \['a/conv', 'b/conv'\]"):
+        GradCAM(model, layer="conv")
+    assert GradCAM(model, layer="b/conv").target_layers == ["b/conv"]
+
+
+def test_non_spatial_layer_is_refused(ensemble):
+    with pytest.raises(ValueError, match=r"not a 4-D feature map.*Candidate layers"):
+        GradCAM(ensemble, layer="head_dense_1")
+
+
+def test_model_without_spatial_layers_is_refused():
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    outputs = keras.layers.Dense(1)(keras.layers.Flatten()(x))
+    with pytest.raises(ValueError, match=r"Found no spatial \(4-D\) feature map.*Pass `layer=`"):
+        GradCAM(keras.Model(inputs, outputs))
+
+
+def test_layer_of_another_model_is_refused():
+    other = tiny_cnn(name="other")
+    with pytest.raises(ValueError, match="Could not find layer object `last_relu`"):
+        GradCAM(tiny_cnn(), layer=other.get_layer("last_relu"))
+
+
+def test_bad_layer_type():
+    with pytest.raises(ValueError, match=r"argument `layer`.*Received: layer=3"):
+        GradCAM(tiny_cnn(), layer=3)
+
+
+def test_branches_of_a_plain_functional_model():
+    inputs = keras.Input((16, 16, 3))
+    left = keras.layers.Conv2D(4, 3, activation="relu", name="left")(inputs)
+    right = keras.layers.Conv2D(4, 5, activation="relu", name="right")(inputs)
+    pooled = [keras.layers.GlobalMaxPooling2D()(t) for t in (left, right)]
+    outputs = keras.layers.Dense(1)(keras.layers.Concatenate()(pooled))
+    assert GradCAM(keras.Model(inputs, outputs)).target_layers == ["left", "right"]
