@@ -1,0 +1,33 @@
+"""Chest X-ray data: the Kermany directory loader, patient splits, DICOM and synthetic phantoms.
+
+Example:
+    >>> import keras_cxr.data
+    >>> data = keras_cxr.data.load_chest_xray("chest_xray", image_size=(224, 224))
+    >>> model.fit(data.train, validation_data=data.val, class_weight=data.class_weight)
+"""
+
+from keras_cxr.data import synthetic
+from keras_cxr.data.augmentation import make_augmentation
+from keras_cxr.data.chest_xray import ChestXRay, load_chest_xray
+from keras_cxr.data.class_weight import balanced_class_weight
+from keras_cxr.data.dicom import read_dicom
+from keras_cxr.data.images import read_image
+from keras_cxr.data.index import IndexRecord, index_chest_xray
+from keras_cxr.data.patients import patient_id, split_by_patient
+from keras_cxr.data.scan import MAX_IMAGE_PIXELS, scan_images
+
+__all__ = [
+    "MAX_IMAGE_PIXELS",
+    "ChestXRay",
+    "IndexRecord",
+    "balanced_class_weight",
+    "index_chest_xray",
+    "load_chest_xray",
+    "make_augmentation",
+    "patient_id",
+    "read_dicom",
+    "read_image",
+    "scan_images",
+    "split_by_patient",
+    "synthetic",
+]

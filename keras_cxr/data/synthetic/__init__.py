@@ -1,0 +1,22 @@
+"""Synthetic chest radiographs ("phantoms") with ground-truth masks, in memory or on disk.
+
+Example:
+    >>> phantoms = keras_cxr.data.synthetic.make_phantoms(256, image_size=128, shortcut=True)
+    >>> root = keras_cxr.data.synthetic.write_chest_xray("/tmp/phantom_cxr", n_train=200)
+"""
+
+from keras_cxr.data.synthetic.phantoms import (
+    MARKER_RATE_NEGATIVE,
+    MARKER_RATE_POSITIVE,
+    Phantoms,
+    make_phantoms,
+)
+from keras_cxr.data.synthetic.writer import write_chest_xray
+
+__all__ = [
+    "MARKER_RATE_NEGATIVE",
+    "MARKER_RATE_POSITIVE",
+    "Phantoms",
+    "make_phantoms",
+    "write_chest_xray",
+]
