@@ -128,14 +128,15 @@ class BaseCAM:
                 values, or an out-of-range class index.
         """
         images = _check_images(images, self._image_shape)
-        total = images.shape[0]
-        pieces = []
-        for start in range(0, total, self.batch_size):
-            chunk = images[start : start + self.batch_size]
-            classes = (
-                None if class_index is None else _slice_classes(class_index, start, chunk, total)
+        if self._units is None:
+            self._units = self._probe_units(images)
+        classes = check_class_index(class_index, images.shape[0], self._units)
+        pieces = [
+            self._explain_chunk(
+                images[start : start + self.batch_size], classes[start:][: self.batch_size]
             )
-            pieces.append(self._explain_chunk(chunk, classes, class_index is None))
+            for start in range(0, images.shape[0], self.batch_size)
+        ]
         merged = {key: np.concatenate([p[key] for p in pieces]) for key in pieces[0]}
         layer_maps = merged.pop("layer_maps")
         return Explanation(
@@ -151,10 +152,8 @@ class BaseCAM:
     __call__ = explain
 
     # ------------------------------------------------------------------ internals
-    def _explain_chunk(self, chunk: np.ndarray, class_index, predicted: bool) -> dict:
-        if self._units is None:
-            self._units = self._probe_units(chunk)
-        classes = check_class_index(class_index, chunk.shape[0], self._units)
+    def _explain_chunk(self, chunk: np.ndarray, classes: np.ndarray) -> dict:
+        """Explain one chunk; `classes` is int32 with -1 for "the predicted class"."""
         compiled = self._compiled.get(chunk.shape[1:])
         if compiled is None:
             compiled = backend.compile_function(self._run_batch, self._signature(chunk))
@@ -168,8 +167,8 @@ class BaseCAM:
         heatmap sizes are static (fully convolutional models get one per size they see)."""
         return [((None, *chunk.shape[1:]), "float32"), ((None,), "int32")]
 
-    def _probe_units(self, chunk: np.ndarray) -> int:
-        outputs = self._hooked.call_plain(chunk[:1])
+    def _probe_units(self, images: np.ndarray) -> int:
+        outputs = self._hooked.call_plain(images[:1])
         return int(outputs.shape[-1])
 
     def _run_batch(self, images, class_index):
@@ -267,15 +266,3 @@ def _check_images(images, expected: Sequence | None) -> np.ndarray:
     if not np.isfinite(array).all():
         raise invalid_value("images", "finite pixel values (no NaN or Inf)", "non-finite values")
     return array
-
-
-def _slice_classes(class_index, start: int, chunk: np.ndarray, total: int):
-    array = np.asarray(class_index)
-    if array.ndim == 0:
-        return class_index
-    if array.ndim != 1 or array.shape[0] != total:
-        raise ValueError(
-            "Invalid value received for argument `class_index`. Expected None, an int or one "
-            f"int per image ({total}). Received: class_index={class_index!r}"
-        )
-    return array[start : start + chunk.shape[0]]

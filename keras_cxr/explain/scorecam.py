@@ -12,7 +12,7 @@ from keras_cxr import backend
 from keras_cxr._validation import invalid_value
 from keras_cxr.explain import heatmaps as hm
 from keras_cxr.explain.base import BaseCAM
-from keras_cxr.explain.class_targets import check_class_index, resolve_classes, select_scores
+from keras_cxr.explain.class_targets import resolve_classes, select_scores
 
 
 class ScoreCAM(BaseCAM):
@@ -59,8 +59,7 @@ class ScoreCAM(BaseCAM):
         self._forward = None
         self._masked_scores = None
 
-    def _explain_chunk(self, chunk: np.ndarray, class_index, predicted: bool) -> dict:
-        classes = check_class_index(class_index, chunk.shape[0], self._units)
+    def _explain_chunk(self, chunk: np.ndarray, classes: np.ndarray) -> dict:
         if self._forward is None:
             signature = self._signature(chunk)
             self._forward = backend.compile_function(self._features_and_logits, signature)

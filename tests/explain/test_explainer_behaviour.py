@@ -254,3 +254,18 @@ def test_the_explainer_reads_current_weights():
         rtol=1e-4,
         atol=1e-5,
     )
+
+
+def test_compiled_once_across_calls_and_batch_sizes():
+    explainer = GradCAM(tiny_cnn(), batch_size=4)
+    for batch in (1, 3, 4, 9):
+        explainer.explain(np.zeros((batch, 16, 16, 3)))
+    (compiled,) = explainer._compiled.values()
+    assert compiled.experimental_get_tracing_count() == 1
+
+
+def test_bad_class_index_fails_before_any_work():
+    explainer = GradCAM(tiny_cnn(), batch_size=1)
+    with pytest.raises(ValueError, match=r"indices in \[0, 1\]"):
+        explainer.explain(np.zeros((3, 16, 16, 3)), class_index=[0, 1, 5])
+    assert explainer._compiled == {}
