@@ -8,6 +8,7 @@ Example:
 
 __version__ = "0.1.0"
 
+from keras_cxr.callbacks import GradCAMCallback  # noqa: E402
 from keras_cxr.explain import (  # noqa: E402
     EigenCAM,
     Explanation,
@@ -30,6 +31,7 @@ __all__ = [
     "EigenCAM",
     "Explanation",
     "GradCAM",
+    "GradCAMCallback",
     "GradCAMPlusPlus",
     "GrayscaleToRGB",
     "HiResCAM",
