@@ -8,8 +8,8 @@ Example:
 
 __version__ = "0.1.0"
 
-from keras_cxr.callbacks import GradCAMCallback  # noqa: E402
-from keras_cxr.explain import (  # noqa: E402
+from keras_cxr.callbacks import GradCAMCallback
+from keras_cxr.explain import (
     EigenCAM,
     Explanation,
     GradCAM,
@@ -19,13 +19,13 @@ from keras_cxr.explain import (  # noqa: E402
     ScoreCAM,
     XGradCAM,
 )
-from keras_cxr.layers import (  # noqa: E402
+from keras_cxr.layers import (
     GrayscaleToRGB,
     ImageNetPreprocessing,
     StackedBackbones,
     WeightsUnavailableError,
 )
-from keras_cxr.models import ModelFileError, StackedEnsemble, load_model  # noqa: E402
+from keras_cxr.models import ModelFileError, StackedEnsemble, load_model
 
 __all__ = [
     "EigenCAM",
