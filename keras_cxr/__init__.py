@@ -8,7 +8,7 @@ Example:
 
 __version__ = "0.1.0"
 
-from keras_cxr import callbacks, data, explain, layers, metrics, models, viz
+from keras_cxr import callbacks, data, explain, layers, metrics, models, viz  # noqa: F401
 from keras_cxr.callbacks import GradCAMCallback
 from keras_cxr.explain import (
     EigenCAM,
