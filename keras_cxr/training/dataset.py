@@ -1,0 +1,366 @@
+"""Chest X-ray folders decoded into NumPy arrays, split by patient, for the reference pipeline.
+
+Feature caching, the decision threshold and the report all need every image of a split at
+once, so the pipeline decodes the splits into uint8 arrays (a 5,216-image training set at
+128 × 128 takes 256 MB) instead of streaming them from disk each epoch.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from keras_cxr._validation import invalid_value
+from keras_cxr.data import (
+    balanced_class_weight,
+    load_chest_xray,
+    patient_id,
+    read_image,
+    scan_images,
+    split_by_patient,
+)
+
+CLASS_NAMES = ("NORMAL", "PNEUMONIA")
+_IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".dcm")
+#: Smallest side, in pixels, of an image file the pipeline accepts: anything smaller is an
+#: icon or a thumbnail, not a radiograph, and upsampling it would only invent pixels.
+MIN_IMAGE_SIDE = 32
+
+
+@dataclass
+class ImageSet:
+    """The decoded images of one split, with their labels and where they came from.
+
+    Attributes:
+        images: uint8 `(N, H, W, C)`.
+        labels: int64 `(N,)`, 0 for NORMAL and 1 for PNEUMONIA.
+        paths: The file of each image.
+        patients: The patient of each image (see `keras_cxr.data.patient_id`).
+
+    Example:
+        >>> splits = keras_cxr.training.load_image_splits("chest_xray", image_size=128)
+        >>> splits.val.images.shape
+        (520, 128, 128, 3)
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    paths: list[Path] = field(repr=False)
+    patients: list[str] = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def take(self, indices: Sequence[int] | np.ndarray) -> ImageSet:
+        """The images at `indices`, as a new `ImageSet`."""
+        indices = np.asarray(indices, dtype=np.int64)
+        return ImageSet(
+            self.images[indices],
+            self.labels[indices],
+            [self.paths[i] for i in indices],
+            [self.patients[i] for i in indices],
+        )
+
+
+@dataclass
+class ImageSplits:
+    """The train, validation and test splits of a chest X-ray folder, decoded.
+
+    Attributes:
+        train: Training images, or None.
+        val: Validation images (patients disjoint from train), or None.
+        test: Test images (the folder's `test/`, or carved out by patient), or None.
+        class_names: `("NORMAL", "PNEUMONIA")`.
+        class_weight: Balanced class weights of `train`, for `fit(class_weight=...)`.
+        skipped: `(path, reason)` of each unusable file left out.
+
+    Example:
+        >>> splits = keras_cxr.training.load_image_splits("chest_xray", test_fraction=0.1)
+        >>> len(splits.train), len(splits.val), len(splits.test)
+        (4177, 520, 519)
+    """
+
+    train: ImageSet | None
+    val: ImageSet | None
+    test: ImageSet | None
+    class_names: tuple[str, ...] = CLASS_NAMES
+    class_weight: dict[int, float] = field(default_factory=dict)
+    skipped: list[tuple[Path, str]] = field(default_factory=list, repr=False)
+
+
+def load_image_splits(
+    root: str | os.PathLike,
+    image_size: int = 224,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.0,
+    seed: int = 0,
+    color_mode: str = "rgb",
+    max_images: int | None = None,
+    progress: bool = True,
+) -> ImageSplits:
+    """Loads a Kermany-layout folder into patient-split arrays.
+
+    The folder is indexed, checked and split by `keras_cxr.data.load_chest_xray` (the
+    official `val/` merges into `train/`, and `val_fraction` of that pool is carved out
+    by patient). When the folder has no `test/` split, `test_fraction` of the pool can be
+    carved out by patient as well, so a folder with only `train/` (like the one shipped
+    without its test set) still gives an untouched test split. Images are then decoded
+    with `keras_cxr.data.read_image` in parallel threads and resized to `image_size`.
+
+    Args:
+        root: The data set folder, `root/{train,val,test}/{NORMAL,PNEUMONIA}/`.
+        image_size: Side of the square images. Defaults to 224.
+        val_fraction: Share of the pool moved to validation by patient, in (0, 1).
+            Defaults to 0.1.
+        test_fraction: Share of the pool moved to a test split by patient, in [0, 1),
+            only for folders without `test/`. Defaults to 0.
+        seed: Seed of the patient splits. Defaults to 0.
+        color_mode: "rgb" or "grayscale". Defaults to "rgb".
+        max_images: Keep at most this many images per split (a seeded, class-stratified
+            sample), for quick runs; None keeps all. Defaults to None.
+        progress: Show a progress bar while decoding. Defaults to True.
+
+    Returns:
+        A `keras_cxr.training.ImageSplits`.
+
+    Raises:
+        FileNotFoundError: `root` or a class folder is missing.
+        ValueError: A bad argument, a folder without split or class folders, a
+            `test_fraction` on a folder that has `test/`, a class without images, or an
+            image smaller than `MIN_IMAGE_SIDE`.
+
+    Example:
+        >>> splits = keras_cxr.training.load_image_splits(
+        ...     "/data/chest_xray", image_size=128, test_fraction=0.1)
+    """
+    _check_size(image_size)
+    if not 0 < val_fraction < 1:
+        raise invalid_value("val_fraction", "a float in (0, 1)", val_fraction)
+    if not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
+        raise invalid_value(
+            "test_fraction",
+            "a float in [0, 1) with val_fraction + test_fraction < 1",
+            test_fraction,
+        )
+    data = load_chest_xray(
+        root,
+        image_size=(image_size, image_size),
+        val_fraction=val_fraction,
+        seed=seed,
+        color_mode=color_mode,
+        cache=False,
+    )
+    records = {
+        name: [r for r in data.index if r.split == name] for name in ("train", "val", "test")
+    }
+    if test_fraction:
+        if records["test"]:
+            raise ValueError(
+                f"{str(root)!r} already has a test/ split; `test_fraction` only carves a test "
+                "split out of folders that have none. Pass test_fraction=0."
+            )
+        pool = records["train"]
+        share = test_fraction / (1 - val_fraction)
+        is_test = split_by_patient(
+            [r.patient for r in pool], [r.label for r in pool], share, seed + 1
+        )
+        records["test"] = [r for r, test in zip(pool, is_test) if test]
+        records["train"] = [r for r, test in zip(pool, is_test) if not test]
+    sets = {}
+    for name, split_records in records.items():
+        if max_images is not None and len(split_records) > max_images:
+            split_records = _stratified_sample(split_records, max_images, seed)
+        sets[name] = _decode(split_records, image_size, color_mode, progress, name)
+    train = sets["train"]
+    return ImageSplits(
+        train=train,
+        val=sets["val"],
+        test=sets["test"],
+        class_names=CLASS_NAMES,
+        class_weight=balanced_class_weight(train.labels.tolist()) if train is not None else {},
+        skipped=list(data.skipped),
+    )
+
+
+def load_image_folder(
+    folder: str | os.PathLike,
+    image_size: int,
+    color_mode: str = "rgb",
+    progress: bool = True,
+) -> ImageSet:
+    """Loads the labelled images to evaluate: a split folder, or the `test/` split of a root.
+
+    `folder` is either one split, laid out as `folder/{NORMAL,PNEUMONIA}/` (e.g.
+    `chest_xray/test`), or a data set root with a `test/` split. Unusable files are
+    skipped with one warning (see `keras_cxr.data.scan_images`).
+
+    Args:
+        folder: The folder.
+        image_size: Side the images are resized to (the model's input).
+        color_mode: "rgb" or "grayscale". Defaults to "rgb".
+        progress: Show a progress bar while decoding. Defaults to True.
+
+    Returns:
+        A `keras_cxr.training.ImageSet` with labels 0 (NORMAL) and 1 (PNEUMONIA).
+
+    Raises:
+        FileNotFoundError: `folder` does not exist.
+        NotADirectoryError: `folder` is a file.
+        ValueError: The folder has neither class sub-folders nor a `test/` split, a class
+            folder holds no usable image, or an image is smaller than `MIN_IMAGE_SIDE`.
+
+    Example:
+        >>> test = keras_cxr.training.load_image_folder("chest_xray/test", image_size=224)
+    """
+    _check_size(image_size)
+    folder = Path(folder).expanduser()
+    if not folder.exists():
+        raise FileNotFoundError(f"The data folder {str(folder)!r} does not exist.")
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{str(folder)!r} is a file, not a data folder.")
+    class_dirs = _subfolders(folder, str.upper)
+    if not all(name in class_dirs for name in CLASS_NAMES):
+        test_dir = _subfolders(folder, str.lower).get("test")
+        if test_dir is None:
+            raise ValueError(
+                f"{str(folder)!r} has no NORMAL and PNEUMONIA sub-folders (nor a test/ split "
+                "holding them). Pass a folder laid out as DIR/{NORMAL,PNEUMONIA}/*.jpeg."
+            )
+        return load_image_folder(test_dir, image_size, color_mode, progress)
+    paths, labels = [], []
+    for label, name in enumerate(CLASS_NAMES):
+        files = sorted(
+            path
+            for path in class_dirs[name].rglob("*")
+            if path.is_file()
+            and path.suffix.lower() in _IMAGE_EXTENSIONS
+            and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+        )
+        problems = dict(scan_images(files)) if files else {}
+        if problems:
+            listed = "; ".join(f"{p.name}: {reason}" for p, reason in list(problems.items())[:5])
+            warnings.warn(f"Skipped {len(problems)} unusable files ({listed}).", stacklevel=2)
+        files = [path for path in files if path not in problems]
+        if not files:
+            raise ValueError(f"{str(class_dirs[name])!r} holds no usable image.")
+        paths += files
+        labels += [label] * len(files)
+    records = [
+        _Record(path, label, patient_id(path.name) or path.name)
+        for path, label in zip(paths, labels)
+    ]
+    return _decode(records, image_size, color_mode, progress, "evaluation")
+
+
+def read_images(
+    paths: Sequence[str | os.PathLike],
+    image_size: int,
+    color_mode: str = "rgb",
+    progress: bool = False,
+    description: str = "reading images",
+) -> np.ndarray:
+    """Decodes image files (JPEG, PNG, DICOM) into one uint8 batch at the model's size.
+
+    Args:
+        paths: The files.
+        image_size: Side of the square output images.
+        color_mode: "rgb" or "grayscale". Defaults to "rgb".
+        progress: Show a progress bar. Defaults to False.
+        description: Label of the progress bar.
+
+    Returns:
+        uint8 `(len(paths), image_size, image_size, 3 or 1)`.
+
+    Raises:
+        FileNotFoundError: A file does not exist.
+        ValueError: A file cannot be decoded or is smaller than `MIN_IMAGE_SIDE` pixels.
+
+    Example:
+        >>> batch = keras_cxr.training.read_images(["a.jpeg", "b.dcm"], image_size=224)
+    """
+    from tqdm.auto import tqdm
+
+    _check_size(image_size)
+    paths = [Path(path) for path in paths]
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"No image file at {str(path)!r}.")
+
+    def read(path: Path) -> np.ndarray:
+        original = read_image(path, color_mode)
+        height, width = original.shape[:2]
+        if min(height, width) < MIN_IMAGE_SIDE:
+            raise ValueError(
+                f"The image {str(path)!r} is {width}×{height} pixels; at least "
+                f"{MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE} is needed (it is resized to the model's "
+                f"{image_size}×{image_size} input)."
+            )
+        if (height, width) == (image_size, image_size):
+            return original
+        # The rule of `read_image(..., image_size)`: area averaging when shrinking, bilinear
+        # when enlarging; resizing after the colour conversion avoids decoding twice.
+        shrinking = image_size * image_size < height * width
+        resized = cv2.resize(
+            original,
+            (image_size, image_size),
+            interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR,
+        )
+        return resized.reshape(image_size, image_size, original.shape[-1])
+
+    channels = 1 if color_mode == "grayscale" else 3
+    batch = np.empty((len(paths), image_size, image_size, channels), dtype=np.uint8)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        results = pool.map(read, paths)
+        for index, image in enumerate(
+            tqdm(results, total=len(paths), desc=description, disable=not progress, leave=False)
+        ):
+            batch[index] = image
+    return batch
+
+
+@dataclass(frozen=True)
+class _Record:
+    path: Path
+    label: int
+    patient: str
+
+
+def _decode(records, image_size, color_mode, progress, name) -> ImageSet | None:
+    if not records:
+        return None
+    images = read_images(
+        [r.path for r in records], image_size, color_mode, progress, f"decoding {name}"
+    )
+    return ImageSet(
+        images=images,
+        labels=np.asarray([r.label for r in records], dtype=np.int64),
+        paths=[Path(r.path) for r in records],
+        patients=[r.patient for r in records],
+    )
+
+
+def _stratified_sample(records, count: int, seed: int):
+    rng = np.random.default_rng([seed, 7])
+    labels = np.asarray([r.label for r in records])
+    chosen: list[int] = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        share = max(1, round(count * len(members) / len(records)))
+        chosen += rng.permutation(members)[:share].tolist()
+    return [records[i] for i in sorted(chosen)]
+
+
+def _subfolders(folder: Path, case) -> dict[str, Path]:
+    return {case(p.name): p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")}
+
+
+def _check_size(image_size) -> None:
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+        raise invalid_value("image_size", "a positive integer", image_size)
