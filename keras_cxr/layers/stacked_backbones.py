@@ -21,8 +21,11 @@ class StackedBackbones(keras.Model):
     """Run several ImageNet backbones side by side on one image and concatenate their features.
 
     Each branch is `ImageNetPreprocessing` (the scaling *that* backbone's weights expect)
-    → backbone (a nested Functional model named after it, always called in inference
-    mode so BatchNorm uses its moving statistics) → global pooling. The input is raw
+    → backbone (a nested Functional model named after it, called with `training=False`)
+    → global pooling. Note that Keras 3 lets an outer `fit` override that flag, so what
+    keeps BatchNorm on its moving statistics during training is that BatchNorm layers are
+    always frozen (a frozen BatchNorm runs in inference mode); dropout inside a backbone
+    (EfficientNet) is active during `fit`. The input is raw
     pixels in [0, 255]; a 1-channel input is repeated to 3 channels first. Because every
     backbone stays a nested Functional model, its final spatial feature map stays
     reachable by `keras_cxr.GradCAM` (e.g. `"densenet169/relu"`).
