@@ -1,7 +1,7 @@
 import cv2
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -26,8 +26,11 @@ def test_normalize_range_and_no_nan(values):
 @given(maps, st.floats(1e-12, 1e12))
 def test_normalize_is_invariant_to_positive_scaling(values, scale):
     scaled = (values.astype(np.float64) * scale).astype(np.float32)
-    if not np.isfinite(scaled).all():
-        return
+    spread = np.ptp(values, axis=(1, 2)) / np.maximum(np.abs(values).max(axis=(1, 2)), 1e-30)
+    # Maps whose range sits near the constant-map tolerance (1e-6 of their magnitude), or
+    # that leave float32's normal range when scaled, may legitimately flip to all zeros.
+    assume(np.isfinite(scaled).all() and np.abs(scaled[scaled != 0]).min(initial=1) > 1e-30)
+    assume(((spread == 0) | (spread > 1e-3)).all())
     a, b = np.asarray(normalize(values)), np.asarray(normalize(scaled))
     np.testing.assert_allclose(a, b, atol=1e-4)
 
