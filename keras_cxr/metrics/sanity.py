@@ -355,9 +355,17 @@ def model_randomization_test(
 
     Returns:
         A list with one dict per randomized layer, top layer first:
-        `{"layer": str, "spearman": float, "ssim": float}`, the mean similarity over images
-        between the original and the randomized heatmaps (see
-        `keras_cxr.metrics.spearman_rank_correlation` and `keras_cxr.metrics.ssim`).
+        `{"layer": str, "spearman": float, "ssim": float, "constant_maps": int}`: the mean
+        similarity over images between the original and the randomized heatmaps (see
+        `keras_cxr.metrics.spearman_rank_correlation` and `keras_cxr.metrics.ssim`), and
+        how many randomized heatmaps are constant. A constant (typically all-zero) map
+        means the method finds no evidence for the class anywhere: it shares nothing with
+        the original, but Spearman is undefined for it (left out of the mean, NaN if every
+        map is constant) and SSIM rates it as fairly similar to any mostly-dark heatmap,
+        so read both similarities together with this count. With a global-average-pooling
+        head, one draw of random weights fixes the sign of every image's score alike, so
+        Grad-CAM's maps are often all empty or all present: repeat the test with a few
+        seeds.
 
     Raises:
         ValueError: As for `keras_cxr.metrics.randomize_model`, or if `explain_fn` returns
@@ -392,6 +400,7 @@ def model_randomization_test(
                 "layer": name,
                 "spearman": spearman_rank_correlation(original, heatmaps),
                 "ssim": ssim(normalized, _min_max_normalize(heatmaps)),
+                "constant_maps": int(np.sum(np.ptp(heatmaps, axis=(1, 2)) == 0)),
             }
         )
     return rows

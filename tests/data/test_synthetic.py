@@ -95,9 +95,33 @@ def test_shortcut_marker_is_bright_and_follows_the_label():
     assert cols.max() < 16 or cols.min() >= 16
 
 
+@pytest.mark.parametrize(("rates", "expected"), [((1.0, 1.0), [1, 1]), ((0.0, 1.0), [1, 0])])
+def test_marker_rates_choose_who_carries_the_marker(rates, expected):
+    phantoms = make_phantoms(40, 32, seed=2, shortcut=True, marker_rates=rates)
+    marked = phantoms.marker_masks.any(axis=(1, 2))
+    assert marked[phantoms.labels == 0].all() == bool(expected[0])
+    assert marked[phantoms.labels == 1].all() == bool(expected[1])
+    assert marked[phantoms.labels == 0].any() == bool(expected[0])
+    assert marked[phantoms.labels == 1].any() == bool(expected[1])
+
+
+def test_marked_phantoms_have_unmarked_twins():
+    marked = make_phantoms(12, 48, seed=4, shortcut=True, marker_rates=(1.0, 1.0))
+    twins = make_phantoms(12, 48, seed=4)
+    assert marked.marker_masks.any(axis=(1, 2)).all()
+    outside = ~marked.marker_masks
+    np.testing.assert_array_equal(marked.images[..., 0][outside], twins.images[..., 0][outside])
+    np.testing.assert_array_equal(marked.lesion_masks, twins.lesion_masks)
+    np.testing.assert_array_equal(marked.labels, twins.labels)
+    assert (marked.images[..., 0][~outside] != twins.images[..., 0][~outside]).any()
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
+        ({"n": 2, "marker_rates": (0.5,)}, r"argument `marker_rates`. Expected a pair"),
+        ({"n": 2, "marker_rates": (0.5, 1.2)}, r"Received: marker_rates=\(0.5, 1.2\)"),
+        ({"n": 2, "marker_rates": "ab"}, r"argument `marker_rates`. Expected a pair"),
         ({"n": 0}, "argument `n`. Expected an int >= 1"),
         ({"n": 2, "image_size": 16}, "argument `image_size`. Expected an int >= 32"),
         ({"n": 2, "prevalence": 1.5}, r"argument `prevalence`. Expected a float in \[0, 1\]"),

@@ -308,7 +308,8 @@ def test_model_dependent_explanation_changes_after_randomization():
     model = linear_model()
     images = np.random.default_rng(0).random((3, 144))
     rows = model_randomization_test(input_times_gradient, model, images, mode="independent")
-    assert set(rows[0]) == {"layer", "spearman", "ssim"}
+    assert set(rows[0]) == {"layer", "spearman", "ssim", "constant_maps"}
+    assert [row["constant_maps"] for row in rows] == [0, 0]
     for row in rows:
         assert row["spearman"] < 0.9
         assert row["ssim"] < 0.9
@@ -323,6 +324,24 @@ def test_model_dependent_explanation_changes_after_randomization():
         return (maps - low) / (maps.max(axis=(1, 2), keepdims=True) - low)
 
     assert rows[0]["ssim"] == pytest.approx(ssim(normalize(original), normalize(changed)))
+
+
+def test_constant_randomized_maps_are_counted_and_left_out_of_spearman():
+    images = np.random.default_rng(1).random((3, 144))
+    original = images.reshape(-1, 12, 12)
+
+    def explain_fn(model, batch):
+        if model is trained:
+            return original
+        # Randomized copies: the first image's map goes empty, the others stay the same.
+        return np.concatenate([np.zeros((1, 12, 12)), original[1:]])
+
+    trained = linear_model()
+    rows = model_randomization_test(explain_fn, trained, images)
+    for row in rows:
+        assert row["constant_maps"] == 1
+        assert row["spearman"] == pytest.approx(1.0)  # the mean of the two defined images
+        assert row["ssim"] < 1.0  # the empty map counts in SSIM
 
 
 def test_model_randomization_test_rejects_changing_heatmap_shapes():

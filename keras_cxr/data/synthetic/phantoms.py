@@ -55,6 +55,7 @@ def make_phantoms(
     prevalence: float = 0.5,
     seed: int = 0,
     shortcut: bool = False,
+    marker_rates: tuple[float, float] = (MARKER_RATE_POSITIVE, MARKER_RATE_NEGATIVE),
 ) -> Phantoms:
     """Makes synthetic frontal chest radiographs, half of them (by default) with pneumonia.
 
@@ -68,8 +69,12 @@ def make_phantoms(
 
     With `shortcut=True`, a bright tag with dark lettering (like a hospital's burned-in
     "PORT" label) is stamped into a top corner of 95% of the pneumonia images and 5% of the
-    normal ones, a spurious cue that a model can learn instead of the lungs; explanation
-    methods should expose it.
+    normal ones (`marker_rates`), a spurious cue that a model can learn instead of the
+    lungs; explanation methods should expose it. The marker is drawn over the finished
+    image, so with the same seed the phantoms are identical pixel for pixel whatever
+    `shortcut` and `marker_rates` are, except where a marker is stamped: every marked
+    image has an unmarked twin, and `marker_rates=(1.0, 1.0)` marks every image (to ask
+    a model what the marker alone does to its prediction).
 
     Exactly `round(n * prevalence)` phantoms are positive, in random order. The same `seed`
     gives the same phantoms, image by image. Rendering is vectorized per image with NumPy
@@ -83,6 +88,9 @@ def make_phantoms(
         prevalence: Share of pneumonia images, in [0, 1]. Defaults to 0.5.
         seed: Random seed. Defaults to 0.
         shortcut: Add the label-correlated marker. Defaults to False.
+        marker_rates: `(positive, negative)`: the share of pneumonia and of normal images
+            that carry the marker when `shortcut=True`, each in [0, 1]. Defaults to
+            `(MARKER_RATE_POSITIVE, MARKER_RATE_NEGATIVE)`, i.e. `(0.95, 0.05)`.
 
     Returns:
         A `keras_cxr.data.synthetic.Phantoms` with `images`, `labels`, `lesion_masks`,
@@ -104,11 +112,12 @@ def make_phantoms(
         raise invalid_value("image_size", "an int >= 32", image_size)
     if not 0 <= prevalence <= 1:
         raise invalid_value("prevalence", "a float in [0, 1]", prevalence)
+    rates = _check_marker_rates(marker_rates)
     rng = np.random.default_rng(seed)
     labels = np.zeros(n, dtype=np.int64)
     labels[: round(n * prevalence)] = 1
     labels = rng.permutation(labels)
-    marked = rng.random(n) < np.where(labels == 1, MARKER_RATE_POSITIVE, MARKER_RATE_NEGATIVE)
+    marked = rng.random(n) < np.where(labels == 1, *rates)
     size = int(image_size)
     grid = Grid.of(min(size, _MAX_DRAWING_SIZE))
     shape = (n, size, size)
@@ -129,3 +138,14 @@ def make_phantoms(
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         list(pool.map(draw, range(n)))
     return Phantoms(images, labels, lesions, lungs, markers)
+
+
+def _check_marker_rates(marker_rates) -> tuple[float, float]:
+    expected = "a pair (positive, negative) of floats in [0, 1]"
+    try:
+        positive, negative = (float(rate) for rate in marker_rates)
+    except (TypeError, ValueError):
+        raise invalid_value("marker_rates", expected, marker_rates) from None
+    if not (0 <= positive <= 1 and 0 <= negative <= 1):
+        raise invalid_value("marker_rates", expected, marker_rates)
+    return positive, negative
