@@ -127,11 +127,11 @@ def flatten_model(model: keras.Model) -> FlatGraph:
         for index, tensor in enumerate(graph.inputs)
     ]
     nodes: list[GraphNode] = []
-    outputs = _inline(graph, inputs, "", nodes)
+    outputs = _inline(graph, inputs, "", nodes, owners={})
     return FlatGraph(inputs=inputs, outputs=outputs, nodes=nodes)
 
 
-def _inline(graph, inputs: list, prefix: str, nodes: list[GraphNode]) -> list:
+def _inline(graph, inputs: list, prefix: str, nodes: list[GraphNode], owners: dict) -> list:
     tensor_map = {id(ref): new for ref, new in zip(graph.inputs, inputs)}
     for depth in sorted(graph._nodes_by_depth, reverse=True):
         for node in graph._nodes_by_depth[depth]:
@@ -149,11 +149,46 @@ def _inline(graph, inputs: list, prefix: str, nodes: list[GraphNode]) -> list:
                 if keras.ops.is_tensor(t) or isinstance(t, keras.KerasTensor)
             ]
             if inner is not None:
-                outputs = _inline(inner, call_inputs, path + "/", nodes)
+                outputs = _inline(inner, call_inputs, path + "/", nodes, owners)
                 nodes.append(GraphNode(path, layer, list(outputs), call_inputs, is_model=True))
             else:
-                outputs = tree.flatten(layer(*args, **kwargs))
+                outputs = tree.flatten(_uniquely_named(layer, path, owners)(*args, **kwargs))
                 nodes.append(GraphNode(path, layer, list(outputs), call_inputs))
             for ref, new in zip(node.outputs, outputs):
                 tensor_map[id(ref)] = new
     return [tensor_map[id(ref)] for ref in graph.outputs]
+
+
+def _uniquely_named(layer, path: str, owners: dict):
+    """`layer`, or an alias of it under a unique name if another layer took its name.
+
+    A Functional model needs unique operation names, but two nested backbones often
+    share inner layer names (DenseNet121 and DenseNet169 both have a `conv1_conv`). Once
+    inlined into one graph, the second layer of a name is called through an `_Alias`
+    named after its path; it shares the layer's weights.
+    """
+    owner = owners.setdefault(layer.name, id(layer))
+    if owner == id(layer):
+        return layer
+    alias_name = path.replace("/", "__")
+    while alias_name in owners:
+        alias_name += "_"
+    owners[alias_name] = id(layer)
+    return _Alias(layer, alias_name)
+
+
+class _Alias(keras.layers.Layer):
+    """Calls another layer under a different name, sharing its weights (never saved)."""
+
+    def __init__(self, layer: keras.layers.Layer, name: str) -> None:
+        super().__init__(name=name, dtype=layer.dtype_policy)
+        self.wrapped = layer
+
+    def call(self, *args, training=None, **kwargs):
+        if getattr(self.wrapped, "_call_has_training_arg", False):
+            kwargs["training"] = training
+        return self.wrapped(*args, **kwargs)
+
+    def compute_output_spec(self, *args, **kwargs):
+        kwargs.pop("training", None)
+        return self.wrapped.compute_output_spec(*args, **kwargs)

@@ -194,3 +194,44 @@ def test_subclassed_model_with_backbone_attribute_needs_and_uses_explicit_layer(
     np.testing.assert_allclose(explainer.explain(IMAGES, 1).heatmaps, expected, atol=2e-4)
     by_path = GradCAM(model, layer="features").explain(IMAGES, 1)
     np.testing.assert_allclose(by_path.heatmaps, expected, atol=2e-4)
+
+
+def same_named_branch(name):
+    """A small backbone; two of them share every inner layer name, as DenseNets do."""
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(6, 3, strides=4, padding="same", name="conv")(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    outputs = keras.layers.ReLU(name="relu")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def test_backbones_sharing_inner_layer_names_match_reference():
+    # DenseNet121 + DenseNet169 made the flattened graph fail with 'The name "conv1_conv"
+    # is used 2 times in the model'; the second "conv"/"bn"/"relu" must get aliases.
+    branches = [same_named_branch("branch_a"), same_named_branch("branch_b")]
+    inputs = keras.Input((SIZE, SIZE, 3))
+    pooled = [
+        keras.layers.GlobalAveragePooling2D(name=f"pool_{i}")(branch(inputs, training=False))
+        for i, branch in enumerate(branches)
+    ]
+    x = keras.layers.Concatenate()(pooled)
+    dense = keras.layers.Dense(1, activation="sigmoid", name="head")
+    model = keras.Model(inputs, dense(x))
+    calibrate_batchnorm(model, IMAGES)
+
+    def run(tape, x):
+        maps = [branch(x, training=False) for branch in branches]
+        for feature in maps:
+            tape.watch(feature)
+        pooled = tf.concat([tf.reduce_mean(feature, axis=(1, 2)) for feature in maps], -1)
+        return maps, tf.matmul(pooled, dense.kernel) + dense.bias
+
+    explainer = GradCAM(model)
+    assert explainer.target_layers == ["branch_a/relu", "branch_b/relu"]
+    expected_fused, expected_layers = reference_heatmaps(run, 1)
+    explanation = explainer.explain(IMAGES, class_index=1)
+    for path, expected in zip(explainer.target_layers, expected_layers):
+        np.testing.assert_allclose(explanation.layer_heatmaps[path], expected, atol=2e-4)
+        assert expected.max() == pytest.approx(1.0)
+    np.testing.assert_allclose(explanation.heatmaps, expected_fused, atol=2e-4)
+    np.testing.assert_allclose(explanation.predictions, model.predict(IMAGES, verbose=0), 1e-5)
