@@ -50,9 +50,14 @@ def split_model(graph: FlatGraph, targets: list[GraphNode], output) -> SplitMode
 
     Returns:
         A `SplitModel`.
+
+    Raises:
+        ValueError: If one target feeds another: the head would start at the later one,
+            so no gradient could reach the earlier one.
     """
     logits, activation = _logits_of(graph, output)
     target_tensors = [node.outputs[0] for node in targets]
+    _check_independent(graph, targets)
     bypass = graph.ancestors([logits], stop=target_tensors)
     head_needs_image = any(id(t) in bypass for t in graph.inputs)
     image = graph.inputs[0] if len(graph.inputs) == 1 else graph.inputs
@@ -60,6 +65,21 @@ def split_model(graph: FlatGraph, targets: list[GraphNode], output) -> SplitMode
     head_inputs = target_tensors + (list(graph.inputs) if head_needs_image else [])
     head = keras.Model(head_inputs, logits, name="cam_head")
     return SplitModel(features, head, head_needs_image, activation)
+
+
+def _check_independent(graph: FlatGraph, targets: list[GraphNode]) -> None:
+    for later in targets:
+        upstream = graph.ancestors(later.inputs)
+        for earlier in targets:
+            if earlier is not later and id(earlier.outputs[0]) in upstream:
+                raise ValueError(
+                    f"Invalid value received for argument `layer`: `{earlier.path}` feeds "
+                    f"`{later.path}`, so the two lie on one path and cannot be explained "
+                    "together (the gradient of the later one's head never reaches the "
+                    "earlier one). Explain them with one explainer each, e.g. "
+                    f"GradCAM(model, layer={earlier.path!r}) and "
+                    f"GradCAM(model, layer={later.path!r})."
+                )
 
 
 def _activation_name(function) -> str | None:

@@ -90,6 +90,15 @@ def test_layer_of_another_model_is_refused():
         GradCAM(tiny_cnn(), layer=other.get_layer("last_relu"))
 
 
+def test_two_layers_on_one_path_are_refused_with_the_fix():
+    with pytest.raises(
+        ValueError,
+        match=r"`relu1` feeds `last_relu`.*GradCAM\(model, layer='relu1'\) and "
+        r"GradCAM\(model, layer='last_relu'\)",
+    ):
+        GradCAM(tiny_cnn(), layer=["last_relu", "relu1"])
+
+
 def test_bad_layer_type():
     with pytest.raises(ValueError, match=r"argument `layer`.*Received: layer=3"):
         GradCAM(tiny_cnn(), layer=3)
