@@ -247,13 +247,13 @@ def randomization_similarity(original: np.ndarray, randomized: list[np.ndarray])
     no more of the original's structure than a blank map does.
     """
     spearman, ssim, empty = [], [], 0
-    normalized = _unit_range(original)
+    normalized = unit_range(original)
     for maps in randomized:
         keep = np.ptp(maps, axis=(1, 2)) > 0
         empty += int(np.sum(~keep))
         if keep.any():
             spearman.append(metrics.spearman_rank_correlation(original[keep], maps[keep], True))
-            ssim.append(metrics.ssim(normalized[keep], _unit_range(maps[keep]), True))
+            ssim.append(metrics.ssim(normalized[keep], unit_range(maps[keep]), True))
     total = sum(len(maps) for maps in randomized)
     spearman_mean = float(np.mean(np.concatenate(spearman))) if spearman else float("nan")
     ssim_mean = float(np.mean(np.concatenate(ssim))) if ssim else float("nan")
@@ -267,10 +267,9 @@ def randomization_similarity(original: np.ndarray, randomized: list[np.ndarray])
     }
 
 
-def _unit_range(maps: np.ndarray) -> np.ndarray:
-    low = maps.min(axis=(1, 2), keepdims=True)
-    spread = maps.max(axis=(1, 2), keepdims=True) - low
-    return np.divide(maps - low, spread, out=np.zeros_like(maps), where=spread > 0)
+def unit_range(maps: np.ndarray) -> np.ndarray:
+    """Each map min-max scaled to [0, 1] (SSIM's data range); a constant map becomes zeros."""
+    return np.asarray(keras_cxr.explain.normalize(maps))
 
 
 def wilson_interval(share: float, count: int, z: float = 1.96) -> tuple[float, float]:
@@ -280,35 +279,27 @@ def wilson_interval(share: float, count: int, z: float = 1.96) -> tuple[float, f
     return centre - half / (1 + z * z / count), centre + half / (1 + z * z / count)
 
 
-def shortcut_row(method: str, models: dict, images: np.ndarray, phantoms, seed: int) -> dict:
-    """Energy and pointing on the lesion vs on the marker, for each model."""
+def region_row(
+    method: str,
+    models: dict,
+    images: np.ndarray,
+    phantoms,
+    seed: int,
+    regions: tuple[str, ...] = ("lesion", "marker"),
+) -> dict:
+    """Energy and pointing game on each region's masks (lesion, marker), for each model."""
     explain = explain_fn(method, seed)
     row = {"method": method}
     for label, model in models.items():
         heatmaps = explain(model, images)
-        for region, masks in (("lesion", phantoms.lesion_masks), ("marker", phantoms.marker_masks)):
+        for region in regions:
+            masks = getattr(phantoms, f"{region}_masks")
             row[f"{label}_energy_{region}"] = metrics.energy_in_mask(heatmaps, masks)
             row[f"{label}_pointing_{region}"] = metrics.pointing_game(heatmaps, masks)
         # The CAM is 1/DOWNSAMPLING of the image and blurs a small tag over its edges, so also
         # count a peak within one CAM cell of the marker (the strict figure is reported too).
         row[f"{label}_pointing_near_marker"] = metrics.pointing_game(
             heatmaps, phantoms.marker_masks, tolerance=DOWNSAMPLING
-        )
-        row[f"{label}_heatmaps"] = heatmaps
-    return row
-
-
-def marker_row(method: str, models: dict, images: np.ndarray, phantoms, seed: int) -> dict:
-    """Energy and pointing on the marker, for each model, on marked normal phantoms."""
-    explain = explain_fn(method, seed)
-    row = {"method": method}
-    for label, model in models.items():
-        heatmaps = explain(model, images)
-        markers = phantoms.marker_masks
-        row[f"{label}_energy_marker"] = metrics.energy_in_mask(heatmaps, markers)
-        row[f"{label}_pointing_marker"] = metrics.pointing_game(heatmaps, markers)
-        row[f"{label}_pointing_near_marker"] = metrics.pointing_game(
-            heatmaps, markers, tolerance=DOWNSAMPLING
         )
         row[f"{label}_heatmaps"] = heatmaps
     return row
@@ -500,8 +491,10 @@ def main() -> None:
     twins = make_phantoms(args.eval_images, size, seed=seed + 2, prevalence=0.0)
     shortcut, on_normals = [], []
     for method in methods:
-        shortcut.append(shortcut_row(method, models, marked_images, marked, seed))
-        on_normals.append(marker_row(method, models, gray(normals.images), normals, seed))
+        shortcut.append(region_row(method, models, marked_images, marked, seed))
+        on_normals.append(
+            region_row(method, models, gray(normals.images), normals, seed, regions=("marker",))
+        )
         log(f"shortcut {method}")
     classification = {
         label: {
