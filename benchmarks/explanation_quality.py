@@ -189,7 +189,7 @@ def quality_row(
     masks: np.ndarray,
     randomization_images: np.ndarray,
     seed: int,
-    randomization_seeds: int = 3,
+    extra_randomized: list[keras.Model],
 ) -> dict:
     """Every localization, faithfulness and sanity figure of one method on one model."""
     explain = explain_fn(method, seed)
@@ -207,13 +207,8 @@ def quality_row(
     # Cascading goes top-down: the first copy has only the head re-initialized, the last
     # one every layer.
     head_only = layers[0]
-    # One draw of random weights fixes the sign of a GAP + dense head's score for every
-    # image alike, so a single seed can make every randomized Grad-CAM empty (all
-    # negative, then ReLU) or none: the fully randomized model is drawn with several seeds.
     randomized = [recorded[-1]]
-    for extra in range(1, randomization_seeds):
-        *_, (_, copy) = metrics.randomize_model(model, seed=seed + extra)
-        randomized.append(np.asarray(explain(copy, randomization_images)))
+    randomized += [np.asarray(explain(copy, randomization_images)) for copy in extra_randomized]
     full = randomization_similarity(recorded[0], randomized)
     row = {
         "method": method,
@@ -233,6 +228,12 @@ def quality_row(
     row["pointing_game_text"] = f"{row['pointing_game']:.3f} [{low:.2f}, {high:.2f}]"
     row["seconds"] = time.perf_counter() - start
     return row
+
+
+def fully_randomized(model: keras.Model, seed: int) -> keras.Model:
+    """A copy of `model` with every layer re-initialized (the last cascading step)."""
+    *_, (_, copy) = metrics.randomize_model(model, mode="cascading", seed=seed)
+    return copy
 
 
 def randomization_similarity(original: np.ndarray, randomized: list[np.ndarray]) -> dict:
@@ -464,12 +465,20 @@ def main() -> None:
     randomization_images = images[: args.randomization_images]
     lesion_area = float(masks.mean(axis=(1, 2)).mean())
 
+    # One draw of random weights fixes the sign of a GAP + dense head's score for every
+    # image alike, so a single seed can make every randomized Grad-CAM empty (all
+    # negative, then ReLU) or none: the fully randomized model is drawn with several seeds,
+    # the same draws for every method.
+    extra_randomized = [
+        fully_randomized(models["normal"], seed + extra)
+        for extra in range(1, args.randomization_seeds)
+    ]
     methods = [*keras_cxr.explain.METHODS, *BASELINES]
     quality = []
     for method in methods:
         row = quality_row(
             method, models["normal"], predict_fns["normal"], images, masks,
-            randomization_images, seed, args.randomization_seeds,
+            randomization_images, seed, extra_randomized,
         )  # fmt: skip
         row["energy_ratio"] = row["energy_in_lesion"] / lesion_area
         quality.append(row)
