@@ -1,32 +1,52 @@
 """keras_cxr: explainable chest X-ray classifiers for Keras 3.
 
+Names are imported on first use (PEP 562), so `import keras_cxr` and the `keras-cxr`
+command line start without loading Keras or a deep-learning backend; `from keras_cxr
+import GradCAM` loads what `GradCAM` needs and nothing more.
+
 Example:
     >>> from keras_cxr import StackedEnsemble, GradCAM
     >>> model = StackedEnsemble(weights=None, input_shape=(96, 96, 3))
     >>> explanation = GradCAM(model).explain(images)
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from keras_cxr import callbacks, data, explain, layers, metrics, models, viz  # noqa: F401
-from keras_cxr.callbacks import GradCAMCallback
-from keras_cxr.explain import (
-    EigenCAM,
-    Explanation,
-    GradCAM,
-    GradCAMPlusPlus,
-    HiResCAM,
-    LayerCAM,
-    ScoreCAM,
-    XGradCAM,
+#: Public name → the subpackage that defines it.
+_EXPORTS = {
+    "EigenCAM": "explain",
+    "Explanation": "explain",
+    "GradCAM": "explain",
+    "GradCAMCallback": "callbacks",
+    "GradCAMPlusPlus": "explain",
+    "GrayscaleToRGB": "layers",
+    "HiResCAM": "explain",
+    "ImageNetPreprocessing": "layers",
+    "LayerCAM": "explain",
+    "ModelFileError": "models",
+    "ScoreCAM": "explain",
+    "StackedBackbones": "layers",
+    "StackedEnsemble": "models",
+    "WeightsUnavailableError": "layers",
+    "XGradCAM": "explain",
+    "load_model": "models",
+}
+_SUBPACKAGES = (
+    "atomic",
+    "callbacks",
+    "data",
+    "explain",
+    "layers",
+    "metrics",
+    "models",
+    "training",
+    "viz",
 )
-from keras_cxr.layers import (
-    GrayscaleToRGB,
-    ImageNetPreprocessing,
-    StackedBackbones,
-    WeightsUnavailableError,
-)
-from keras_cxr.models import ModelFileError, StackedEnsemble, load_model
 
 __all__ = [
     "EigenCAM",
@@ -47,3 +67,38 @@ __all__ = [
     "__version__",
     "load_model",
 ]
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from keras_cxr.callbacks import GradCAMCallback
+    from keras_cxr.explain import (
+        EigenCAM,
+        Explanation,
+        GradCAM,
+        GradCAMPlusPlus,
+        HiResCAM,
+        LayerCAM,
+        ScoreCAM,
+        XGradCAM,
+    )
+    from keras_cxr.layers import (
+        GrayscaleToRGB,
+        ImageNetPreprocessing,
+        StackedBackbones,
+        WeightsUnavailableError,
+    )
+    from keras_cxr.models import ModelFileError, StackedEnsemble, load_model
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"keras_cxr.{_EXPORTS[name]}"), name)
+    elif name in _SUBPACKAGES:
+        value = importlib.import_module(f"keras_cxr.{name}")
+    else:
+        raise AttributeError(f"module 'keras_cxr' has no attribute {name!r}")
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS, *_SUBPACKAGES})

@@ -6,20 +6,11 @@ fails early with the same Keras-style wording everywhere.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
-from keras_cxr._validation import invalid_value
-
-
-def shape_error(argument: str, expected: str, shape: tuple[int, ...]) -> ValueError:
-    """Build the error for an array of the wrong shape, worded like `invalid_value`."""
-    return ValueError(
-        f"Invalid value received for argument `{argument}`. "
-        f"Expected {expected}. Received: {argument}.shape={tuple(shape)}"
-    )
+from keras_cxr._validation import invalid_value, shape_error
 
 
 def as_heatmaps(heatmaps: Any, argument: str = "heatmaps") -> np.ndarray:
@@ -82,22 +73,6 @@ def check_non_negative(heatmaps: np.ndarray, argument: str = "heatmaps") -> None
         )
 
 
-def check_positive_int(argument: str, value: Any, minimum: int = 1) -> int:
-    """Return `value` as an int, raising unless it is an integer >= `minimum`."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise invalid_value(argument, f"an integer >= {minimum}", value)
-    return int(value)
-
-
-def check_unit_interval(argument: str, value: Any, *, include_zero: bool = False) -> float:
-    """Return `value` as a float, raising unless it lies in (0, 1] (or [0, 1])."""
-    interval = "[0, 1]" if include_zero else "(0, 1]"
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise invalid_value(argument, f"a float in {interval}", value)
-    lower_ok = value >= 0 if include_zero else value > 0
-    if not (lower_ok and value <= 1):
-        raise invalid_value(argument, f"a float in {interval}", value)
-    return float(value)
 
 
 def as_binary_labels(labels: Any, argument: str = "y_true") -> np.ndarray:

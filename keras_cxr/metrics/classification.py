@@ -17,15 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from keras_cxr._validation import invalid_value
-from keras_cxr.metrics._inputs import (
-    as_binary_labels,
-    as_scores,
-    check_positive_int,
-    check_probabilities,
-    check_unit_interval,
-    shape_error,
-)
+from keras_cxr._validation import check_int, check_unit_interval, invalid_value, shape_error
+from keras_cxr.metrics._inputs import as_binary_labels, as_scores, check_probabilities
 from keras_cxr.metrics._stats import average_ranks
 
 THRESHOLD_METHODS = ("youden", "f1", "sensitivity")
@@ -284,7 +277,7 @@ def _binned(y_true: Any, y_prob: Any, n_bins: Any) -> tuple[np.ndarray, np.ndarr
     labels = as_binary_labels(y_true)
     probabilities = as_scores(y_prob, len(labels), "y_prob")
     check_probabilities(probabilities)
-    n_bins = check_positive_int("n_bins", n_bins)
+    n_bins = check_int("n_bins", n_bins)
     edges = np.arange(n_bins + 1) / n_bins
     bins = np.clip(np.searchsorted(edges, probabilities, side="right") - 1, 0, n_bins - 1)
     counts = np.bincount(bins, minlength=n_bins)
@@ -465,7 +458,7 @@ def classification_report(
     """
     labels, scores = _labels_and_scores(y_true, y_score)
     threshold = _check_threshold(threshold)
-    n_bins = check_positive_int("n_bins", n_bins)
+    n_bins = check_int("n_bins", n_bins)
     tn, fp, fn, tp = _counts(labels, (scores >= threshold).astype(np.int64))
     is_probability = bool(np.all((scores >= 0) & (scores <= 1)))
     return {

@@ -25,14 +25,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from keras_cxr._validation import invalid_value
-from keras_cxr.metrics._inputs import (
-    as_heatmaps,
-    as_images,
-    check_non_negative,
-    check_positive_int,
-    shape_error,
-)
+from keras_cxr._validation import check_int, invalid_value, shape_error
+from keras_cxr.metrics._inputs import as_heatmaps, as_images, check_non_negative
 from keras_cxr.metrics._stats import trapezoid
 
 PredictFn = Callable[[np.ndarray], Any]
@@ -167,9 +161,9 @@ def _perturbation_curve(
     heatmaps = as_heatmaps(heatmaps)
     images = as_images(images, heatmaps)
     class_index = _check_class_index(class_index)
-    steps = check_positive_int("steps", steps)
+    steps = check_int("steps", steps)
     baseline = _check_baseline(baseline)
-    batch_size = check_positive_int("batch_size", batch_size)
+    batch_size = check_int("batch_size", batch_size)
     num_pixels = heatmaps.shape[1] * heatmaps.shape[2]
     counts = np.floor(np.arange(steps + 1) * num_pixels / steps + 0.5).astype(np.int64)
     stacks = _perturbed_stacks(images, heatmaps, counts, baseline, insertion)
@@ -457,7 +451,7 @@ def _original_and_masked_scores(
     images = as_images(images, heatmaps)
     check_non_negative(heatmaps)
     class_index = _check_class_index(class_index)
-    batch_size = check_positive_int("batch_size", batch_size)
+    batch_size = check_int("batch_size", batch_size)
     peaks = heatmaps.max(axis=(1, 2), keepdims=True)
     weights = np.divide(heatmaps, peaks, out=np.zeros_like(heatmaps), where=peaks > 0)
     stacks = (

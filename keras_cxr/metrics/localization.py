@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from keras_cxr._validation import invalid_value
-from keras_cxr.metrics._inputs import as_heatmaps, as_masks, check_non_negative, check_unit_interval
+from keras_cxr._validation import check_unit_interval, invalid_value
+from keras_cxr.metrics._inputs import as_heatmaps, as_masks, check_non_negative
 from keras_cxr.metrics._stats import mean_of_defined
 
 

@@ -6,7 +6,8 @@ Example:
     >>> result.val_metrics["roc_auc"]
 """
 
-from keras_cxr.training import atomic, plots
+from keras_cxr import atomic
+from keras_cxr.training import plots
 from keras_cxr.training.checkpoints import BestCheckpoint, TrainingSnapshot, read_snapshot
 from keras_cxr.training.compact_cnn import COMPACT_BACKBONES, build_compact_backbone, compact_cnn
 from keras_cxr.training.config import RECIPES, TrainConfig

@@ -18,7 +18,7 @@ from typing import Any
 
 import keras
 
-from keras_cxr.training.atomic import (
+from keras_cxr.atomic import (
     atomic_folder,
     atomic_write,
     existing_snapshot,

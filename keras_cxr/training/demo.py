@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from keras_cxr.data.synthetic import write_chest_xray
-from keras_cxr.training.atomic import atomic_write_json
+from keras_cxr.atomic import atomic_write_json
 from keras_cxr.training.config import TrainConfig
 from keras_cxr.training.dataset import load_image_folder
 from keras_cxr.training.explaining import explain_files

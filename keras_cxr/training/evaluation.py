@@ -16,7 +16,7 @@ from keras_cxr.metrics.classification import (
     roc_curve,
 )
 from keras_cxr.training import plots
-from keras_cxr.training.atomic import atomic_write, atomic_write_json
+from keras_cxr.atomic import atomic_write, atomic_write_json
 from keras_cxr.training.trainer import predict_probabilities
 
 METRICS_FILE = "metrics.json"

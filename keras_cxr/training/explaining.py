@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from keras_cxr.explain import get_method
-from keras_cxr.training.atomic import atomic_write, atomic_write_json
+from keras_cxr.atomic import atomic_write, atomic_write_json
 from keras_cxr.training.dataset import CLASS_NAMES, read_images
 from keras_cxr.training.trainer import predict_probabilities
 from keras_cxr.viz.grid import plot_grid

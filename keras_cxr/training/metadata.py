@@ -18,7 +18,7 @@ from typing import Any
 import keras
 
 from keras_cxr.models.loading import ModelFileError
-from keras_cxr.training.atomic import atomic_write, to_json
+from keras_cxr.atomic import atomic_write, to_json
 
 #: Name of the metadata member inside the `.keras` archive.
 METADATA_MEMBER = "keras_cxr.json"

@@ -38,7 +38,7 @@ import numpy as np
 from keras_cxr.layers.backbones import BACKBONES
 from keras_cxr.metrics.classification import classification_report, select_threshold
 from keras_cxr.models.stacked_ensemble import StackedEnsemble
-from keras_cxr.training.atomic import atomic_write_json
+from keras_cxr.atomic import atomic_write_json
 from keras_cxr.training.checkpoints import (
     BestCheckpoint,
     TrainingSnapshot,
@@ -454,7 +454,7 @@ class _Run:
             progress=self.config.progress,
         )
         path.parent.mkdir(parents=True, exist_ok=True)
-        from keras_cxr.training.atomic import atomic_write
+        from keras_cxr.atomic import atomic_write
 
         atomic_write(path, lambda p: np.save(p, features), suffix=".npy")
         return features
@@ -692,7 +692,7 @@ def _truncate_history(path: Path, restore) -> None:
     stage_col, epoch_col = header.index("stage"), header.index("epoch")
     kept = [row for row in rows if not (row[stage_col] == stage and int(row[epoch_col]) > epoch)]
     if len(kept) != len(rows):
-        from keras_cxr.training.atomic import atomic_write
+        from keras_cxr.atomic import atomic_write
 
         def write(temporary: Path) -> None:
             with open(temporary, "w", newline="") as file:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from keras_cxr.training import BestCheckpoint, TrainingSnapshot, read_snapshot
-from keras_cxr.training.atomic import (
+from keras_cxr.atomic import (
     atomic_folder,
     atomic_write,
     atomic_write_json,

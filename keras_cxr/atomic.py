@@ -43,7 +43,7 @@ def atomic_write(
         OSError: If the folder cannot be written; whatever `write` raises.
 
     Example:
-        >>> keras_cxr.training.atomic.atomic_write("model.keras", model.save)
+        >>> keras_cxr.atomic.atomic_write("model.keras", model.save)
     """
     path = Path(path)
     suffix = "".join(path.suffixes) if suffix is None else suffix
@@ -74,7 +74,7 @@ def atomic_write_text(path: str | os.PathLike, text: str, keep_previous: bool = 
         `path` as a `Path`.
 
     Example:
-        >>> keras_cxr.training.atomic.atomic_write_text("metrics.json", "{}")
+        >>> keras_cxr.atomic.atomic_write_text("metrics.json", "{}")
     """
     return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"), keep_previous)
 
@@ -91,7 +91,7 @@ def atomic_write_json(path: str | os.PathLike, value: Any, keep_previous: bool =
         `path` as a `Path`.
 
     Example:
-        >>> keras_cxr.training.atomic.atomic_write_json("metrics.json", {"auc": 0.97})
+        >>> keras_cxr.atomic.atomic_write_json("metrics.json", {"auc": 0.97})
     """
     text = json.dumps(to_json(value), indent=2, allow_nan=False)
     return atomic_write_text(path, text + "\n", keep_previous)
@@ -113,7 +113,7 @@ def atomic_folder(path: str | os.PathLike, keep_previous: bool = True) -> Iterat
         The temporary folder to fill.
 
     Example:
-        >>> with keras_cxr.training.atomic.atomic_folder("checkpoints/last") as folder:
+        >>> with keras_cxr.atomic.atomic_folder("checkpoints/last") as folder:
         ...     model.save_weights(folder / "model.weights.h5")
     """
     path = Path(path)
