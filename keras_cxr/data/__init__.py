@@ -11,13 +11,14 @@ from keras_cxr.data.augmentation import make_augmentation
 from keras_cxr.data.chest_xray import ChestXRay, load_chest_xray
 from keras_cxr.data.class_weight import balanced_class_weight
 from keras_cxr.data.dicom import read_dicom
-from keras_cxr.data.images import read_image
+from keras_cxr.data.images import MIN_IMAGE_SIDE, read_image, read_images
 from keras_cxr.data.index import IndexRecord, index_chest_xray
 from keras_cxr.data.patients import patient_id, split_by_patient
 from keras_cxr.data.scan import MAX_IMAGE_PIXELS, scan_images
 
 __all__ = [
     "MAX_IMAGE_PIXELS",
+    "MIN_IMAGE_SIDE",
     "ChestXRay",
     "IndexRecord",
     "balanced_class_weight",
@@ -27,6 +28,7 @@ __all__ = [
     "patient_id",
     "read_dicom",
     "read_image",
+    "read_images",
     "scan_images",
     "split_by_patient",
     "synthetic",

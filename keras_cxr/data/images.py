@@ -1,16 +1,26 @@
-"""Reading one chest X-ray file (JPEG, PNG or DICOM) into the array the models expect."""
+"""Reading chest X-ray files (JPEG, PNG or DICOM) into the arrays the models expect.
+
+`read_image` is the one decoder of the package: the loader, the training pipeline, the
+callback and the explainers' file inputs all go through it, so an image looks the same
+to the model wherever it comes from.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from keras_cxr._validation import invalid_value
+from keras_cxr._validation import check_int, invalid_value
 
 COLOR_MODES = ("rgb", "grayscale")
+#: Smallest side, in pixels, of an image file the pipeline accepts: anything smaller is an
+#: icon or a thumbnail, not a radiograph, and upsampling it would only invent pixels.
+MIN_IMAGE_SIDE = 32
 
 # ANYDEPTH keeps 16-bit PNGs at full precision, ANYCOLOR keeps grayscale files single
 # channel; neither keeps alpha, and EXIF orientation is still applied. libjpeg converts
@@ -22,6 +32,7 @@ def read_image(
     path: str | os.PathLike,
     color_mode: str = "rgb",
     image_size: tuple[int, int] | None = None,
+    min_side: int | None = None,
 ) -> np.ndarray:
     """Reads a JPEG, PNG or DICOM chest X-ray as a uint8 array.
 
@@ -40,12 +51,15 @@ def read_image(
         image_size: `(height, width)` to resize to (area interpolation when shrinking,
             bilinear when enlarging; the aspect ratio is not kept), or None to keep the
             file's size. Defaults to None.
+        min_side: Refuse files whose smaller side, before resizing, is below this many
+            pixels (e.g. `MIN_IMAGE_SIDE`); None accepts any size. Defaults to None.
 
     Returns:
         A uint8 array of shape `(H, W, 3)` or `(H, W, 1)`.
 
     Raises:
-        ValueError: the file cannot be decoded, or a bad `color_mode` / `image_size`.
+        ValueError: the file cannot be decoded, is smaller than `min_side`, or a bad
+            `color_mode` / `image_size`.
         FileNotFoundError: the file does not exist.
 
     Example:
@@ -69,9 +83,71 @@ def read_image(
                 "(corrupt, truncated or another format). Remove or re-export it."
             )
     image = _to_uint8(image)
+    if min_side is not None and min(image.shape[:2]) < min_side:
+        height, width = image.shape[:2]
+        raise ValueError(
+            f"The image {str(path)!r} is {width}×{height} pixels; at least "
+            f"{min_side}×{min_side} is needed (smaller files are icons or thumbnails, "
+            "not radiographs). Remove it from the folder."
+        )
     if image_size is not None:
         image = _resize(image, image_size)
     return _to_color_mode(image, color_mode)
+
+
+def read_images(
+    paths: Sequence[str | os.PathLike],
+    image_size: int,
+    color_mode: str = "rgb",
+    progress: bool = False,
+    description: str = "reading images",
+) -> np.ndarray:
+    """Decodes image files (JPEG, PNG, DICOM) into one uint8 batch at the model's size.
+
+    Each file goes through `read_image` (files smaller than `MIN_IMAGE_SIDE` are refused),
+    in parallel threads: OpenCV releases the GIL while decoding.
+
+    Args:
+        paths: The files.
+        image_size: Side of the square output images.
+        color_mode: "rgb" or "grayscale". Defaults to "rgb".
+        progress: Show a progress bar. Defaults to False.
+        description: Label of the progress bar. Defaults to "reading images".
+
+    Returns:
+        uint8 `(len(paths), image_size, image_size, 3 or 1)`.
+
+    Raises:
+        FileNotFoundError: A file does not exist (checked before any is decoded).
+        ValueError: A file cannot be decoded or is smaller than `MIN_IMAGE_SIDE` pixels.
+
+    Example:
+        >>> batch = keras_cxr.data.read_images(["a.jpeg", "b.dcm"], image_size=224)
+        >>> batch.shape
+        (2, 224, 224, 3)
+    """
+    from tqdm.auto import tqdm
+
+    image_size = check_int("image_size", image_size)
+    if color_mode not in COLOR_MODES:
+        raise invalid_value("color_mode", f"one of {list(COLOR_MODES)}", color_mode)
+    paths = [Path(path) for path in paths]
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"No image file at {str(path)!r}.")
+
+    def read(path: Path) -> np.ndarray:
+        return read_image(path, color_mode, (image_size, image_size), MIN_IMAGE_SIDE)
+
+    channels = 1 if color_mode == "grayscale" else 3
+    batch = np.empty((len(paths), image_size, image_size, channels), dtype=np.uint8)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        results = pool.map(read, paths)
+        for index, image in enumerate(
+            tqdm(results, total=len(paths), desc=description, disable=not progress, leave=False)
+        ):
+            batch[index] = image
+    return batch
 
 
 def _decode_bytes(data: np.ndarray, flags: int = _DECODE_FLAGS) -> np.ndarray | None:

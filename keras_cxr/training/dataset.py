@@ -10,11 +10,9 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from keras_cxr._validation import invalid_value
@@ -22,16 +20,14 @@ from keras_cxr.data import (
     balanced_class_weight,
     load_chest_xray,
     patient_id,
-    read_image,
+    read_images,
     scan_images,
     split_by_patient,
 )
+from keras_cxr.data.images import MIN_IMAGE_SIDE  # noqa: F401  (re-exported)
 
 CLASS_NAMES = ("NORMAL", "PNEUMONIA")
 _IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".dcm")
-#: Smallest side, in pixels, of an image file the pipeline accepts: anything smaller is an
-#: icon or a thumbnail, not a radiograph, and upsampling it would only invent pixels.
-MIN_IMAGE_SIDE = 32
 
 
 @dataclass
@@ -257,72 +253,6 @@ def load_image_folder(
         for path, label in zip(paths, labels)
     ]
     return _decode(records, image_size, color_mode, progress, "evaluation")
-
-
-def read_images(
-    paths: Sequence[str | os.PathLike],
-    image_size: int,
-    color_mode: str = "rgb",
-    progress: bool = False,
-    description: str = "reading images",
-) -> np.ndarray:
-    """Decodes image files (JPEG, PNG, DICOM) into one uint8 batch at the model's size.
-
-    Args:
-        paths: The files.
-        image_size: Side of the square output images.
-        color_mode: "rgb" or "grayscale". Defaults to "rgb".
-        progress: Show a progress bar. Defaults to False.
-        description: Label of the progress bar.
-
-    Returns:
-        uint8 `(len(paths), image_size, image_size, 3 or 1)`.
-
-    Raises:
-        FileNotFoundError: A file does not exist.
-        ValueError: A file cannot be decoded or is smaller than `MIN_IMAGE_SIDE` pixels.
-
-    Example:
-        >>> batch = keras_cxr.training.read_images(["a.jpeg", "b.dcm"], image_size=224)
-    """
-    from tqdm.auto import tqdm
-
-    _check_size(image_size)
-    paths = [Path(path) for path in paths]
-    for path in paths:
-        if not path.is_file():
-            raise FileNotFoundError(f"No image file at {str(path)!r}.")
-
-    def read(path: Path) -> np.ndarray:
-        original = read_image(path, color_mode)
-        height, width = original.shape[:2]
-        if min(height, width) < MIN_IMAGE_SIDE:
-            raise ValueError(
-                f"The image {str(path)!r} is {width}×{height} pixels; at least "
-                f"{MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE} is needed (it is resized to the model's "
-                f"{image_size}×{image_size} input)."
-            )
-        if (height, width) == (image_size, image_size):
-            return original
-        # The rule of `read_image(..., image_size)`: area averaging when shrinking, bilinear
-        # when enlarging; resizing after the colour conversion avoids decoding twice.
-        shrinking = image_size * image_size < height * width
-        resized = cv2.resize(
-            original,
-            (image_size, image_size),
-            interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR,
-        )
-        return resized.reshape(image_size, image_size, original.shape[-1])
-
-    channels = 1 if color_mode == "grayscale" else 3
-    batch = np.empty((len(paths), image_size, image_size, channels), dtype=np.uint8)
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        results = pool.map(read, paths)
-        for index, image in enumerate(
-            tqdm(results, total=len(paths), desc=description, disable=not progress, leave=False)
-        ):
-            batch[index] = image
-    return batch
 
 
 @dataclass(frozen=True)
