@@ -38,7 +38,8 @@ import numpy as np
 
 import keras_cxr
 from keras_cxr.data.synthetic import make_phantoms
-from keras_cxr.training import HeadModel, copy_head_weights, extract_features
+from keras_cxr.models import HeadModel
+from keras_cxr.training import extract_features
 
 SIZE = 224
 BATCH = 16
@@ -115,7 +116,7 @@ def main() -> None:
         callbacks=[cached],
         verbose=0,
     )
-    copy_head_weights(head, model)
+    # `head` shares the model's head layers: `model` is trained now, nothing to copy.
     print(
         f"feature extraction ({1 + args.augmented_views} view(s)): {extraction:.1f} s; "
         f"head epochs (s): first {cached.times[0]:.2f}, median of the rest "

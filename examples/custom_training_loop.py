@@ -24,7 +24,7 @@ import numpy as np
 import keras_cxr
 from keras_cxr.callbacks import GradCAMCallback
 from keras_cxr.data.synthetic import make_phantoms
-from keras_cxr.training import build_compact_backbone
+from keras_cxr.layers import build_compact_backbone
 
 
 def main() -> None:

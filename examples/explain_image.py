@@ -22,7 +22,8 @@ import numpy as np
 import keras_cxr
 from keras_cxr.data import read_image
 from keras_cxr.explain import get_method
-from keras_cxr.training import build_compact_backbone, read_metadata
+from keras_cxr.layers import build_compact_backbone
+from keras_cxr.models import read_metadata
 from keras_cxr.viz import overlay
 
 

@@ -23,12 +23,12 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras_cxr
+from keras_cxr.data import load_image_folder
 from keras_cxr.data.synthetic import write_chest_xray
 from keras_cxr.training import (
     TrainConfig,
     evaluate_model,
     explain_files,
-    load_image_folder,
     read_history,
     train,
     write_report,

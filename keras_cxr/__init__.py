@@ -2,7 +2,9 @@
 
 Names are imported on first use (PEP 562), so `import keras_cxr` and the `keras-cxr`
 command line start without loading Keras or a deep-learning backend; `from keras_cxr
-import GradCAM` loads what `GradCAM` needs and nothing more.
+import GradCAM` loads what `GradCAM` needs and nothing more. The saved classes are
+registered with Keras as soon as Keras is imported, before or after keras_cxr, so
+`keras.models.load_model` needs nothing but `import keras_cxr`.
 
 Example:
     >>> from keras_cxr import StackedEnsemble, GradCAM
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
+
+from keras_cxr._registration import register_when_keras_loads
 
 __version__ = "0.1.0"
 
@@ -87,6 +91,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         WeightsUnavailableError,
     )
     from keras_cxr.models import ModelFileError, StackedEnsemble, load_model
+
+
+register_when_keras_loads()
 
 
 def __getattr__(name: str) -> Any:

@@ -69,23 +69,56 @@ def find_image_files(root: str | os.PathLike) -> list[ImageFile]:
         raise ValueError(_no_split_message(root))
     files: list[ImageFile] = []
     for split, split_dir in split_dirs.items():
-        class_dirs = _match_folders(split_dir, CLASS_FOLDERS, str.upper)
-        _warn_unknown_class_folders(split_dir, class_dirs)
-        for class_folder in CLASS_FOLDERS:
-            if class_folder not in class_dirs:
-                raise FileNotFoundError(
-                    f"Class folder {str(split_dir / class_folder)!r} is missing. Every split "
-                    f"folder needs both {' and '.join(CLASS_FOLDERS)} subfolders."
-                )
-            paths = _image_paths(class_dirs[class_folder])
-            if not paths:
-                raise ValueError(
-                    f"Class folder {str(class_dirs[class_folder])!r} holds no image file. "
-                    f"Expected files ending in {', '.join(IMAGE_EXTENSIONS)}; add images or "
-                    "remove the split folder."
-                )
-            files.extend(ImageFile(path, split, class_folder) for path in paths)
+        files.extend(find_class_files(split_dir, split))
     return sorted(files, key=lambda file: file.path)
+
+
+def find_class_files(split_dir: str | os.PathLike, split: str = "test") -> list[ImageFile]:
+    """Lists the image files of one split folder, `split_dir/{NORMAL,PNEUMONIA}/`, sorted.
+
+    The same rules as `find_image_files` (any case, subfolders searched, clutter skipped),
+    for a folder such as `chest_xray/test` given on its own.
+
+    Args:
+        split_dir: The split folder.
+        split: The split name recorded in each `ImageFile`. Defaults to "test".
+
+    Returns:
+        One `ImageFile` per image file, sorted by path.
+
+    Raises:
+        FileNotFoundError: A class folder is missing.
+        ValueError: Two folders differ only by case, or a class folder holds no image file.
+    """
+    split_dir = Path(split_dir)
+    class_dirs = _match_folders(split_dir, CLASS_FOLDERS, str.upper)
+    _warn_unknown_class_folders(split_dir, class_dirs)
+    files: list[ImageFile] = []
+    for class_folder in CLASS_FOLDERS:
+        if class_folder not in class_dirs:
+            raise FileNotFoundError(
+                f"Class folder {str(split_dir / class_folder)!r} is missing. Every split "
+                f"folder needs both {' and '.join(CLASS_FOLDERS)} subfolders."
+            )
+        paths = _image_paths(class_dirs[class_folder])
+        if not paths:
+            raise ValueError(
+                f"Class folder {str(class_dirs[class_folder])!r} holds no image file. "
+                f"Expected files ending in {', '.join(IMAGE_EXTENSIONS)}; add images or "
+                "remove the split folder."
+            )
+        files.extend(ImageFile(path, split, class_folder) for path in paths)
+    return sorted(files, key=lambda file: file.path)
+
+
+def has_class_folders(folder: str | os.PathLike) -> bool:
+    """Whether `folder` itself holds NORMAL and PNEUMONIA folders (a split folder)."""
+    return set(_match_folders(Path(folder), CLASS_FOLDERS, str.upper)) == set(CLASS_FOLDERS)
+
+
+def split_folder(root: str | os.PathLike, split: str) -> Path | None:
+    """The subfolder of `root` named `split` in any case, or None."""
+    return _match_folders(Path(root), SPLITS, str.lower).get(split)
 
 
 def _subfolders(folder: Path) -> list[Path]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,19 +10,11 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from keras_cxr._validation import invalid_value
-from keras_cxr.data._layout import find_image_files
+from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.data.augmentation import make_augmentation
 from keras_cxr.data.class_weight import balanced_class_weight
 from keras_cxr.data.images import COLOR_MODES, read_image
-from keras_cxr.data.index import (
-    CLASS_NAMES,
-    IndexRecord,
-    _build_index,
-    _check_split_arguments,
-    _summarize_skipped,
-)
-from keras_cxr.data.scan import scan_images
+from keras_cxr.data.index import IndexRecord, scan_chest_xray
 
 # Decoded images are cached in uint8 (a quarter of float32); the shuffle buffer after the
 # cache holds at most this many of them, on top of a seeded shuffle of the file order.
@@ -135,19 +126,9 @@ def load_chest_xray(
         >>> data = keras_cxr.data.load_chest_xray("chest_xray", image_size=(224, 224))
         >>> model.fit(data.train, validation_data=data.val, class_weight=data.class_weight)
     """
-    _check_arguments(image_size, batch_size, label_mode, val_fraction, color_mode)
-    files = find_image_files(root)
-    unreadable = dict(scan_images([file.path for file in files]))
-    usable = [file for file in files if file.path not in unreadable]
-    records, dropped = _build_index(usable, label_mode, val_fraction, seed)
-    skipped = [*unreadable.items(), *dropped]
-    if skipped:
-        message = _summarize_skipped(skipped, len(files))
-        if strict:
-            raise ValueError(f"{message}\nFix or remove them, or pass strict=False to skip them.")
-        warnings.warn(message, stacklevel=2)
-    class_names = CLASS_NAMES[label_mode]
-    _check_every_class_present(records, class_names, root)
+    _check_arguments(image_size, batch_size, color_mode)
+    scanned = scan_chest_xray(root, label_mode, val_fraction, seed, strict)
+    records, class_names = scanned.records, scanned.class_names
     if augment is True:
         augment = make_augmentation(seed=seed)
     elif augment is False:
@@ -173,7 +154,7 @@ def load_chest_xray(
         index=records,
         class_names=class_names,
         class_weight=balanced_class_weight(record.label for record in splits["train"]),
-        skipped=skipped,
+        skipped=scanned.skipped,
     )
 
 
@@ -240,26 +221,13 @@ def _encode_labels(labels: list[int], label_mode: str, num_classes: int) -> np.n
     return np.asarray(labels, dtype=np.int32)
 
 
-def _check_arguments(image_size, batch_size, label_mode, val_fraction, color_mode) -> None:
+def _check_arguments(image_size, batch_size, color_mode) -> None:
     if (
         not isinstance(image_size, (tuple, list))
         or len(image_size) != 2
         or not all(isinstance(side, int) and side > 0 for side in image_size)
     ):
         raise invalid_value("image_size", "a (height, width) tuple of positive ints", image_size)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise invalid_value("batch_size", "a positive int", batch_size)
+    check_int("batch_size", batch_size)
     if color_mode not in COLOR_MODES:
         raise invalid_value("color_mode", f"one of {list(COLOR_MODES)}", color_mode)
-    _check_split_arguments(label_mode, val_fraction)
-
-
-def _check_every_class_present(records, class_names, root) -> None:
-    pool = [record for record in records if record.split != "test"] or records
-    present = {record.label for record in pool}
-    missing = [name for label, name in enumerate(class_names) if label not in present]
-    if missing:
-        raise ValueError(
-            f"No usable {' or '.join(missing)} image is left for training in {str(root)!r} "
-            "(see the warning about skipped files). Add images of every class."
-        )

@@ -11,6 +11,7 @@ from pathlib import Path
 from keras_cxr._validation import invalid_value
 from keras_cxr.data._layout import ImageFile, find_image_files
 from keras_cxr.data.patients import patient_id, split_by_patient
+from keras_cxr.data.scan import scan_images
 
 CLASS_NAMES = {
     "binary": ("NORMAL", "PNEUMONIA"),
@@ -84,6 +85,95 @@ def index_chest_xray(
     if dropped:
         warnings.warn(_summarize_skipped(dropped, len(records) + len(dropped)), stacklevel=2)
     return records
+
+
+@dataclass(frozen=True)
+class ScannedIndex:
+    """The usable images of a chest X-ray folder, split by patient, and what was left out.
+
+    Attributes:
+        records: One `keras_cxr.data.IndexRecord` per usable image, sorted by path.
+        skipped: `(path, reason)` of every file left out (unreadable, or unusable for the
+            split).
+        class_names: Name of each label, e.g. `("NORMAL", "PNEUMONIA")`.
+
+    Example:
+        >>> scanned = keras_cxr.data.scan_chest_xray("chest_xray")
+        >>> len(scanned.records), len(scanned.skipped)
+        (5856, 0)
+    """
+
+    records: list[IndexRecord]
+    skipped: list[tuple[Path, str]]
+    class_names: tuple[str, ...]
+
+    def split(self, name: str) -> list[IndexRecord]:
+        """The records of split `name` ("train", "val" or "test")."""
+        return [record for record in self.records if record.split == name]
+
+
+def scan_chest_xray(
+    root: str | os.PathLike,
+    label_mode: str = "binary",
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    strict: bool = False,
+) -> ScannedIndex:
+    """Indexes a Kermany-layout folder, checks every file, and splits the usable ones by patient.
+
+    `index_chest_xray` plus `keras_cxr.data.scan_images`: empty, truncated, corrupt or
+    oversized files are left out before the split, with one summary warning (or an error
+    in `strict` mode), so training never stops halfway through an epoch. This is done once
+    per run: `load_chest_xray` and the training pipeline's `load_image_splits` both start
+    here.
+
+    Args:
+        root: Folder laid out as `root/{train,test,val}/{NORMAL,PNEUMONIA}/`.
+        label_mode: "binary", "categorical" or "three_class". Defaults to "binary".
+        val_fraction: Share of the pooled train and val images moved to validation by
+            patient, in [0, 1). Defaults to 0.1.
+        seed: Seed of the patient split. Defaults to 0.
+        strict: Raise instead of skipping unusable files. Defaults to False.
+
+    Returns:
+        A `keras_cxr.data.ScannedIndex`.
+
+    Raises:
+        FileNotFoundError: `root` or a class folder is missing.
+        ValueError: a bad argument, no split folder, folders differing only by case, an
+            empty class folder, a class left without any usable image, or (with
+            `strict=True`) any unusable file.
+
+    Example:
+        >>> scanned = keras_cxr.data.scan_chest_xray("chest_xray", val_fraction=0.1)
+        >>> len(scanned.split("val"))
+        520
+    """
+    _check_split_arguments(label_mode, val_fraction)
+    files = find_image_files(root)
+    unreadable = dict(scan_images([file.path for file in files]))
+    usable = [file for file in files if file.path not in unreadable]
+    records, dropped = _build_index(usable, label_mode, val_fraction, seed)
+    skipped = [*unreadable.items(), *dropped]
+    if skipped:
+        message = _summarize_skipped(skipped, len(files))
+        if strict:
+            raise ValueError(f"{message}\nFix or remove them, or pass strict=False to skip them.")
+        warnings.warn(message, stacklevel=2)
+    class_names = CLASS_NAMES[label_mode]
+    _check_every_class_present(records, class_names, root)
+    return ScannedIndex(records, skipped, class_names)
+
+
+def _check_every_class_present(records, class_names, root) -> None:
+    pool = [record for record in records if record.split != "test"] or records
+    present = {record.label for record in pool}
+    missing = [name for label, name in enumerate(class_names) if label not in present]
+    if missing:
+        raise ValueError(
+            f"No usable {' or '.join(missing)} image is left for training in {str(root)!r} "
+            "(see the warning about skipped files). Add images of every class."
+        )
 
 
 def _build_index(

@@ -1,15 +1,19 @@
-"""Layers: `StackedBackbones` and the small preprocessing layers it is built from."""
+"""Layers: `StackedBackbones`, its backbone registry and the small layers it is built from."""
 
 from keras_cxr.layers import backbones
 from keras_cxr.layers.backbones import BACKBONES, WeightsUnavailableError
+from keras_cxr.layers.compact_cnn import COMPACT_BACKBONES, build_compact_backbone, compact_cnn
 from keras_cxr.layers.preprocessing import GrayscaleToRGB, ImageNetPreprocessing
 from keras_cxr.layers.stacked_backbones import StackedBackbones
 
 __all__ = [
     "BACKBONES",
+    "COMPACT_BACKBONES",
     "GrayscaleToRGB",
     "ImageNetPreprocessing",
     "StackedBackbones",
     "WeightsUnavailableError",
     "backbones",
+    "build_compact_backbone",
+    "compact_cnn",
 ]

@@ -1,4 +1,8 @@
-"""The registry of ImageNet backbones that `StackedBackbones` can build by name."""
+"""The registry of backbones that `StackedBackbones` can build by name.
+
+ImageNet architectures from `keras.applications`, and the compact CNNs of
+`keras_cxr.layers.compact_cnn`, which have no pretrained weights and train from scratch.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import Any
 import keras
 
 from keras_cxr._validation import invalid_value
+from keras_cxr.layers.compact_cnn import COMPACT_BACKBONES, compact_cnn
 
 
 @dataclass(frozen=True)
@@ -21,12 +26,24 @@ class BackboneSpec:
         preprocessing: The `ImageNetPreprocessing` mode its ImageNet weights expect.
         features: Channels of its final feature map (the pooled feature size).
         min_size: Smallest input side the architecture accepts.
+        pretrained: Whether ImageNet weights exist for it. Defaults to True.
     """
 
     constructor: Callable[..., keras.Model]
     preprocessing: str
     features: int
     min_size: int
+    pretrained: bool = True
+
+
+def _compact_constructor(name: str) -> Callable[..., keras.Model]:
+    """A `keras.applications`-style constructor for the compact CNN registered as `name`."""
+    arguments = COMPACT_BACKBONES[name]
+
+    def construct(weights=None, include_top=False, input_shape=None, name=name):
+        return compact_cnn(input_shape, name=name, **arguments)
+
+    return construct
 
 
 BACKBONES: dict[str, BackboneSpec] = {
@@ -38,6 +55,16 @@ BACKBONES: dict[str, BackboneSpec] = {
     "xception": BackboneSpec(keras.applications.Xception, "tf", 2048, 71),
     "resnet50": BackboneSpec(keras.applications.ResNet50, "caffe", 2048, 32),
     "efficientnet_b0": BackboneSpec(keras.applications.EfficientNetB0, "none", 1280, 32),
+    **{
+        name: BackboneSpec(
+            _compact_constructor(name),
+            "none",  # the compact CNN rescales raw pixels itself
+            arguments["width"] * 2 ** (arguments["stages"] - 1),
+            2 ** arguments["stages"],
+            pretrained=False,
+        )
+        for name, arguments in COMPACT_BACKBONES.items()
+    },
 }
 
 
@@ -81,8 +108,8 @@ def build_backbone(
         A Functional `keras.Model` named `name` that maps images to its final feature map.
 
     Raises:
-        ValueError: If the input is smaller than the architecture allows, or a weights
-            path does not exist.
+        ValueError: If the input is smaller than the architecture allows, a weights path
+            does not exist, or `weights="imagenet"` for a backbone without ImageNet weights.
         WeightsUnavailableError: If `weights="imagenet"` and the download fails.
 
     Example:
@@ -95,6 +122,14 @@ def build_backbone(
     if min(height, width) < spec.min_size:
         raise invalid_value(
             "input_shape", f"height and width >= {spec.min_size} for {name}", input_shape
+        )
+    if weights == "imagenet" and not spec.pretrained:
+        raise invalid_value(
+            "weights",
+            f"None or a weights file for `{name}`, which has no ImageNet weights (it trains "
+            f"from scratch; pass weights=None, or a dict such as {{'{name}': None}} when "
+            "other backbones use 'imagenet')",
+            weights,
         )
     if weights is not None and weights != "imagenet" and not os.path.isfile(weights):
         raise invalid_value("weights", f"'imagenet', None or an existing file for {name}", weights)

@@ -8,7 +8,7 @@ from typing import Any
 
 import keras
 
-from keras_cxr._validation import invalid_value
+from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.layers.backbones import build_backbone, get_spec
 from keras_cxr.layers.preprocessing import GrayscaleToRGB, ImageNetPreprocessing
 
@@ -36,7 +36,11 @@ class StackedBackbones(keras.Model):
     Freezing: by default (`trainable=False`) no backbone weight is trained, as in the usual
     transfer-learning recipe. `unfreeze(last_n)` (or `fine_tune_last=last_n`) makes the last
     `last_n` layers of every backbone trainable for fine-tuning; BatchNorm layers stay
-    frozen and in inference mode. Compile the model again after changing this.
+    frozen and in inference mode, which is right for pretrained statistics. A backbone
+    trained from scratch needs the opposite: with `trainable_batchnorm=True`, the
+    BatchNorm layers of the trainable part train too (their moving statistics then follow
+    the training batches). Every one of these choices is part of the config, so a model
+    reloaded from `.keras` trains as it did. Compile the model again after changing them.
 
     Args:
         backbones: Registered names (see `keras_cxr.layers.backbones.BACKBONES`) or
@@ -50,7 +54,9 @@ class StackedBackbones(keras.Model):
         pooling: `"avg"` or `"max"` global pooling. Defaults to `"avg"`.
         trainable: Whether backbone weights train. Defaults to `False`.
         fine_tune_last: If > 0, only the last `fine_tune_last` layers of each backbone
-            train (BatchNorm excluded). Defaults to 0.
+            train (BatchNorm excluded unless `trainable_batchnorm`). Defaults to 0.
+        trainable_batchnorm: Let the BatchNorm layers of the trainable part of each
+            backbone train as well, for backbones trained from scratch. Defaults to False.
         input_shape: `(height, width, channels)`, channels 1 or 3. Defaults to
             `(224, 224, 3)`.
         name: Model name. Defaults to `"stacked_backbones"`.
@@ -79,6 +85,7 @@ class StackedBackbones(keras.Model):
         trainable: bool = False,
         fine_tune_last: int = 0,
         input_shape: Sequence[int] = (224, 224, 3),
+        trainable_batchnorm: bool = False,
         name: str = "stacked_backbones",
         **kwargs: Any,
     ) -> None:
@@ -86,8 +93,9 @@ class StackedBackbones(keras.Model):
         input_shape = _validate_input_shape(input_shape)
         if pooling not in _POOLING:
             raise invalid_value("pooling", f"one of {sorted(_POOLING)}", pooling)
-        if not isinstance(fine_tune_last, int) or fine_tune_last < 0:
-            raise invalid_value("fine_tune_last", "an integer >= 0", fine_tune_last)
+        check_int("fine_tune_last", fine_tune_last, minimum=0)
+        if not isinstance(trainable_batchnorm, bool):
+            raise invalid_value("trainable_batchnorm", "True or False", trainable_batchnorm)
         per_backbone, whole_file = _split_weights(weights, backbones)
 
         # --- Functional construction ---
@@ -122,6 +130,7 @@ class StackedBackbones(keras.Model):
         self.backbone_specs = list(backbones)
         self.pooling = pooling
         self.fine_tune_last = fine_tune_last
+        self.trainable_batchnorm = trainable_batchnorm
         self._backbone_models = nets
         self.trainable = trainable
         self.unfreeze(fine_tune_last) if fine_tune_last else self._apply_freezing(trainable, 0)
@@ -143,8 +152,8 @@ class StackedBackbones(keras.Model):
 
         Args:
             last_n: Number of trailing layers of each backbone to unfreeze; `None`
-                unfreezes every layer. BatchNorm layers always stay frozen (and, since the
-                backbones are called with `training=False`, in inference mode).
+                unfreezes every layer. BatchNorm layers stay frozen (in inference mode)
+                unless the layer was built with `trainable_batchnorm=True`.
 
         Raises:
             ValueError: If `last_n` is negative.
@@ -155,8 +164,8 @@ class StackedBackbones(keras.Model):
             >>> stack.trainable
             True
         """
-        if last_n is not None and (not isinstance(last_n, int) or last_n < 0):
-            raise invalid_value("last_n", "an integer >= 0 or None", last_n)
+        if last_n is not None:
+            check_int("last_n", last_n, minimum=0)
         self.fine_tune_last = 0 if last_n is None else last_n
         self._apply_freezing(True, last_n)
 
@@ -167,8 +176,10 @@ class StackedBackbones(keras.Model):
             layers = net.layers
             first_trainable = 0 if not last_n else max(len(layers) - last_n, 0)
             for index, layer in enumerate(layers):
-                is_batchnorm = isinstance(layer, keras.layers.BatchNormalization)
-                layer.trainable = trainable and index >= first_trainable and not is_batchnorm
+                frozen_batchnorm = not self.trainable_batchnorm and isinstance(
+                    layer, keras.layers.BatchNormalization
+                )
+                layer.trainable = trainable and index >= first_trainable and not frozen_batchnorm
 
     def get_config(self) -> dict[str, Any]:
         config = {
@@ -181,6 +192,7 @@ class StackedBackbones(keras.Model):
             "pooling": self.pooling,
             "fine_tune_last": self.fine_tune_last,
             "input_shape": list(self.input_shape[1:]),
+            "trainable_batchnorm": self.trainable_batchnorm,
         }
         if self.dtype_policy.name != keras.config.dtype_policy().name:
             config["dtype"] = keras.saving.serialize_keras_object(self.dtype_policy)

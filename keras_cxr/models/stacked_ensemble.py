@@ -7,7 +7,7 @@ from typing import Any
 
 import keras
 
-from keras_cxr._validation import invalid_value
+from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.layers.stacked_backbones import StackedBackbones, Weights, revive_config
 
 
@@ -40,6 +40,9 @@ class StackedEnsemble(keras.Model):
         pooling: `"avg"` or `"max"`. Defaults to `"avg"`.
         trainable_backbones: Whether the backbones train. Defaults to `False`.
         fine_tune_last: Train only the last N layers of each backbone. Defaults to 0.
+        trainable_batchnorm: Let the backbones' BatchNorm layers train too, for
+            backbones trained from scratch (see `keras_cxr.StackedBackbones`). Defaults
+            to False.
         name: Model name. Defaults to `"stacked_ensemble"`.
         **kwargs: Passed to `keras.Model`.
 
@@ -70,11 +73,11 @@ class StackedEnsemble(keras.Model):
         pooling: str = "avg",
         trainable_backbones: bool = False,
         fine_tune_last: int = 0,
+        trainable_batchnorm: bool = False,
         name: str = "stacked_ensemble",
         **kwargs: Any,
     ) -> None:
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise invalid_value("num_classes", "an integer >= 1", num_classes)
+        check_int("num_classes", num_classes)
         head_units = list(head_units) if isinstance(head_units, Sequence) else head_units
         if not isinstance(head_units, list) or not all(
             isinstance(u, int) and u > 0 for u in head_units
@@ -91,6 +94,7 @@ class StackedEnsemble(keras.Model):
             trainable=trainable_backbones,
             fine_tune_last=fine_tune_last,
             input_shape=input_shape,
+            trainable_batchnorm=trainable_batchnorm,
         )
         inputs = keras.Input(shape=stack.input_shape[1:], name="image")
         x = stack(inputs)
@@ -143,6 +147,7 @@ class StackedEnsemble(keras.Model):
             "pooling": stack_config["pooling"],
             "trainable_backbones": stack_config["trainable"],
             "fine_tune_last": stack_config["fine_tune_last"],
+            "trainable_batchnorm": stack_config["trainable_batchnorm"],
         }
         if self.dtype_policy.name != keras.config.dtype_policy().name:
             config["dtype"] = keras.saving.serialize_keras_object(self.dtype_policy)

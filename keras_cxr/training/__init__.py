@@ -6,84 +6,88 @@ Example:
     >>> result.val_metrics["roc_auc"]
 """
 
-from keras_cxr import atomic
-from keras_cxr.training import plots
+from __future__ import annotations
+
+import importlib
+import warnings
+from typing import Any
+
 from keras_cxr.training.checkpoints import BestCheckpoint, TrainingSnapshot, read_snapshot
-from keras_cxr.training.compact_cnn import COMPACT_BACKBONES, build_compact_backbone, compact_cnn
 from keras_cxr.training.config import RECIPES, TrainConfig
-from keras_cxr.training.dataset import (
-    MIN_IMAGE_SIDE,
-    ImageSet,
-    ImageSplits,
-    load_image_folder,
-    load_image_splits,
-    read_images,
-)
 from keras_cxr.training.demo import DemoResult, run_demo
 from keras_cxr.training.evaluation import Evaluation, evaluate_model
 from keras_cxr.training.explaining import ExplainedImage, explain_files
-from keras_cxr.training.features import (
-    HeadModel,
-    copy_head_weights,
-    extract_features,
-    feature_extractor,
-    head_layers,
-)
-from keras_cxr.training.metadata import read_metadata, save_model
+from keras_cxr.training.features import extract_features, feature_batches
+from keras_cxr.training.history import read_history
+from keras_cxr.training.model_building import build_model
 from keras_cxr.training.progress import EpochProgress
 from keras_cxr.training.reporting import ReportResult, write_report
-from keras_cxr.training.trainer import (
-    RunExistsError,
-    TrainResult,
-    build_model,
-    check_writable,
-    positive_probability,
-    predict_probabilities,
-    read_history,
-    train,
-)
-from keras_cxr.training.uncertainty import mc_dropout_predict
+from keras_cxr.training.resume import ResumeState, StageResume
+from keras_cxr.training.run_folder import RunExistsError, check_writable
+from keras_cxr.training.trainer import TrainResult, train
 
 __all__ = [
-    "COMPACT_BACKBONES",
-    "MIN_IMAGE_SIDE",
     "RECIPES",
     "BestCheckpoint",
     "DemoResult",
     "EpochProgress",
     "Evaluation",
     "ExplainedImage",
-    "HeadModel",
-    "ImageSet",
-    "ImageSplits",
     "ReportResult",
+    "ResumeState",
     "RunExistsError",
+    "StageResume",
     "TrainConfig",
     "TrainResult",
     "TrainingSnapshot",
-    "atomic",
-    "build_compact_backbone",
     "build_model",
     "check_writable",
-    "compact_cnn",
-    "copy_head_weights",
     "evaluate_model",
     "explain_files",
     "extract_features",
-    "feature_extractor",
-    "head_layers",
-    "load_image_folder",
-    "load_image_splits",
-    "mc_dropout_predict",
-    "plots",
-    "positive_probability",
-    "predict_probabilities",
+    "feature_batches",
     "read_history",
-    "read_images",
-    "read_metadata",
     "read_snapshot",
     "run_demo",
-    "save_model",
     "train",
     "write_report",
 ]
+
+#: Names that lived here before each concept got its own subpackage: old name → new home.
+#: They keep working, with a `DeprecationWarning` naming the new import.
+_MOVED = {
+    "COMPACT_BACKBONES": "keras_cxr.layers",
+    "build_compact_backbone": "keras_cxr.layers",
+    "compact_cnn": "keras_cxr.layers",
+    "MIN_IMAGE_SIDE": "keras_cxr.data",
+    "ImageSet": "keras_cxr.data",
+    "ImageSplits": "keras_cxr.data",
+    "load_image_folder": "keras_cxr.data",
+    "load_image_splits": "keras_cxr.data",
+    "read_images": "keras_cxr.data",
+    "HeadModel": "keras_cxr.models",
+    "feature_extractor": "keras_cxr.models",
+    "head_layers": "keras_cxr.models",
+    "positive_probability": "keras_cxr.models",
+    "predict_probabilities": "keras_cxr.models",
+    "read_metadata": "keras_cxr.models",
+    "save_model": "keras_cxr.models",
+    "mc_dropout_predict": "keras_cxr.metrics",
+    "atomic": "keras_cxr",
+    "plots": "keras_cxr.viz",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MOVED:
+        raise AttributeError(f"module 'keras_cxr.training' has no attribute {name!r}")
+    home = _MOVED[name]
+    warnings.warn(
+        f"keras_cxr.training.{name} moved to {home}.{name}; import it from there.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    module = importlib.import_module(home)
+    if name in ("atomic", "plots"):
+        return importlib.import_module(f"{home}.{name}")
+    return getattr(module, name)

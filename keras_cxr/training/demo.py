@@ -10,13 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from keras_cxr.data.synthetic import write_chest_xray
 from keras_cxr.atomic import atomic_write_json
+from keras_cxr.data.image_splits import load_image_folder
+from keras_cxr.data.sampling import balanced_sample
+from keras_cxr.data.synthetic import write_chest_xray
 from keras_cxr.training.config import TrainConfig
-from keras_cxr.training.dataset import load_image_folder
 from keras_cxr.training.explaining import explain_files
+from keras_cxr.training.history import read_history
 from keras_cxr.training.reporting import write_report
-from keras_cxr.training.trainer import RunExistsError, read_history, train
+from keras_cxr.training.run_folder import RunExistsError
+from keras_cxr.training.trainer import train
 
 SUMMARY_FILE = "demo_summary.json"
 # Written first into a demo folder, so a later demo knows it may replace the folder.
@@ -145,7 +148,7 @@ def run_demo(
     timings["evaluate"] = time.perf_counter() - tic
 
     tic = time.perf_counter()
-    chosen = _first_of_each_class(test.labels, explain_count)
+    chosen = balanced_sample(test.labels, explain_count)
     explained = explain_files(
         result.model,
         [test.paths[i] for i in chosen],
@@ -211,19 +214,6 @@ def _prepare_demo_folder(out: Path) -> None:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / _MARKER).write_text("Written by `keras-cxr demo`; a new demo replaces this folder.\n")
-
-
-def _first_of_each_class(labels, count: int) -> list[int]:
-    import numpy as np
-
-    per_class = [np.flatnonzero(labels == label).tolist() for label in (0, 1)]
-    chosen: list[int] = []
-    for position in range(count):
-        members = per_class[position % 2]
-        taken = position // 2
-        if taken < len(members):
-            chosen.append(members[taken])
-    return chosen
 
 
 def _cpu_seconds() -> float:

@@ -10,10 +10,11 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_cxr.explain import get_method
 from keras_cxr.atomic import atomic_write, atomic_write_json
-from keras_cxr.training.dataset import CLASS_NAMES, read_images
-from keras_cxr.training.trainer import predict_probabilities
+from keras_cxr.data.image_splits import BINARY_CLASS_NAMES
+from keras_cxr.data.images import read_images
+from keras_cxr.explain import get_method
+from keras_cxr.models.prediction import predict_probabilities
 from keras_cxr.viz.grid import plot_grid
 
 
@@ -47,13 +48,13 @@ def explain_files(
     out: str | os.PathLike,
     method: str = "gradcam",
     threshold: float = 0.5,
-    class_names: tuple[str, ...] = CLASS_NAMES,
+    class_names: tuple[str, ...] = BINARY_CLASS_NAMES,
     progress: bool = False,
 ) -> list[ExplainedImage]:
     """Explains image files and writes one figure per image, named after its prediction.
 
     Each image (JPEG, PNG or DICOM, any size of at least
-    `keras_cxr.training.MIN_IMAGE_SIDE` pixels) is read as the model expects it and
+    `keras_cxr.data.MIN_IMAGE_SIDE` pixels) is read as the model expects it and
     resized to the model's input. The explained class is the predicted one at
     `threshold`. For an ensemble, the figure has one overlay per branch and the fused one;
     its title gives the file, the predicted class and probability. Figures go to

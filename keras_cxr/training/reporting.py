@@ -10,11 +10,11 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_cxr.data.image_splits import BINARY_CLASS_NAMES, ImageSet
 from keras_cxr.explain import get_method
+from keras_cxr.models.head import feature_extractor
 from keras_cxr.training import plots
-from keras_cxr.training.dataset import CLASS_NAMES, ImageSet
 from keras_cxr.training.evaluation import Evaluation, evaluate_model
-from keras_cxr.training.features import feature_extractor
 from keras_cxr.training.uncertainty import mc_dropout_predict
 from keras_cxr.viz.overlay import overlay
 from keras_cxr.viz.report import GalleryItem, write_html_report
@@ -226,8 +226,8 @@ def _gallery(explainer, data, indices, evaluation, uncertainty, highlight):
         )
         probability = evaluation.probabilities[index]
         spread = "" if uncertainty is None else f" ± {uncertainty[index]:.3f} (MC dropout)"
-        truth = CLASS_NAMES[int(evaluation.labels[index])]
-        guess = CLASS_NAMES[int(evaluation.predictions[index])]
+        truth = BINARY_CLASS_NAMES[int(evaluation.labels[index])]
+        guess = BINARY_CLASS_NAMES[int(evaluation.predictions[index])]
         items.append(
             GalleryItem(
                 pictures,

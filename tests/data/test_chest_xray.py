@@ -227,7 +227,7 @@ def test_dicom_png_and_jpeg_mix_in_one_folder(tmp_path):
     [
         ({"image_size": (0, 32)}, r"argument `image_size`.*Received: image_size=\(0, 32\)"),
         ({"image_size": 32}, "argument `image_size`"),
-        ({"batch_size": 0}, "argument `batch_size`. Expected a positive int"),
+        ({"batch_size": 0}, "argument `batch_size`. Expected an integer >= 1"),
         ({"color_mode": "hsv"}, "argument `color_mode`"),
         ({"label_mode": "sparse"}, "argument `label_mode`"),
         ({"val_fraction": 1}, "argument `val_fraction`"),

@@ -19,11 +19,21 @@ FAMILIES = {
 }
 
 
-def test_every_registered_backbone_has_a_reference_family():
-    assert set(FAMILIES) == set(BACKBONES)
+PRETRAINED = sorted(name for name, spec in BACKBONES.items() if spec.pretrained)
 
 
-@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_every_pretrained_backbone_has_a_reference_family():
+    assert set(FAMILIES) == set(PRETRAINED)
+
+
+def test_compact_backbones_get_raw_pixels():
+    # They rescale by 1/255 themselves (their first layer), so no ImageNet preprocessing.
+    compact = [name for name, spec in BACKBONES.items() if not spec.pretrained]
+    assert compact == ["cnn_3x3", "cnn_7x7"]
+    assert {BACKBONES[name].preprocessing for name in compact} == {"none"}
+
+
+@pytest.mark.parametrize("name", PRETRAINED)
 @settings(max_examples=5, deadline=None)
 @given(seed=st.integers(0, 2**16), batch=st.integers(1, 3))
 def test_layer_matches_keras_preprocess_input(name, seed, batch):

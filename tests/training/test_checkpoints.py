@@ -8,14 +8,14 @@ import keras
 import numpy as np
 import pytest
 
-from keras_cxr.training import BestCheckpoint, TrainingSnapshot, read_snapshot
 from keras_cxr.atomic import (
     atomic_folder,
     atomic_write,
     atomic_write_json,
     existing_snapshot,
 )
-from keras_cxr.training.metadata import read_metadata, save_model
+from keras_cxr.models.metadata import read_metadata, save_model
+from keras_cxr.training import BestCheckpoint, TrainingSnapshot, read_snapshot
 
 
 def small_model(compiled: bool = True) -> keras.Model:

@@ -10,15 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
+from keras_cxr.data import MIN_IMAGE_SIDE, load_image_folder
 from keras_cxr.metrics import roc_auc
-from keras_cxr.training import (
-    MIN_IMAGE_SIDE,
-    evaluate_model,
-    explain_files,
-    load_image_folder,
-    read_metadata,
-    write_report,
-)
+from keras_cxr.models import read_metadata
+from keras_cxr.training import evaluate_model, explain_files, write_report
 
 
 @pytest.fixture(scope="module")

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
+import tempfile
+
 import keras
 import numpy as np
 import pytest
 
 import keras_cxr
-from keras_cxr.training import (
-    HeadModel,
-    compact_cnn,
-    copy_head_weights,
-    extract_features,
-    head_layers,
-    mc_dropout_predict,
-)
+from keras_cxr.layers import compact_cnn
+from keras_cxr.metrics import mc_dropout_predict
+from keras_cxr.models import HeadModel, head_layers
+from keras_cxr.training import extract_features
 
 SIZE = 32
 
@@ -79,11 +77,10 @@ def test_extract_features_checks_its_arguments(ensemble, images):
         extract_features(ensemble, images[:, :16])
 
 
-def test_head_model_predicts_like_the_ensemble_and_weights_copy_back(ensemble, images):
+def test_head_model_shares_the_ensemble_layers_without_new_graph_nodes(ensemble, images):
     nodes = len(ensemble.get_layer("head_dense_1")._inbound_nodes)
+    config_before = ensemble.to_json()
     head = HeadModel(ensemble)
-    # The head is built from copies: the ensemble's own layers get no new node.
-    assert len(ensemble.get_layer("head_dense_1")._inbound_nodes) == nodes
     features = extract_features(ensemble, images)[0]
     np.testing.assert_allclose(
         head.predict(features, verbose=0),
@@ -91,17 +88,34 @@ def test_head_model_predicts_like_the_ensemble_and_weights_copy_back(ensemble, i
         rtol=1e-5,
         atol=1e-6,
     )
-    # Change the head, copy it into a copy of the ensemble: predictions follow.
-    dense = head.get_layer("head_dense_1")
-    dense.kernel.assign(dense.kernel * 2.0)
+    # Same variables: the head's trainable variables are the ensemble's head variables.
+    head_variables = {id(v) for v in head.trainable_variables}
+    ensemble_head = {
+        id(v) for name in ("head_dense_1", "logits") for v in ensemble.get_layer(name).weights
+    }
+    assert ensemble_head <= head_variables
+    # Training the head changes the ensemble's predictions, with nothing copied.
+    before = ensemble.predict(images.astype("float32"), verbose=0)
+    head.compile(keras.optimizers.Adam(0.05), "binary_crossentropy")
+    head.fit(features, (np.arange(len(images)) % 2).astype("float32"), epochs=2, verbose=0)
+    after = ensemble.predict(images.astype("float32"), verbose=0)
+    assert np.abs(after - before).max() > 1e-4
+    np.testing.assert_allclose(after, head.predict(features, verbose=0), rtol=1e-5, atol=1e-6)
+    # Called on tensors only: the ensemble's graph, which explainers walk, is unchanged.
+    assert len(ensemble.get_layer("head_dense_1")._inbound_nodes) == nodes
+    assert ensemble.to_json() == config_before
+
+
+def test_head_model_weights_round_trip_into_another_ensemble(ensemble, images):
+    head = HeadModel(ensemble)
     other = keras_cxr.StackedEnsemble.from_config(ensemble.get_config())
-    other.set_weights(ensemble.get_weights())
-    copy_head_weights(head, other)
+    other_head = HeadModel(other)
+    with tempfile.TemporaryDirectory() as folder:
+        head.save_weights(f"{folder}/head.weights.h5")
+        other_head.load_weights(f"{folder}/head.weights.h5")
+    features = extract_features(ensemble, images)[0]
     np.testing.assert_allclose(
-        other.predict(images.astype("float32"), verbose=0),
-        head.predict(features, verbose=0),
-        rtol=1e-5,
-        atol=1e-6,
+        other_head.predict(features, verbose=0), head.predict(features, verbose=0), atol=1e-6
     )
 
 

@@ -12,18 +12,10 @@ import numpy as np
 import pytest
 
 import keras_cxr
+from keras_cxr.data import load_image_splits
 from keras_cxr.metrics import classification_report, select_threshold
-from keras_cxr.training import (
-    HeadModel,
-    RunExistsError,
-    TrainConfig,
-    extract_features,
-    load_image_splits,
-    predict_probabilities,
-    read_history,
-    read_metadata,
-    train,
-)
+from keras_cxr.models import HeadModel, predict_probabilities, read_metadata
+from keras_cxr.training import RunExistsError, TrainConfig, extract_features, read_history, train
 
 from .conftest import INTERRUPT_AFTER, tiny_config
 

@@ -8,8 +8,9 @@ import keras
 
 from keras_cxr._validation import invalid_value
 
-#: Named compact backbones understood by `keras_cxr.training.TrainConfig.backbones`, on top of
-#: the ImageNet names of `keras_cxr.layers.BACKBONES`: keyword arguments of `compact_cnn`.
+#: Named compact backbones, registered in `keras_cxr.layers.BACKBONES` next to the ImageNet
+#: ones (so `StackedBackbones(backbones=["cnn_3x3"])` builds one by name): keyword arguments
+#: of `compact_cnn`.
 COMPACT_BACKBONES: dict[str, dict[str, int]] = {
     "cnn_3x3": {"width": 8, "stages": 4, "first_kernel": 3},
     "cnn_7x7": {"width": 8, "stages": 4, "first_kernel": 7},
@@ -53,7 +54,7 @@ def compact_cnn(
             `first_kernel`, or an input too small for the pooling.
 
     Example:
-        >>> branch = keras_cxr.training.compact_cnn((128, 128, 3), name="cnn_3x3")
+        >>> branch = keras_cxr.layers.compact_cnn((128, 128, 3), name="cnn_3x3")
         >>> branch.output.shape
         (None, 8, 8, 128)
         >>> model = keras_cxr.StackedEnsemble(
@@ -90,7 +91,7 @@ def build_compact_backbone(name: str, input_shape: Sequence[int]) -> keras.Model
     """Builds a backbone of `COMPACT_BACKBONES` by name.
 
     Args:
-        name: A key of `keras_cxr.training.COMPACT_BACKBONES`, e.g. `"cnn_3x3"`.
+        name: A key of `keras_cxr.layers.COMPACT_BACKBONES`, e.g. `"cnn_3x3"`.
         input_shape: `(height, width, 3)`.
 
     Returns:
@@ -100,7 +101,7 @@ def build_compact_backbone(name: str, input_shape: Sequence[int]) -> keras.Model
         ValueError: If `name` is unknown.
 
     Example:
-        >>> keras_cxr.training.build_compact_backbone("cnn_7x7", (64, 64, 3)).name
+        >>> keras_cxr.layers.build_compact_backbone("cnn_7x7", (64, 64, 3)).name
         'cnn_7x7'
     """
     if name not in COMPACT_BACKBONES:

@@ -17,8 +17,8 @@ from typing import Any
 
 import keras
 
-from keras_cxr.models.loading import ModelFileError
 from keras_cxr.atomic import atomic_write, to_json
+from keras_cxr.models.loading import ModelFileError
 
 #: Name of the metadata member inside the `.keras` archive.
 METADATA_MEMBER = "keras_cxr.json"
@@ -56,8 +56,8 @@ def save_model(
         OSError: If the folder cannot be written.
 
     Example:
-        >>> keras_cxr.training.save_model(model, "model.keras", {"threshold": 0.42})
-        >>> keras_cxr.training.read_metadata("model.keras")["threshold"]
+        >>> keras_cxr.models.save_model(model, "model.keras", {"threshold": 0.42})
+        >>> keras_cxr.models.read_metadata("model.keras")["threshold"]
         0.42
     """
     path = Path(path)
@@ -94,7 +94,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
             not valid JSON.
 
     Example:
-        >>> keras_cxr.training.read_metadata("runs/demo/model.keras")["threshold"]
+        >>> keras_cxr.models.read_metadata("runs/demo/model.keras")["threshold"]
         0.5123
     """
     path = Path(path)

@@ -2,7 +2,9 @@
 
 Feature caching, the decision threshold and the report all need every image of a split at
 once, so the pipeline decodes the splits into uint8 arrays (a 5,216-image training set at
-128 × 128 takes 256 MB) instead of streaming them from disk each epoch.
+128 × 128 takes 256 MB) instead of streaming them from disk each epoch. The folder is
+indexed, checked and split by patient once (`keras_cxr.data.scan_chest_xray`), and every
+image is decoded by the package's one reader (`keras_cxr.data.read_images`).
 """
 
 from __future__ import annotations
@@ -12,22 +14,21 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from keras_cxr._validation import invalid_value
-from keras_cxr.data import (
-    balanced_class_weight,
-    load_chest_xray,
-    patient_id,
-    read_images,
-    scan_images,
-    split_by_patient,
-)
-from keras_cxr.data.images import MIN_IMAGE_SIDE  # noqa: F401  (re-exported)
+from keras_cxr._validation import check_int, invalid_value
+from keras_cxr.data._layout import find_class_files, has_class_folders, split_folder
+from keras_cxr.data.class_weight import balanced_class_weight
+from keras_cxr.data.images import read_images
+from keras_cxr.data.index import IndexRecord, ScannedIndex, scan_chest_xray
+from keras_cxr.data.patients import patient_id, split_by_patient
+from keras_cxr.data.sampling import stratified_sample
+from keras_cxr.data.scan import scan_images
 
-CLASS_NAMES = ("NORMAL", "PNEUMONIA")
-_IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".dcm")
+#: Class names of the binary task, in label order.
+BINARY_CLASS_NAMES = ("NORMAL", "PNEUMONIA")
 
 
 @dataclass
@@ -41,7 +42,7 @@ class ImageSet:
         patients: The patient of each image (see `keras_cxr.data.patient_id`).
 
     Example:
-        >>> splits = keras_cxr.training.load_image_splits("chest_xray", image_size=128)
+        >>> splits = keras_cxr.data.load_image_splits("chest_xray", image_size=128)
         >>> splits.val.images.shape
         (520, 128, 128, 3)
     """
@@ -55,7 +56,17 @@ class ImageSet:
         return len(self.labels)
 
     def take(self, indices: Sequence[int] | np.ndarray) -> ImageSet:
-        """The images at `indices`, as a new `ImageSet`."""
+        """The images at `indices`, as a new `ImageSet`.
+
+        Args:
+            indices: Positions to keep, in the order wanted.
+
+        Returns:
+            A new `keras_cxr.data.ImageSet`.
+
+        Example:
+            >>> first_ten = splits.val.take(range(10))
+        """
         indices = np.asarray(indices, dtype=np.int64)
         return ImageSet(
             self.images[indices],
@@ -63,6 +74,56 @@ class ImageSet:
             [self.paths[i] for i in indices],
             [self.patients[i] for i in indices],
         )
+
+    def to_dataset(
+        self,
+        batch_size: int,
+        class_weight: dict[int, float] | None = None,
+        shuffle: bool = False,
+        augment: bool = False,
+        seed: int = 0,
+    ) -> Any:
+        """A `tf.data.Dataset` of float32 batches `(images, labels[, sample weights])`.
+
+        Keras accepts a `tf.data.Dataset` in `fit` on every backend. Labels are float32
+        `(batch, 1)`; with `class_weight`, a third element holds each image's weight.
+
+        Args:
+            batch_size: Images per batch.
+            class_weight: Label → weight, or None for no weights. Defaults to None.
+            shuffle: Reshuffle every epoch (seeded). Defaults to False.
+            augment: Apply `keras_cxr.data.make_augmentation(seed=seed)` to each batch.
+                Defaults to False.
+            seed: Seed of the shuffle and the augmentation. Defaults to 0.
+
+        Returns:
+            The dataset, prefetched.
+
+        Example:
+            >>> model.fit(splits.train.to_dataset(32, shuffle=True, augment=True))
+        """
+        import tensorflow as tf
+
+        from keras_cxr.data.augmentation import make_augmentation
+
+        labels = self.labels.astype(np.float32)[:, None]
+        if class_weight is None:
+            dataset = tf.data.Dataset.from_tensor_slices((self.images, labels))
+        else:
+            weights = np.asarray([class_weight[int(y)] for y in self.labels], np.float32)
+            dataset = tf.data.Dataset.from_tensor_slices((self.images, labels, weights))
+        if shuffle:
+            dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.batch(check_int("batch_size", batch_size)).map(
+            lambda x, *rest: (tf.cast(x, tf.float32), *rest), num_parallel_calls=tf.data.AUTOTUNE
+        )
+        if augment:
+            augmentation = make_augmentation(seed=seed)
+            dataset = dataset.map(
+                lambda x, *rest: (augmentation(x, training=True), *rest),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+        return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 @dataclass
@@ -78,7 +139,7 @@ class ImageSplits:
         skipped: `(path, reason)` of each unusable file left out.
 
     Example:
-        >>> splits = keras_cxr.training.load_image_splits("chest_xray", test_fraction=0.1)
+        >>> splits = keras_cxr.data.load_image_splits("chest_xray", test_fraction=0.1)
         >>> len(splits.train), len(splits.val), len(splits.test)
         (4177, 520, 519)
     """
@@ -86,7 +147,7 @@ class ImageSplits:
     train: ImageSet | None
     val: ImageSet | None
     test: ImageSet | None
-    class_names: tuple[str, ...] = CLASS_NAMES
+    class_names: tuple[str, ...] = BINARY_CLASS_NAMES
     class_weight: dict[int, float] = field(default_factory=dict)
     skipped: list[tuple[Path, str]] = field(default_factory=list, repr=False)
 
@@ -100,15 +161,16 @@ def load_image_splits(
     color_mode: str = "rgb",
     max_images: int | None = None,
     progress: bool = True,
+    index: ScannedIndex | None = None,
 ) -> ImageSplits:
     """Loads a Kermany-layout folder into patient-split arrays.
 
-    The folder is indexed, checked and split by `keras_cxr.data.load_chest_xray` (the
-    official `val/` merges into `train/`, and `val_fraction` of that pool is carved out
-    by patient). When the folder has no `test/` split, `test_fraction` of the pool can be
-    carved out by patient as well, so a folder with only `train/` (like the one shipped
+    The folder is indexed, checked and split once by `keras_cxr.data.scan_chest_xray`
+    (the official `val/` merges into `train/`, and `val_fraction` of that pool is carved
+    out by patient). When the folder has no `test/` split, `test_fraction` of the pool can
+    be carved out by patient as well, so a folder with only `train/` (like the one shipped
     without its test set) still gives an untouched test split. Images are then decoded
-    with `keras_cxr.data.read_image` in parallel threads and resized to `image_size`.
+    with `keras_cxr.data.read_images` in parallel threads and resized to `image_size`.
 
     Args:
         root: The data set folder, `root/{train,val,test}/{NORMAL,PNEUMONIA}/`.
@@ -122,21 +184,24 @@ def load_image_splits(
         max_images: Keep at most this many images per split (a seeded, class-stratified
             sample), for quick runs; None keeps all. Defaults to None.
         progress: Show a progress bar while decoding. Defaults to True.
+        index: The folder's `keras_cxr.data.scan_chest_xray(root, "binary", val_fraction,
+            seed)`, when the caller has it already (the training pipeline checks the
+            folder before it builds a model); None scans the folder here. Defaults to None.
 
     Returns:
-        A `keras_cxr.training.ImageSplits`.
+        A `keras_cxr.data.ImageSplits`.
 
     Raises:
         FileNotFoundError: `root` or a class folder is missing.
         ValueError: A bad argument, a folder without split or class folders, a
             `test_fraction` on a folder that has `test/`, a class without images, or an
-            image smaller than `MIN_IMAGE_SIDE`.
+            image smaller than `keras_cxr.data.MIN_IMAGE_SIDE`.
 
     Example:
-        >>> splits = keras_cxr.training.load_image_splits(
+        >>> splits = keras_cxr.data.load_image_splits(
         ...     "/data/chest_xray", image_size=128, test_fraction=0.1)
     """
-    _check_size(image_size)
+    check_int("image_size", image_size)
     if not 0 < val_fraction < 1:
         raise invalid_value("val_fraction", "a float in (0, 1)", val_fraction)
     if not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
@@ -145,17 +210,8 @@ def load_image_splits(
             "a float in [0, 1) with val_fraction + test_fraction < 1",
             test_fraction,
         )
-    data = load_chest_xray(
-        root,
-        image_size=(image_size, image_size),
-        val_fraction=val_fraction,
-        seed=seed,
-        color_mode=color_mode,
-        cache=False,
-    )
-    records = {
-        name: [r for r in data.index if r.split == name] for name in ("train", "val", "test")
-    }
+    scanned = scan_chest_xray(root, "binary", val_fraction, seed) if index is None else index
+    records = {name: scanned.split(name) for name in ("train", "val", "test")}
     if test_fraction:
         if records["test"]:
             raise ValueError(
@@ -172,16 +228,17 @@ def load_image_splits(
     sets = {}
     for name, split_records in records.items():
         if max_images is not None and len(split_records) > max_images:
-            split_records = _stratified_sample(split_records, max_images, seed)
+            chosen = stratified_sample([r.label for r in split_records], max_images, seed)
+            split_records = [split_records[i] for i in chosen]
         sets[name] = _decode(split_records, image_size, color_mode, progress, name)
     train = sets["train"]
     return ImageSplits(
         train=train,
         val=sets["val"],
         test=sets["test"],
-        class_names=CLASS_NAMES,
+        class_names=scanned.class_names,
         class_weight=balanced_class_weight(train.labels.tolist()) if train is not None else {},
-        skipped=list(data.skipped),
+        skipped=list(scanned.skipped),
     )
 
 
@@ -204,62 +261,51 @@ def load_image_folder(
         progress: Show a progress bar while decoding. Defaults to True.
 
     Returns:
-        A `keras_cxr.training.ImageSet` with labels 0 (NORMAL) and 1 (PNEUMONIA).
+        A `keras_cxr.data.ImageSet` with labels 0 (NORMAL) and 1 (PNEUMONIA).
 
     Raises:
         FileNotFoundError: `folder` does not exist.
         NotADirectoryError: `folder` is a file.
         ValueError: The folder has neither class sub-folders nor a `test/` split, a class
-            folder holds no usable image, or an image is smaller than `MIN_IMAGE_SIDE`.
+            folder holds no usable image, or an image is smaller than
+            `keras_cxr.data.MIN_IMAGE_SIDE`.
 
     Example:
-        >>> test = keras_cxr.training.load_image_folder("chest_xray/test", image_size=224)
+        >>> test = keras_cxr.data.load_image_folder("chest_xray/test", image_size=224)
     """
-    _check_size(image_size)
+    check_int("image_size", image_size)
     folder = Path(folder).expanduser()
     if not folder.exists():
         raise FileNotFoundError(f"The data folder {str(folder)!r} does not exist.")
     if not folder.is_dir():
         raise NotADirectoryError(f"{str(folder)!r} is a file, not a data folder.")
-    class_dirs = _subfolders(folder, str.upper)
-    if not all(name in class_dirs for name in CLASS_NAMES):
-        test_dir = _subfolders(folder, str.lower).get("test")
+    if not has_class_folders(folder):
+        test_dir = split_folder(folder, "test")
         if test_dir is None:
             raise ValueError(
                 f"{str(folder)!r} has no NORMAL and PNEUMONIA sub-folders (nor a test/ split "
                 "holding them). Pass a folder laid out as DIR/{NORMAL,PNEUMONIA}/*.jpeg."
             )
         return load_image_folder(test_dir, image_size, color_mode, progress)
-    paths, labels = [], []
-    for label, name in enumerate(CLASS_NAMES):
-        files = sorted(
-            path
-            for path in class_dirs[name].rglob("*")
-            if path.is_file()
-            and path.suffix.lower() in _IMAGE_EXTENSIONS
-            and not any(part.startswith(".") for part in path.relative_to(folder).parts)
-        )
-        problems = dict(scan_images(files)) if files else {}
-        if problems:
-            listed = "; ".join(f"{p.name}: {reason}" for p, reason in list(problems.items())[:5])
-            warnings.warn(f"Skipped {len(problems)} unusable files ({listed}).", stacklevel=2)
-        files = [path for path in files if path not in problems]
-        if not files:
-            raise ValueError(f"{str(class_dirs[name])!r} holds no usable image.")
-        paths += files
-        labels += [label] * len(files)
+    files = find_class_files(folder)
+    problems = dict(scan_images([file.path for file in files]))
+    if problems:
+        listed = "; ".join(f"{p.name}: {reason}" for p, reason in list(problems.items())[:5])
+        warnings.warn(f"Skipped {len(problems)} unusable files ({listed}).", stacklevel=2)
     records = [
-        _Record(path, label, patient_id(path.name) or path.name)
-        for path, label in zip(paths, labels)
+        IndexRecord(
+            file.path,
+            BINARY_CLASS_NAMES.index(file.class_folder),
+            patient_id(file.path.name) or file.path.name,
+            "test",
+        )
+        for file in files
+        if file.path not in problems
     ]
+    for label, name in enumerate(BINARY_CLASS_NAMES):
+        if not any(record.label == label for record in records):
+            raise ValueError(f"{str(folder / name)!r} holds no usable image.")
     return _decode(records, image_size, color_mode, progress, "evaluation")
-
-
-@dataclass(frozen=True)
-class _Record:
-    path: Path
-    label: int
-    patient: str
 
 
 def _decode(records, image_size, color_mode, progress, name) -> ImageSet | None:
@@ -274,23 +320,3 @@ def _decode(records, image_size, color_mode, progress, name) -> ImageSet | None:
         paths=[Path(r.path) for r in records],
         patients=[r.patient for r in records],
     )
-
-
-def _stratified_sample(records, count: int, seed: int):
-    rng = np.random.default_rng([seed, 7])
-    labels = np.asarray([r.label for r in records])
-    chosen: list[int] = []
-    for label in np.unique(labels):
-        members = np.flatnonzero(labels == label)
-        share = max(1, round(count * len(members) / len(records)))
-        chosen += rng.permutation(members)[:share].tolist()
-    return [records[i] for i in sorted(chosen)]
-
-
-def _subfolders(folder: Path, case) -> dict[str, Path]:
-    return {case(p.name): p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")}
-
-
-def _check_size(image_size) -> None:
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
-        raise invalid_value("image_size", "a positive integer", image_size)

@@ -1,0 +1,61 @@
+"""Registering keras_cxr's saved classes with Keras as soon as Keras is imported.
+
+`keras.models.load_model` finds keras_cxr classes (`StackedEnsemble`,
+`StackedBackbones`, the preprocessing layers) in Keras's registry, which their
+`register_keras_serializable` decorators fill when their modules are imported. The package
+itself imports lazily (so the command line starts without a deep-learning backend), so
+this module keeps the promise that `import keras_cxr` is all a loader needs: if Keras is
+already imported, the classes are registered now; otherwise a finder waits for `keras` to
+be imported and registers them right after.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import sys
+
+#: The modules whose import registers every saved keras_cxr class.
+_REGISTERING_MODULES = ("keras_cxr.layers", "keras_cxr.models")
+
+
+def register_when_keras_loads() -> None:
+    """Registers the saved classes now if Keras is loaded, else right after it loads."""
+    if "keras" in sys.modules:
+        _register()
+    elif not any(isinstance(finder, _KerasWatcher) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _KerasWatcher())
+
+
+def _register() -> None:
+    for name in _REGISTERING_MODULES:
+        importlib.import_module(name)
+
+
+class _KerasWatcher(importlib.abc.MetaPathFinder):
+    """Finds nothing itself; wraps the loader of `keras` so registration follows its import."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != "keras":
+            return None
+        sys.meta_path.remove(self)  # once is enough, and the search below must skip us
+        for finder in sys.meta_path:
+            spec = (
+                finder.find_spec(fullname, path, target) if hasattr(finder, "find_spec") else None
+            )
+            if spec is not None and spec.loader is not None:
+                spec.loader = _RegisteringLoader(spec.loader)
+                return spec
+        return None
+
+
+class _RegisteringLoader(importlib.abc.Loader):
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        self.loader.exec_module(module)
+        _register()

@@ -1,0 +1,272 @@
+"""The stages of a training run: the head on cached features, and whole models on images.
+
+A `Run` holds what the stages share: the settings, the run folder, the model, the data
+and where an interrupted run stands. `main_stage` trains by `TrainConfig.mode` (the head
+on cached features, or images end to end); `fine_tune_stage` then unfreezes the last
+backbone layers. Each stage checkpoints its best epoch, snapshots every epoch for resume,
+and ends with its best weights loaded.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import keras
+import numpy as np
+
+from keras_cxr.atomic import atomic_write
+from keras_cxr.data.image_splits import ImageSplits
+from keras_cxr.models.head import HeadModel
+from keras_cxr.models.prediction import positive_probability, predict_probabilities
+from keras_cxr.models.stacked_ensemble import StackedEnsemble
+from keras_cxr.training.features import extract_features, feature_batches
+from keras_cxr.training.history import best_epoch, read_history
+from keras_cxr.training.resume import ResumeState, StageResume
+from keras_cxr.training.run_folder import HISTORY_FILE
+from keras_cxr.training.stage_callbacks import best_weights_path, stage_callbacks
+
+if TYPE_CHECKING:
+    from keras_cxr.training.config import TrainConfig
+
+MAIN, FINE_TUNE = "main", "fine_tune"
+
+
+@dataclass
+class Run:
+    """What the stages of one training run share.
+
+    Attributes:
+        config: The settings.
+        out: The run folder.
+        model: The ensemble being trained.
+        splits: The decoded data.
+        resume: The interrupted run's state, or None for a fresh run.
+        timings: Seconds per step, filled in by the stages.
+        resumed: `(stage, 0-based epoch)` of every stage that continued a snapshot.
+        head: The head trained on cached features (shares the model's head layers).
+        val_features: Pooled validation features, when the head trained on them.
+
+    Example:
+        >>> run = keras_cxr.training.stages.Run(config, out, model, splits)
+        >>> best = keras_cxr.training.stages.main_stage(run)
+    """
+
+    config: TrainConfig
+    out: Path
+    model: StackedEnsemble
+    splits: ImageSplits
+    resume: ResumeState | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    resumed: list[tuple[str, int]] = field(default_factory=list)
+    head: HeadModel | None = None
+    val_features: np.ndarray | None = None
+
+    @property
+    def class_weight(self) -> dict[int, float]:
+        """Loss weight per label: balanced when `config.class_weights`, else 1."""
+        weights = self.splits.class_weight if self.config.class_weights else {0: 1.0, 1: 1.0}
+        return {int(k): float(v) for k, v in weights.items()}
+
+    def stage_resume(self, stage: str, epochs: int) -> StageResume | None:
+        """How `stage` continues the interrupted run, or None to start it afresh."""
+        return None if self.resume is None else self.resume.for_stage(stage, epochs)
+
+
+def main_stage(run: Run) -> int | None:
+    """Trains the main stage by `config.mode`; returns its 0-based best epoch.
+
+    Args:
+        run: The run.
+
+    Returns:
+        The best epoch, or None when the monitored value was never finite.
+
+    Example:
+        >>> keras_cxr.training.stages.main_stage(run)
+        5
+    """
+    config = run.config
+    tic = time.perf_counter()
+    resume = run.stage_resume(MAIN, config.epochs)
+    if config.mode == "cached_features":
+        best = _fit_head(run, resume)
+    else:
+        best = _fit_images(run, MAIN, config.learning_rate, config.epochs, config.augment, resume)
+    run.timings["main"] = time.perf_counter() - tic - run.timings.get("features", 0.0)
+    return best
+
+
+def fine_tune_stage(run: Run) -> int | None:
+    """Unfreezes the last `config.fine_tune_last` backbone layers and trains on images.
+
+    Args:
+        run: The run, after `main_stage`.
+
+    Returns:
+        The stage's 0-based best epoch, or None.
+
+    Example:
+        >>> keras_cxr.training.stages.fine_tune_stage(run)
+    """
+    config = run.config
+    tic = time.perf_counter()
+    run.model.unfreeze(config.fine_tune_last)
+    best = _fit_images(
+        run,
+        FINE_TUNE,
+        config.fine_tune_learning_rate,
+        config.fine_tune_epochs,
+        True,
+        run.stage_resume(FINE_TUNE, config.fine_tune_epochs),
+    )
+    run.timings["fine_tune"] = time.perf_counter() - tic
+    return best
+
+
+def val_probabilities(run: Run) -> np.ndarray:
+    """The trained model's pneumonia probability on the validation images.
+
+    Uses the cached validation features when the backbones never changed after they
+    were computed (no fine-tuning), which skips a pass through the backbones.
+
+    Args:
+        run: The run, after its stages.
+
+    Returns:
+        float64 `(N,)`.
+
+    Example:
+        >>> keras_cxr.training.stages.val_probabilities(run)[:2]
+        array([0.12, 0.97])
+    """
+    fine_tuned = bool(run.config.fine_tune_last and run.config.fine_tune_epochs)
+    if run.head is not None and run.val_features is not None and not fine_tuned:
+        outputs = run.head.predict(run.val_features, verbose=0)
+        return positive_probability(keras.ops.convert_to_numpy(outputs))
+    return predict_probabilities(run.model, run.splits.val.images, run.config.batch_size)
+
+
+def _fit_head(run: Run, resume: StageResume | None) -> int | None:
+    config, splits = run.config, run.splits
+    tic = time.perf_counter()
+    train_features = _cached_features(run, "train", splits.train.images, config.augmented_views)
+    run.val_features = _cached_features(run, "val", splits.val.images, 0)[0]
+    run.timings["features"] = time.perf_counter() - tic
+    run.head = HeadModel(run.model)
+    _compile(run.head, config.learning_rate)
+    if resume is not None and resume.done:
+        _load_weights(run.head, best_weights_path(run.out, MAIN))
+        return _best_epoch_of(run, MAIN, resume)
+    initial_epoch = _resume_weights(run, run.head, resume)
+    labels = splits.train.labels.astype(np.float32)
+    sample_weights = np.asarray([run.class_weight[int(y)] for y in splits.train.labels], np.float32)
+    batches = feature_batches(
+        train_features, labels, sample_weights, config.batch_size, config.seed, initial_epoch
+    )
+    callbacks, best = stage_callbacks(
+        config, run.out, MAIN, config.epochs, resume, run.model, splits.val
+    )
+    run.head.fit(
+        batches,
+        steps_per_epoch=math.ceil(len(labels) / config.batch_size),
+        epochs=config.epochs,
+        initial_epoch=initial_epoch,
+        validation_data=(run.val_features, splits.val.labels.astype(np.float32)[:, None]),
+        callbacks=callbacks,
+        shuffle=False,  # `feature_batches` shuffles, reproducibly per epoch
+        verbose=0,
+    )
+    # The head shares the ensemble's layers: loading its best weights updates the model.
+    _load_weights(run.head, best_weights_path(run.out, MAIN))
+    return best.best_epoch
+
+
+def _cached_features(run: Run, name: str, images: np.ndarray, views: int) -> np.ndarray:
+    """Features from `<out>/cache/` when a run with this configuration computed them."""
+    path = run.out / "cache" / f"features_{name}_{run.config.fingerprint()}_{views}.npy"
+    if path.is_file():
+        features = np.load(path)
+        if features.shape[:2] == (1 + views, len(images)):
+            return features
+    features = extract_features(
+        run.model,
+        images,
+        augmented_views=views,
+        batch_size=max(run.config.batch_size, 32),
+        seed=run.config.seed,
+        progress=run.config.progress,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda p: np.save(p, features), suffix=".npy")
+    return features
+
+
+def _fit_images(run, stage, learning_rate, epochs, augment, resume) -> int | None:
+    config, splits = run.config, run.splits
+    _compile(run.model, learning_rate)
+    if resume is not None and resume.done:
+        _load_weights(run.model, best_weights_path(run.out, stage))
+        return _best_epoch_of(run, stage, resume)
+    initial_epoch = _resume_weights(run, run.model, resume)
+    train = splits.train.to_dataset(
+        config.batch_size, run.class_weight, shuffle=True, augment=augment, seed=config.seed
+    )
+    val = splits.val.to_dataset(config.batch_size)
+    callbacks, best = stage_callbacks(config, run.out, stage, epochs, resume, run.model, splits.val)
+    run.model.fit(
+        train,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        validation_data=val,
+        callbacks=callbacks,
+        shuffle=False,  # the dataset shuffles itself
+        verbose=0,
+    )
+    _load_weights(run.model, best_weights_path(run.out, stage))
+    return best.best_epoch
+
+
+def _best_epoch_of(run: Run, stage: str, resume: StageResume) -> int | None:
+    """A finished stage's best epoch: from its snapshot, else from `history.csv`."""
+    if resume.best_epoch is not None:
+        return resume.best_epoch
+    return best_epoch(read_history(run.out / HISTORY_FILE), stage, run.config.monitor)
+
+
+def _compile(model: keras.Model, learning_rate: float) -> None:
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="binary_crossentropy",
+        metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")],
+        # XLA compilation of a whole backbone takes minutes on a CPU; graph mode is
+        # ready in seconds and runs these small batches as fast.
+        jit_compile=False,
+    )
+
+
+def _resume_weights(run: Run, model: keras.Model, resume: StageResume | None) -> int:
+    if resume is None:
+        return 0
+    _load_weights(model, resume.weights)
+    run.resumed.append((resume.stage, resume.next_epoch))
+    if run.config.progress:
+        print(f"Resuming the {resume.stage} stage at epoch {resume.next_epoch + 1}.")
+    return resume.next_epoch
+
+
+def _load_weights(model: keras.Model, path: Path) -> None:
+    if not Path(path).is_file():
+        warnings.warn(
+            f"No checkpoint at {path} (the monitored value was never finite); keeping the "
+            "last epoch's weights.",
+            stacklevel=3,
+        )
+        return
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    model.load_weights(path)
