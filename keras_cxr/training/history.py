@@ -17,6 +17,9 @@ import keras
 from keras_cxr.atomic import atomic_write
 from keras_cxr.training.checkpoints import is_improvement, monitor_mode
 
+#: How a cell without a value reads: empty, or `keras.callbacks.CSVLogger`'s "NA".
+_MISSING = ("", None, "NA")
+
 
 class StageCSVLogger(keras.callbacks.CSVLogger):
     """`CSVLogger` that appends, and adds the stage name and the 0-based epoch to each row.
@@ -40,7 +43,7 @@ class StageCSVLogger(keras.callbacks.CSVLogger):
 
 
 def read_history(path: str | os.PathLike) -> dict[str, list[Any]]:
-    """Reads `history.csv` into log key → values (NaN for empty cells, stages included).
+    """Reads `history.csv` into log key → values (NaN for missing values, stages included).
 
     Args:
         path: The CSV written by `train`.
@@ -66,9 +69,7 @@ def read_history(path: str | os.PathLike) -> dict[str, list[Any]]:
             elif key == "epoch":
                 history.setdefault(key, []).append(int(value))
             else:
-                history.setdefault(key, []).append(
-                    float(value) if value not in ("", None) else math.nan
-                )
+                history.setdefault(key, []).append(math.nan if value in _MISSING else float(value))
     return history
 
 

@@ -93,3 +93,17 @@ def cached_run(phantom_data, tmp_path_factory):
         tensorboard=False,
     )
     return config, train(config)
+
+
+@pytest.fixture(scope="session")
+def trained(resumed_run):
+    """The finished `TrainResult` of `resumed_run`."""
+    return resumed_run[2]
+
+
+@pytest.fixture(scope="session")
+def test_set(trained, phantom_data):
+    """The 20 test phantoms, decoded at the model's 32 px."""
+    from keras_cxr.data import load_image_folder
+
+    return load_image_folder(phantom_data / "test", 32, progress=False)

@@ -1,0 +1,42 @@
+"""`keras_cxr.models.save_model` / `read_metadata`: metadata inside the `.keras` file."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from keras_cxr.models.metadata import read_metadata, save_model
+
+
+def small_model(compiled: bool = True) -> keras.Model:
+    inputs = keras.Input((3,))
+    outputs = keras.layers.Dense(1, activation="sigmoid")(keras.layers.Dense(4)(inputs))
+    model = keras.Model(inputs, outputs)
+    if compiled:
+        model.compile(keras.optimizers.Adam(0.01), "binary_crossentropy")
+    return model
+
+
+# ----------------------------------------------------------------- atomic writes
+def test_saved_model_carries_metadata_and_still_loads_in_safe_mode(tmp_path):
+    model = small_model(compiled=False)
+    path = save_model(model, tmp_path / "model.keras", {"threshold": np.float64(0.42)})
+    assert read_metadata(path) == {"threshold": 0.42}
+    loaded = keras.models.load_model(path, safe_mode=True)
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_metadata_of_a_plain_keras_file_is_empty(tmp_path):
+    model = small_model(compiled=False)
+    model.save(tmp_path / "plain.keras")
+    assert read_metadata(tmp_path / "plain.keras") == {}
+
+
+def test_model_file_must_end_in_keras(tmp_path):
+    with pytest.raises(ValueError, match=r"\.keras"):
+        save_model(small_model(), tmp_path / "model.h5")
+
+
+# ----------------------------------------------------------------- callbacks
