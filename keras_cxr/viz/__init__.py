@@ -1,6 +1,29 @@
-"""Visualisation: OpenCV overlays and matplotlib grids of explanations."""
+"""Visualisation: OpenCV overlays, matplotlib grids of explanations, evaluation plots."""
 
-from keras_cxr.viz.grid import plot_grid
+from keras_cxr.viz import plots
+from keras_cxr.viz.grid import grid_rows, plot_grid
 from keras_cxr.viz.overlay import COLORMAPS, colorize, overlay, to_uint8_rgb
+from keras_cxr.viz.plots import (
+    confusion_figure,
+    figure_to_png,
+    history_figure,
+    reliability_figure,
+    roc_figure,
+    uncertainty_figure,
+)
 
-__all__ = ["COLORMAPS", "colorize", "overlay", "plot_grid", "to_uint8_rgb"]
+__all__ = [
+    "COLORMAPS",
+    "colorize",
+    "confusion_figure",
+    "figure_to_png",
+    "grid_rows",
+    "history_figure",
+    "overlay",
+    "plot_grid",
+    "plots",
+    "reliability_figure",
+    "roc_figure",
+    "to_uint8_rgb",
+    "uncertainty_figure",
+]

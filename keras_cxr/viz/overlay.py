@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from keras_cxr._validation import invalid_value
+from keras_cxr._validation import check_unit_interval, invalid_value, shape_error
 
 COLORMAPS = {
     "jet": cv2.COLORMAP_JET,
@@ -30,12 +30,17 @@ def to_uint8_rgb(images: np.ndarray) -> np.ndarray:
 
     Raises:
         ValueError: If the shape is not a batch of 1- or 3-channel images.
+
+    Example:
+        >>> rgb = keras_cxr.viz.to_uint8_rgb(np.ones((2, 64, 64, 1), "float32"))
+        >>> rgb.shape, rgb.dtype, int(rgb.max())
+        ((2, 64, 64, 3), dtype('uint8'), 255)
     """
     array = np.asarray(images)
     if array.ndim == 3:
         array = array[..., None]
     if array.ndim != 4 or array.shape[-1] not in (1, 3):
-        raise invalid_value("images", "(batch, height, width[, 1 or 3])", f"shape {array.shape}")
+        raise shape_error("images", "(batch, height, width[, 1 or 3])", array.shape)
     if array.dtype != np.uint8:
         array = array.astype(np.float32)
         if array.size and array.max() <= 1.0 and array.min() >= 0.0:
@@ -58,6 +63,11 @@ def colorize(heatmaps: np.ndarray, colormap: str = "jet") -> np.ndarray:
 
     Raises:
         ValueError: For an unknown colormap.
+
+    Example:
+        >>> colours = keras_cxr.viz.colorize(explanation.heatmaps, colormap="turbo")
+        >>> colours.shape  # (batch, height, width, 3)
+        (8, 224, 224, 3)
     """
     if colormap not in COLORMAPS:
         raise invalid_value("colormap", f"one of {sorted(COLORMAPS)}", colormap)
@@ -88,15 +98,12 @@ def overlay(
     Example:
         >>> rgb = keras_cxr.viz.overlay(images, explanation.heatmaps, alpha=0.4)
     """
-    if not 0.0 <= alpha <= 1.0:
-        raise invalid_value("alpha", "a float in [0, 1]", alpha)
+    alpha = check_unit_interval("alpha", alpha, include_zero=True)
     base = to_uint8_rgb(images)
     maps = np.asarray(heatmaps, np.float32)
     if maps.ndim != 3 or maps.shape[0] != base.shape[0]:
-        raise invalid_value(
-            "heatmaps",
-            f"({base.shape[0]}, height, width) to match the images",
-            f"shape {maps.shape}",
+        raise shape_error(
+            "heatmaps", f"({base.shape[0]}, height, width) to match the images", maps.shape
         )
     height, width = base.shape[1:3]
     if maps.shape[1:] != (height, width):

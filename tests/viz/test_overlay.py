@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from keras_cxr.viz import colorize, overlay, plot_grid, to_uint8_rgb
+from keras_cxr.viz import colorize, overlay, to_uint8_rgb
 
 
 def test_jet_is_red_for_high_and_blue_for_low():
@@ -36,7 +36,10 @@ def test_float_images_in_unit_range_are_scaled():
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"alpha": 1.5}, "argument `alpha`"), ({"colormap": "rainbow"}, "argument `colormap`")],
+    [
+        ({"alpha": 1.5}, r"argument `alpha`. Expected a float in \[0, 1\]. Received: alpha=1.5"),
+        ({"colormap": "rainbow"}, "argument `colormap`"),
+    ],
 )
 def test_overlay_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -48,13 +51,8 @@ def test_overlay_batch_mismatch():
         overlay(np.zeros((2, 4, 4, 3)), np.zeros((1, 4, 4)))
 
 
-def test_grid_has_a_cell_per_image_and_column(tmp_path):
-    images = np.zeros((3, 8, 8, 3), np.uint8)
-    figure = plot_grid(
-        images, {"a": np.zeros((3, 8, 8)), "fused": np.ones((3, 8, 8))}, titles=["x", "y", "z"]
-    )
-    assert len(figure.axes) == 9
-    assert figure.axes[1].get_title() == "a"
-    path = tmp_path / "grid.png"
-    figure.savefig(path)
-    assert cv2.imread(str(path)) is not None
+def test_to_uint8_rgb_refuses_other_shapes():
+    with pytest.raises(
+        ValueError, match=r"argument `images`.*Received: images.shape=\(1, 4, 4, 2\)"
+    ):
+        to_uint8_rgb(np.zeros((1, 4, 4, 2)))
