@@ -1,35 +1,44 @@
 """Metrics for chest X-ray classifiers and their explanations.
 
-- `keras_cxr.metrics.classification`: sensitivity, specificity, PPV/NPV, ROC/AUC,
-  calibration and threshold selection for binary diagnosis.
+Classification, for binary diagnosis (labels 0 = normal, 1 = e.g. pneumonia):
+
+- `keras_cxr.metrics.confusion`: the confusion matrix, sensitivity, specificity, PPV, NPV.
+- `keras_cxr.metrics.roc`: the ROC curve and its AUC.
+- `keras_cxr.metrics.calibration`: the reliability curve and the expected calibration error.
+- `keras_cxr.metrics.threshold_selection`: the decision threshold, chosen on validation data.
+- `keras_cxr.metrics.report`: all of the above at one threshold.
+- `keras_cxr.metrics.uncertainty`: MC-dropout samples of a `keras_cxr.StackedEnsemble`.
+
+Explanation quality:
+
 - `keras_cxr.metrics.localization`: pointing game, energy inside a mask and top-k IoU
   between heatmaps and annotated regions.
-- `keras_cxr.metrics.faithfulness`: deletion/insertion curves and Average Drop/Increase,
-  which probe the model through any `predict_fn`.
-- `keras_cxr.metrics.sanity`: model and data randomization sanity checks, with Spearman
-  rank correlation and SSIM between heatmaps.
+- `keras_cxr.metrics.deletion_insertion` and `keras_cxr.metrics.average_drop_increase`:
+  faithfulness, probed through a `predict_fn` (below).
+- `keras_cxr.metrics.model_randomization` and `keras_cxr.metrics.data_randomization`: the
+  sanity checks of Adebayo et al., with the measures of `keras_cxr.metrics.similarity`
+  (Spearman rank correlation, SSIM).
 
 Functions that take heatmaps accept a NumPy array of shape (N, H, W) or any object with a
 `.heatmaps` attribute, so this package does not depend on the explainer. Only
-`randomize_model` and `model_randomization_test` use Keras, imported when first called.
+`randomize_model`, `model_randomization_test` and `mc_dropout_predict` use Keras.
+
+The `predict_fn` contract. The faithfulness metrics see the model only through
+`predict_fn`, any callable mapping a float32 batch of shape (B, H, W, C) to scores of shape
+(B, num_classes), or (B, 1) / (B,) for a single-unit sigmoid head. `class_index` picks the
+score: a column of a (B, num_classes) output, or for a sigmoid head `class_index=1` for the
+score p itself and `class_index=0` for 1 - p. For a Keras model, pass e.g.
+`lambda batch: model.predict(batch, verbose=0)`. Images must already be in the form
+`predict_fn` expects, and the "zero" and "mean" baselines are taken in that space. All
+perturbed images are built chunk by chunk and sent to `predict_fn` in batches of at most
+`batch_size` images.
 """
 
-from keras_cxr.metrics.classification import (
-    classification_report,
-    confusion_matrix,
-    expected_calibration_error,
-    npv,
-    ppv,
-    reliability_curve,
-    roc_auc,
-    roc_curve,
-    select_threshold,
-    sensitivity,
-    specificity,
-)
-from keras_cxr.metrics.faithfulness import (
-    average_drop,
-    average_increase,
+from keras_cxr.metrics.average_drop_increase import average_drop, average_increase
+from keras_cxr.metrics.calibration import expected_calibration_error, reliability_curve
+from keras_cxr.metrics.confusion import confusion_matrix, npv, ppv, sensitivity, specificity
+from keras_cxr.metrics.data_randomization import label_randomization
+from keras_cxr.metrics.deletion_insertion import (
     curve_auc,
     deletion_auc,
     deletion_curve,
@@ -37,13 +46,12 @@ from keras_cxr.metrics.faithfulness import (
     insertion_curve,
 )
 from keras_cxr.metrics.localization import energy_in_mask, pointing_game, top_k_iou
-from keras_cxr.metrics.sanity import (
-    label_randomization,
-    model_randomization_test,
-    randomize_model,
-    spearman_rank_correlation,
-    ssim,
-)
+from keras_cxr.metrics.model_randomization import model_randomization_test, randomize_model
+from keras_cxr.metrics.report import classification_report
+from keras_cxr.metrics.roc import roc_auc, roc_curve
+from keras_cxr.metrics.similarity import spearman_rank_correlation, ssim
+from keras_cxr.metrics.threshold_selection import select_threshold
+from keras_cxr.metrics.uncertainty import mc_dropout_predict
 
 __all__ = [
     "average_drop",
@@ -58,6 +66,7 @@ __all__ = [
     "insertion_auc",
     "insertion_curve",
     "label_randomization",
+    "mc_dropout_predict",
     "model_randomization_test",
     "npv",
     "pointing_game",

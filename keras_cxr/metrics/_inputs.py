@@ -73,6 +73,13 @@ def check_non_negative(heatmaps: np.ndarray, argument: str = "heatmaps") -> None
         )
 
 
+def check_same_shape(a: np.ndarray, b: np.ndarray) -> None:
+    """Raise unless the maps `b` have exactly the shape of the maps `a`."""
+    if a.shape != b.shape:
+        raise ValueError(
+            "Invalid value received for argument `b`. Expected the same shape as `a`, "
+            f"{a.shape}. Received: b.shape={b.shape}"
+        )
 
 
 def as_binary_labels(labels: Any, argument: str = "y_true") -> np.ndarray:

@@ -24,10 +24,24 @@ def average_ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def descending_order(heatmap: np.ndarray) -> np.ndarray:
+    """Flat pixel indices by decreasing value, ties broken in row-major order.
+
+    A stable sort of the negated values keeps equal pixels in row-major order, so every
+    metric that ranks pixels by saliency does so deterministically and identically.
+    """
+    return np.argsort(-heatmap.ravel(), kind="stable")
+
+
 def mean_of_defined(values: np.ndarray) -> float:
     """Mean over the non-NaN entries; NaN (without a warning) when every entry is NaN."""
     defined = values[~np.isnan(values)]
     return float(defined.mean()) if defined.size else float("nan")
+
+
+def summarize(values: np.ndarray, per_image: bool) -> float | np.ndarray:
+    """The per-image `values` themselves, or their mean over the defined (non-NaN) ones."""
+    return values if per_image else mean_of_defined(values)
 
 
 def trapezoid(y: np.ndarray, x: np.ndarray) -> np.ndarray:

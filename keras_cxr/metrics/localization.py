@@ -1,9 +1,14 @@
 """Localization metrics: how well heatmaps agree with ground-truth region masks.
 
-All three metrics take heatmaps of shape (N, H, W) (or an object with a `.heatmaps`
-attribute, such as an explanation result) and masks of the same shape (bool or 0/1).
-Masks are never resized for you: resize them to the heatmap resolution with
-nearest-neighbour interpolation first, so that a mismatch cannot go unnoticed.
+All three metrics take the same inputs:
+
+- `heatmaps`: an array of shape (N, H, W), or an object with a `.heatmaps` attribute (such
+  as an explanation result).
+- `masks`: bool or 0/1 region masks of exactly the same shape. Masks are never resized for
+  you: resize them to the heatmap resolution with nearest-neighbour interpolation first,
+  so that a mismatch cannot go unnoticed.
+- `per_image`: False (the default) for the mean over images, True for an array of shape
+  (N,) with one value per image.
 
 Images whose mask is empty (e.g. a normal chest X-ray with no lesion annotated) have nothing
 to localize: their per-image value is NaN and they are left out of the mean. When no image
@@ -19,16 +24,7 @@ import numpy as np
 
 from keras_cxr._validation import check_unit_interval, invalid_value
 from keras_cxr.metrics._inputs import as_heatmaps, as_masks, check_non_negative
-from keras_cxr.metrics._stats import mean_of_defined
-
-
-def _summarize(values: np.ndarray, per_image: bool) -> float | np.ndarray:
-    return values if per_image else mean_of_defined(values)
-
-
-def _descending_order(heatmap: np.ndarray) -> np.ndarray:
-    # A stable sort of the negated values breaks ties in row-major order, deterministically.
-    return np.argsort(-heatmap.ravel(), kind="stable")
+from keras_cxr.metrics._stats import descending_order, summarize
 
 
 def _pointing_hit(heatmap: np.ndarray, mask: np.ndarray, tolerance: float) -> float:
@@ -55,8 +51,8 @@ def pointing_game(
     heatmap.
 
     Args:
-        heatmaps: Array of shape (N, H, W), or an object with a `.heatmaps` attribute.
-        masks: Bool or 0/1 array of shape (N, H, W), the same shape as the heatmaps.
+        heatmaps, masks: Heatmaps and region masks of the same shape (N, H, W), as
+            described in `keras_cxr.metrics.localization`.
         per_image: If True, return one value per image instead of the mean. Defaults to
             False.
         tolerance: Slack in pixels around the mask. Defaults to 0 (the maximum must lie on a
@@ -93,7 +89,7 @@ def pointing_game(
             for heatmap, mask in zip(heatmaps, masks)
         ]
     )
-    return _summarize(hits, per_image)
+    return summarize(hits, per_image)
 
 
 def energy_in_mask(heatmaps: Any, masks: Any, per_image: bool = False) -> float | np.ndarray:
@@ -106,15 +102,12 @@ def energy_in_mask(heatmaps: Any, masks: Any, per_image: bool = False) -> float 
     is invariant to positive rescaling of a heatmap.
 
     Args:
-        heatmaps: Non-negative array of shape (N, H, W), or an object with a `.heatmaps`
-            attribute.
-        masks: Bool or 0/1 array of shape (N, H, W), the same shape as the heatmaps.
-        per_image: If True, return one value per image instead of the mean. Defaults to
-            False.
+        heatmaps, masks, per_image: As for `keras_cxr.metrics.pointing_game`; the heatmaps
+            must be non-negative.
 
     Returns:
-        The mean share as a float in [0, 1] (NaN if every mask is empty), or, with
-        `per_image=True`, an array of shape (N,) with NaN for empty masks.
+        The share inside the mask, a float in [0, 1]: the mean over images with a non-empty
+        mask, or per image (shape (N,), NaN where the mask is empty) with `per_image=True`.
 
     Raises:
         ValueError: If the shapes are wrong or differ, the masks are not binary, or the
@@ -139,7 +132,7 @@ def energy_in_mask(heatmaps: Any, masks: Any, per_image: bool = False) -> float 
     inside = np.where(masks, heatmaps, 0.0).sum(axis=(1, 2))
     shares = np.divide(inside, totals, out=np.zeros_like(totals), where=totals > 0)
     shares[~masks.any(axis=(1, 2))] = np.nan
-    return _summarize(shares, per_image)
+    return summarize(shares, per_image)
 
 
 def top_k_iou(
@@ -154,15 +147,13 @@ def top_k_iou(
     a heatmap (any transform that keeps the pixel order).
 
     Args:
-        heatmaps: Array of shape (N, H, W), or an object with a `.heatmaps` attribute.
-        masks: Bool or 0/1 array of shape (N, H, W), the same shape as the heatmaps.
+        heatmaps, masks: As for `keras_cxr.metrics.pointing_game`.
         k: Fraction of pixels kept as the heatmap's region, in (0, 1]. Defaults to 0.1.
-        per_image: If True, return one value per image instead of the mean. Defaults to
-            False.
+        per_image: If True, return one IoU per image instead of the mean. Defaults to False.
 
     Returns:
-        The mean IoU as a float in [0, 1] (NaN if every mask is empty), or, with
-        `per_image=True`, an array of shape (N,) with NaN for empty masks.
+        The IoU, a float in [0, 1]: the mean over images with a non-empty mask, or, with
+        `per_image=True`, one value per image (shape (N,), NaN for an empty mask).
 
     Raises:
         ValueError: If the shapes are wrong or differ, the masks are not binary, the
@@ -185,6 +176,6 @@ def top_k_iou(
         flat_mask = mask.ravel()
         if not flat_mask.any():
             continue
-        intersection = np.count_nonzero(flat_mask[_descending_order(heatmap)[:num_top]])
+        intersection = np.count_nonzero(flat_mask[descending_order(heatmap)[:num_top]])
         ious[index] = intersection / (num_top + np.count_nonzero(flat_mask) - intersection)
-    return _summarize(ious, per_image)
+    return summarize(ious, per_image)

@@ -11,13 +11,13 @@ import keras
 import numpy as np
 
 from keras_cxr.atomic import atomic_write, atomic_write_json
-from keras_cxr.metrics.classification import (
+from keras_cxr.metrics import (
     classification_report,
     reliability_curve,
     roc_curve,
 )
 from keras_cxr.models.prediction import predict_probabilities
-from keras_cxr.training import plots
+from keras_cxr.viz import plots
 
 METRICS_FILE = "metrics.json"
 PLOT_FILES = {

@@ -12,10 +12,10 @@ import numpy as np
 
 from keras_cxr.data.image_splits import BINARY_CLASS_NAMES, ImageSet
 from keras_cxr.explain import get_method
+from keras_cxr.metrics import mc_dropout_predict
 from keras_cxr.models.head import feature_extractor
-from keras_cxr.training import plots
 from keras_cxr.training.evaluation import Evaluation, evaluate_model
-from keras_cxr.training.uncertainty import mc_dropout_predict
+from keras_cxr.viz import plots
 from keras_cxr.viz.overlay import overlay
 from keras_cxr.viz.report import GalleryItem, write_html_report
 
@@ -67,7 +67,7 @@ def write_report(
     two galleries: the most confident correct cases and the most confidently wrong ones,
     each with the image, one CAM overlay per branch and the fused one, the prediction and
     its uncertainty. The uncertainty is the spread of `mc_samples` predictions with
-    dropout on in the head only (`keras_cxr.training.mc_dropout_predict`; BatchNorm stays
+    dropout on in the head only (`keras_cxr.metrics.mc_dropout_predict`; BatchNorm stays
     in inference mode). Images are embedded as base64 PNG (see
     `keras_cxr.viz.report.write_html_report`), so the one file is the whole report.
 

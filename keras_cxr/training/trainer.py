@@ -33,7 +33,7 @@ import keras
 from keras_cxr.atomic import atomic_write_json
 from keras_cxr.data.image_splits import ImageSplits, load_image_splits
 from keras_cxr.data.index import scan_chest_xray
-from keras_cxr.metrics.classification import classification_report, select_threshold
+from keras_cxr.metrics import classification_report, select_threshold
 from keras_cxr.models.metadata import save_model
 from keras_cxr.models.prediction import predict_probabilities
 from keras_cxr.training.config import TrainConfig

@@ -130,3 +130,45 @@ def test_invalid_arguments_are_rejected_keras_style(kwargs, argument):
         match=rf"Invalid value received for argument `{argument}`.*Received: {argument}=",
     ):
         StackedBackbones(**{**arguments, **kwargs})
+
+
+def test_trainable_batchnorm_is_kept_in_the_config_and_after_reload(tmp_path):
+    stack = StackedBackbones(
+        backbones=["cnn_3x3"],
+        weights=None,
+        input_shape=(32, 32, 3),
+        trainable=True,
+        trainable_batchnorm=True,
+    )
+    batchnorm = [
+        layer
+        for layer in stack.backbones["cnn_3x3"].layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    assert batchnorm and all(layer.trainable for layer in batchnorm)
+    revived = StackedBackbones.from_config(stack.get_config())
+    assert revived.trainable_batchnorm
+    assert all(
+        layer.trainable
+        for layer in revived.backbones["cnn_3x3"].layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    )
+    # The default keeps BatchNorm frozen even when the backbone trains.
+    frozen = StackedBackbones(
+        backbones=["cnn_3x3"], weights=None, input_shape=(32, 32, 3), trainable=True
+    )
+    assert not any(
+        layer.trainable
+        for layer in frozen.backbones["cnn_3x3"].layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    )
+
+
+def test_compact_backbones_are_built_by_name_and_have_no_imagenet_weights():
+    stack = StackedBackbones(
+        backbones=["cnn_3x3", "cnn_7x7"], weights=None, input_shape=(32, 32, 3)
+    )
+    assert stack.feature_sizes == {"cnn_3x3": 64, "cnn_7x7": 64}
+    assert stack.get_config()["backbones"] == ["cnn_3x3", "cnn_7x7"]  # by name, not by graph
+    with pytest.raises(ValueError, match="`cnn_3x3`, which has no ImageNet weights"):
+        StackedBackbones(backbones=["cnn_3x3"], weights="imagenet", input_shape=(32, 32, 3))

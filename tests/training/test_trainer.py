@@ -83,6 +83,25 @@ def test_end_to_end_training_updates_from_scratch_batchnorm(resumed_run):
     assert np.abs(mean).max() > 1e-3  # moved away from its initial zeros
 
 
+def test_reloaded_from_scratch_model_trains_its_batchnorm_again_without_warnings(resumed_run):
+    import warnings
+
+    _, _, result = resumed_run
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = keras.models.load_model(result.model_path)
+    assert not [w for w in caught if "optimizer" in str(w.message).lower()]
+    bn = loaded.backbones["cnn_3x3"].get_layer("cnn_3x3_stem_bn")
+    assert bn.trainable  # `trainable_batchnorm` travels in the model's config
+    assert loaded.get_config()["trainable_batchnorm"] is True
+    # And a reloaded model trains as the original did: BatchNorm statistics move.
+    before = keras.ops.convert_to_numpy(bn.moving_mean).copy()
+    loaded.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+    images = result.splits.train.images[:16].astype("float32")
+    loaded.fit(images, result.splits.train.labels[:16, None].astype("float32"), verbose=0)
+    assert np.abs(keras.ops.convert_to_numpy(bn.moving_mean) - before).max() > 0
+
+
 def test_patients_never_cross_splits(resumed_run):
     splits = resumed_run[2].splits
     sets = [set(part.patients) for part in (splits.train, splits.val, splits.test)]

@@ -1,12 +1,14 @@
-"""Sanity checks for saliency maps (Adebayo et al., 2018).
+"""The model randomization sanity check (Adebayo et al., 2018).
 
-An explanation method that passes these checks must produce different heatmaps once the
-model's learned weights (model randomization) or the training labels (data randomization)
-are destroyed. `randomize_model` yields copies of a Keras model with re-initialized layers,
-`model_randomization_test` compares heatmaps before and after, and
-`spearman_rank_correlation` and `ssim` are the similarity measures the paper reports.
-High similarity after randomization means the method is insensitive to the model, and fails
-the check.
+An explanation method that passes this check must produce different heatmaps once the
+model's learned weights are destroyed. `randomize_model` yields copies of a Keras model with
+re-initialized layers and `model_randomization_test` compares the heatmaps before and after
+with the measures of `keras_cxr.metrics.similarity`. High similarity after randomization
+means the method is insensitive to the model, and fails the check. The data randomization
+check is `keras_cxr.metrics.label_randomization`.
+
+Keras is imported only when a randomized copy is first built, so the other metrics stay
+numpy-only.
 
 Reference:
     Adebayo, Gilmer, Muelly, Goodfellow, Hardt, Kim. "Sanity Checks for Saliency Maps."
@@ -15,170 +17,19 @@ Reference:
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 
-from keras_cxr._validation import invalid_value
-from keras_cxr.metrics._inputs import as_heatmaps
-from keras_cxr.metrics._stats import average_ranks, mean_of_defined
+from keras_cxr._validation import check_int, invalid_value
+from keras_cxr.metrics._inputs import as_heatmaps, check_same_shape
+from keras_cxr.metrics.similarity import spearman_rank_correlation, ssim
 
 if TYPE_CHECKING:
     import keras
 
 MODES = ("cascading", "independent")
-# Wang et al. (2004): an 11 x 11 Gaussian window with sigma 1.5, K1 = 0.01, K2 = 0.03.
-_SSIM_WINDOW = 11
-_SSIM_SIGMA = 1.5
-_SSIM_K1 = 0.01
-_SSIM_K2 = 0.03
-
-
-def _check_same_shape(a: np.ndarray, b: np.ndarray) -> None:
-    if a.shape != b.shape:
-        raise ValueError(
-            "Invalid value received for argument `b`. Expected the same shape as `a`, "
-            f"{a.shape}. Received: b.shape={b.shape}"
-        )
-
-
-def _summarize(values: np.ndarray, per_image: bool) -> float | np.ndarray:
-    return values if per_image else mean_of_defined(values)
-
-
-def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    x = x - x.mean()
-    y = y - y.mean()
-    denominator = np.sqrt(np.dot(x, x) * np.dot(y, y))
-    if denominator == 0:
-        return float("nan")
-    return float(np.clip(np.dot(x, y) / denominator, -1.0, 1.0))
-
-
-def spearman_rank_correlation(a: Any, b: Any, per_image: bool = False) -> float | np.ndarray:
-    """Spearman rank correlation between pairs of heatmaps, pixel by pixel.
-
-    Each heatmap is flattened and its pixels ranked (tied values share the mean of their
-    ranks); the correlation is the Pearson correlation of the two rank vectors. It is 1 for
-    maps with the same pixel order, -1 for reversed orders, and unchanged by any strictly
-    increasing transform of either map (such as positive rescaling). It is undefined (NaN)
-    for an image where either map is constant, which often happens once a randomized model
-    produces an all-zero Grad-CAM; the mean skips such images and is NaN only when every
-    image is undefined.
-
-    Args:
-        a: Heatmaps of shape (N, H, W), or an object with a `.heatmaps` attribute.
-        b: Heatmaps of the same shape as `a`, or an object with a `.heatmaps` attribute.
-        per_image: If True, return one correlation per image instead of the mean. Defaults
-            to False.
-
-    Returns:
-        The mean correlation as a float in [-1, 1], or an array of shape (N,) with
-        `per_image=True`.
-
-    Raises:
-        ValueError: If either input is not a finite (N, H, W) array or the shapes differ.
-
-    Example:
-        >>> import numpy as np
-        >>> a = np.array([[[1.0, 2.0], [3.0, 4.0]]])
-        >>> keras_cxr.metrics.spearman_rank_correlation(a, 10 * a)
-        1.0
-        >>> keras_cxr.metrics.spearman_rank_correlation(a, -a)
-        -1.0
-
-    Reference:
-        Spearman. "The Proof and Measurement of Association between Two Things." The
-        American Journal of Psychology, 1904.
-    """
-    a = as_heatmaps(a, "a")
-    b = as_heatmaps(b, "b")
-    _check_same_shape(a, b)
-    values = np.array(
-        [
-            _pearson(average_ranks(map_a.ravel()), average_ranks(map_b.ravel()))
-            for map_a, map_b in zip(a, b)
-        ]
-    )
-    return _summarize(values, per_image)
-
-
-def _gaussian_mean(image: np.ndarray) -> np.ndarray:
-    """Gaussian-weighted local mean over the positions where the window fits in the image."""
-    size = (_SSIM_WINDOW, _SSIM_WINDOW)
-    filtered = cv2.GaussianBlur(image, size, _SSIM_SIGMA, sigmaY=_SSIM_SIGMA)
-    border = _SSIM_WINDOW // 2
-    return filtered[border:-border, border:-border]
-
-
-def _ssim_single(x: np.ndarray, y: np.ndarray) -> float:
-    c1 = _SSIM_K1**2  # (K1 * data_range) ** 2 with data_range = 1
-    c2 = _SSIM_K2**2
-    mean_x, mean_y = _gaussian_mean(x), _gaussian_mean(y)
-    variance_x = _gaussian_mean(x * x) - mean_x**2
-    variance_y = _gaussian_mean(y * y) - mean_y**2
-    covariance = _gaussian_mean(x * y) - mean_x * mean_y
-    numerator = (2 * mean_x * mean_y + c1) * (2 * covariance + c2)
-    denominator = (mean_x**2 + mean_y**2 + c1) * (variance_x + variance_y + c2)
-    return float(np.mean(numerator / denominator))
-
-
-def ssim(a: Any, b: Any, per_image: bool = False) -> float | np.ndarray:
-    """Structural similarity (SSIM) between pairs of single-channel maps in [0, 1].
-
-    The standard SSIM of Wang et al. (2004): local means, variances and covariance under an
-    11 x 11 Gaussian window with sigma 1.5, constants K1 = 0.01 and K2 = 0.03, and a data
-    range of 1. The SSIM map is averaged over the positions where the whole window fits
-    inside the image (no padding), as in the authors' reference code. Identical maps score
-    1. Normalize heatmaps to [0, 1] first (e.g. divide by their maximum).
-
-    Args:
-        a: Maps of shape (N, H, W) with values in [0, 1] and H, W >= 11, or an object with
-            a `.heatmaps` attribute.
-        b: Maps of the same shape as `a`, or an object with a `.heatmaps` attribute.
-        per_image: If True, return one SSIM per image instead of the mean. Defaults to
-            False.
-
-    Returns:
-        The mean SSIM as a float in [-1, 1], or an array of shape (N,) with
-        `per_image=True`.
-
-    Raises:
-        ValueError: If either input is not a finite (N, H, W) array, the shapes differ, a
-            value lies outside [0, 1], or the maps are smaller than the 11 x 11 window.
-
-    Example:
-        >>> import numpy as np
-        >>> a = np.random.default_rng(0).random((2, 16, 16))
-        >>> keras_cxr.metrics.ssim(a, a)
-        1.0
-
-    Reference:
-        Wang, Bovik, Sheikh, Simoncelli. "Image Quality Assessment: From Error Visibility
-        to Structural Similarity." IEEE Transactions on Image Processing, 2004.
-        https://doi.org/10.1109/TIP.2003.819861
-    """
-    a = as_heatmaps(a, "a")
-    b = as_heatmaps(b, "b")
-    _check_same_shape(a, b)
-    for argument, maps in (("a", a), ("b", b)):
-        if maps.min() < 0 or maps.max() > 1:
-            raise invalid_value(
-                argument,
-                "values in [0, 1] (SSIM uses data_range=1; normalize the maps first)",
-                f"values in [{float(maps.min())}, {float(maps.max())}]",
-            )
-    if min(a.shape[1:]) < _SSIM_WINDOW:
-        raise ValueError(
-            "Invalid value received for argument `a`. Expected maps of at least "
-            f"{_SSIM_WINDOW} x {_SSIM_WINDOW} pixels (the SSIM window); upsample the heatmaps "
-            f"to the image size first. Received: a.shape={a.shape}"
-        )
-    values = np.array([_ssim_single(map_a, map_b) for map_a, map_b in zip(a, b)])
-    return _summarize(values, per_image)
 
 
 def _randomizable_variables(layer: keras.layers.Layer) -> list[Any]:
@@ -263,7 +114,7 @@ def randomize_model(
         layers: Names of the layers to randomize (a name inside a nested model may be given
             as "outer/inner", or as the bare name if unambiguous). Defaults to None: every
             layer with a kernel or bias.
-        seed: Non-negative integer seeding the noise. Defaults to 0.
+        seed: Integer >= 0 seeding the noise. Defaults to 0.
 
     Returns:
         An iterator of `(layer_name, randomized_model)` pairs, top layer first.
@@ -286,12 +137,11 @@ def randomize_model(
     """
     if mode not in MODES:
         raise invalid_value("mode", f"one of {MODES}", mode)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise invalid_value("seed", "a non-negative integer", seed)
+    seed = check_int("seed", seed, minimum=0)
     candidates = _weighted_layers(model)
     positions = _select_layers(candidates, layers)
     # Generators only run on the first next(); validating above makes errors immediate.
-    return _randomized_copies(model, candidates, positions, mode, int(seed))
+    return _randomized_copies(model, candidates, positions, mode, seed)
 
 
 def _randomized_copies(
@@ -301,8 +151,7 @@ def _randomized_copies(
     mode: str,
     seed: int,
 ) -> Iterator[tuple[str, keras.Model]]:
-    # Only this function needs Keras; importing it here keeps the other metrics numpy-only.
-    import keras
+    import keras  # imported here so that the other metrics stay numpy-only
 
     slot_of = {id(variable): slot for slot, variable in enumerate(model.weights)}
     original = model.get_weights()
@@ -349,9 +198,8 @@ def model_randomization_test(
         images: Inputs passed unchanged to `explain_fn`.
         mode: "cascading" or "independent"; see `keras_cxr.metrics.randomize_model`.
             Defaults to "cascading".
-        layers: Names of the layers to randomize. Defaults to None: every layer with a
-            kernel or bias.
-        seed: Non-negative integer seeding the noise. Defaults to 0.
+        layers, seed: As for `keras_cxr.metrics.randomize_model`, with the same defaults
+            (every layer with a kernel or bias, seed 0).
 
     Returns:
         A list with one dict per randomized layer, top layer first:
@@ -394,7 +242,7 @@ def model_randomization_test(
     rows = []
     for name, randomized_model in copies:
         heatmaps = as_heatmaps(explain_fn(randomized_model, images), "explain_fn(model, images)")
-        _check_same_shape(original, heatmaps)
+        check_same_shape(original, heatmaps)
         rows.append(
             {
                 "layer": name,
@@ -404,39 +252,3 @@ def model_randomization_test(
             }
         )
     return rows
-
-
-def label_randomization(labels: Any, seed: int = 0) -> np.ndarray:
-    """Return a random permutation of the labels, for the data randomization test.
-
-    The data randomization test trains a second model on permuted labels (same images,
-    same class balance, no learnable relation) and checks that its heatmaps differ from
-    those of the model trained on the true labels. Rows are permuted along the first axis,
-    so one-hot labels work too; the input is not modified.
-
-    Args:
-        labels: Array of labels of shape (N, ...).
-        seed: Non-negative integer seeding the permutation. Defaults to 0.
-
-    Returns:
-        A permuted copy of `labels`, same shape and dtype.
-
-    Raises:
-        ValueError: If `labels` is a scalar or `seed` is not a non-negative integer.
-
-    Example:
-        >>> import numpy as np
-        >>> shuffled = keras_cxr.metrics.label_randomization(np.array([0, 0, 1, 1]), seed=0)
-        >>> sorted(shuffled.tolist())
-        [0, 0, 1, 1]
-
-    Reference:
-        Adebayo, Gilmer, Muelly, Goodfellow, Hardt, Kim. "Sanity Checks for Saliency Maps."
-        NeurIPS 2018. https://arxiv.org/abs/1810.03292
-    """
-    array = np.asarray(labels)
-    if array.ndim == 0:
-        raise invalid_value("labels", "an array of shape (N, ...)", labels)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise invalid_value("seed", "a non-negative integer", seed)
-    return np.random.default_rng(int(seed)).permutation(array)

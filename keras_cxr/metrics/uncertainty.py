@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import keras
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from keras_cxr._validation import invalid_value
-from keras_cxr.training.features import feature_extractor, head_layers
+from keras_cxr._validation import check_int
+
+if TYPE_CHECKING:
+    import keras
 
 
 def mc_dropout_predict(
@@ -16,41 +19,50 @@ def mc_dropout_predict(
     batch_size: int = 32,
     features: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Samples predictions with the head's dropout active and everything else in inference mode.
+    """Sample predictions with the head's dropout active and everything else in inference mode.
 
     Calling a model with `training=True` would also put BatchNorm in training mode (batch
     statistics instead of the learned ones), which changes the predictions for reasons
     that have nothing to do with uncertainty. So the backbones run once, in inference mode,
     and only the head is sampled: each head layer is called by hand, Dropout layers with
     `training=True` and all others (BatchNorm included) with `training=False`. The spread
-    of the samples (their standard deviation) estimates the model's uncertainty.
+    of the samples (their standard deviation) estimates the model's uncertainty. With a
+    dropout rate of 0 every sample equals `model.predict`.
 
     Args:
         model: A `keras_cxr.StackedEnsemble` (or a model of the same shape, see
-            `keras_cxr.training.head_layers`).
-        images: `(N, H, W, C)` raw pixels; or None when `features` are given.
-        samples: Number of dropout samples, >= 1. Defaults to 30.
-        batch_size: Images per backbone pass. Defaults to 32.
-        features: Pooled backbone features `(N, D)` already computed (e.g. cached), to skip
-            the backbones.
+            `keras_cxr.models.head_layers`).
+        images: Raw pixels of shape (N, H, W, C); or None when `features` are given.
+            Defaults to None.
+        samples: Number of dropout samples, an integer >= 1. Defaults to 30.
+        batch_size: Images per backbone pass, an integer >= 1. Defaults to 32.
+        features: Pooled backbone features of shape (N, D) already computed (e.g. cached),
+            to skip the backbones. Defaults to None.
 
     Returns:
-        float64 `(samples, N)`: the probability of pneumonia in each sample.
+        A float64 array of shape (samples, N): the positive-class probability (the sigmoid
+        output, or softmax column 1) of each case in each sample.
 
     Raises:
-        ValueError: For a model without a `stacked_backbones` head, a bad `samples`, or
-            neither/both of `images` and `features`.
+        ValueError: For a model without a `stacked_backbones` head, a `samples` or
+            `batch_size` that is not an integer >= 1, or neither or both of `images` and
+            `features`.
 
     Example:
-        >>> draws = keras_cxr.training.mc_dropout_predict(model, x_test, samples=30)
+        >>> draws = keras_cxr.metrics.mc_dropout_predict(model, x_test, samples=30)
         >>> mean, spread = draws.mean(axis=0), draws.std(axis=0)
 
     Reference:
         Gal, Ghahramani. "Dropout as a Bayesian Approximation: Representing Model
         Uncertainty in Deep Learning." ICML 2016. https://arxiv.org/abs/1506.02142
     """
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise invalid_value("samples", "an integer >= 1", samples)
+    import keras
+
+    from keras_cxr.models.head import feature_extractor, head_layers
+    from keras_cxr.models.prediction import positive_probability
+
+    samples = check_int("samples", samples)
+    batch_size = check_int("batch_size", batch_size)
     if (images is None) == (features is None):
         raise ValueError("Pass exactly one of `images` and `features` to mc_dropout_predict.")
     layers = head_layers(model)
@@ -70,6 +82,5 @@ def mc_dropout_predict(
         x = features
         for layer in layers:
             x = layer(x, training=isinstance(layer, keras.layers.Dropout))
-        output = keras.ops.convert_to_numpy(x).astype(np.float64)
-        draws[sample] = output[:, 0] if output.shape[-1] == 1 else output[:, 1]
+        draws[sample] = positive_probability(keras.ops.convert_to_numpy(x))
     return draws

@@ -1,0 +1,115 @@
+"""Plumbing shared by the faithfulness metrics: baselines, class scores, batched prediction.
+
+The `predict_fn` these helpers call follows the contract in the `keras_cxr.metrics`
+package docstring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import cv2
+import numpy as np
+
+from keras_cxr._validation import check_int, invalid_value
+from keras_cxr.metrics._inputs import as_heatmaps, as_images
+
+PredictFn = Callable[[np.ndarray], Any]
+
+BASELINES = ("blur", "mean", "zero")
+# The blurred canvas of the RISE reference implementation: an 11 x 11 Gaussian, sigma 5 px.
+_BLUR_KERNEL_SIZE = 11
+_BLUR_SIGMA = 5.0
+
+
+def checked_inputs(
+    images: Any, heatmaps: Any, class_index: Any, batch_size: Any
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """The arguments every faithfulness metric takes, coerced and checked.
+
+    Returns `(images, heatmaps, class_index, batch_size)`: float32 (N, H, W, C) images
+    matching float64 (N, H, W) heatmaps, an integer >= 0 and an integer >= 1.
+    """
+    heatmaps = as_heatmaps(heatmaps)
+    images = as_images(images, heatmaps)
+    class_index = check_int("class_index", class_index, minimum=0)
+    return images, heatmaps, class_index, check_int("batch_size", batch_size)
+
+
+def class_scores(outputs: Any, class_index: int, batch_length: int) -> np.ndarray:
+    """Pick the score of `class_index` from one batch of `predict_fn` outputs."""
+    scores = np.asarray(outputs, dtype=np.float64)
+    if scores.ndim == 2 and scores.shape[1] == 1:
+        scores = scores[:, 0]
+    if scores.ndim not in (1, 2) or scores.shape[0] != batch_length:
+        raise ValueError(
+            "`predict_fn` must return scores of shape (B, num_classes), (B, 1) or (B,) for a "
+            f"batch of B={batch_length} images. Received an output of shape {scores.shape}."
+        )
+    if scores.ndim == 1:
+        if class_index > 1:
+            raise invalid_value(
+                "class_index", "0 or 1 for a single-unit sigmoid output", class_index
+            )
+        return scores if class_index == 1 else 1.0 - scores
+    if class_index >= scores.shape[1]:
+        raise invalid_value(
+            "class_index", f"an integer in [0, {scores.shape[1]}) for this output", class_index
+        )
+    return scores[:, class_index]
+
+
+def predict_in_batches(
+    predict_fn: PredictFn,
+    stacks: Iterable[np.ndarray],
+    class_index: int,
+    batch_size: int,
+) -> np.ndarray:
+    """Score a stream of image stacks, calling `predict_fn` on full batches of `batch_size`."""
+    scores: list[np.ndarray] = []
+    pending: list[np.ndarray] = []
+    num_pending = 0
+    for stack in stacks:
+        pending.append(stack)
+        num_pending += len(stack)
+        if num_pending < batch_size:
+            continue
+        queued = np.concatenate(pending)
+        start = 0
+        while len(queued) - start >= batch_size:
+            batch = queued[start : start + batch_size]
+            scores.append(class_scores(predict_fn(batch), class_index, len(batch)))
+            start += batch_size
+        pending = [queued[start:]] if start < len(queued) else []
+        num_pending = len(queued) - start
+    if pending:
+        batch = np.concatenate(pending)
+        scores.append(class_scores(predict_fn(batch), class_index, len(batch)))
+    return np.concatenate(scores)
+
+
+def check_baseline(baseline: Any) -> str:
+    """Return `baseline` unchanged, raising unless it is one of `BASELINES`."""
+    if not isinstance(baseline, str) or baseline not in BASELINES:
+        raise invalid_value("baseline", f"one of {BASELINES}", baseline)
+    return baseline
+
+
+def baseline_image(image: np.ndarray, baseline: str) -> np.ndarray:
+    """The canvas that deleted pixels become (and that insertion starts from)."""
+    if baseline == "blur":
+        return _blur(image)
+    if baseline == "mean":
+        return np.broadcast_to(image.mean(axis=(0, 1), keepdims=True), image.shape)
+    return np.zeros_like(image)
+
+
+def _blur(image: np.ndarray) -> np.ndarray:
+    # One channel at a time: OpenCV drops a trailing axis of size 1 and caps channel counts.
+    size = (_BLUR_KERNEL_SIZE, _BLUR_KERNEL_SIZE)
+    channels = [
+        cv2.GaussianBlur(image[..., channel], size, _BLUR_SIGMA, sigmaY=_BLUR_SIGMA)
+        for channel in range(image.shape[-1])
+    ]
+    return np.stack(channels, axis=-1).astype(np.float32)
