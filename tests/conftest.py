@@ -8,6 +8,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
+import numpy as np
 import pytest
 
 #: The real Kermany train split, present on developer machines only.
@@ -18,3 +19,41 @@ REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ch
 def _seed():
     keras.utils.set_random_seed(0)
     yield
+
+
+#: Side of the images the tiny two-branch ensemble takes.
+TINY_SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def two_branch_ensemble():
+    """A `StackedEnsemble` of two small compact CNNs (3×3 and 5×5 stems), 32 px, a 6-unit head.
+
+    The head's BatchNorm has non-trivial moving statistics, so inference and training
+    modes differ. Module-scoped: a test that trains it changes it for the module.
+    """
+    import keras_cxr
+    from keras_cxr.layers import compact_cnn
+
+    keras.utils.set_random_seed(1)
+    branches = [
+        compact_cnn((TINY_SIZE, TINY_SIZE, 3), width=4, stages=3, first_kernel=k, name=f"b{k}")
+        for k in (3, 5)
+    ]
+    model = keras_cxr.StackedEnsemble(
+        backbones=branches,
+        input_shape=(TINY_SIZE, TINY_SIZE, 3),
+        weights=None,
+        head_units=(6,),
+        dropout=0.5,
+    )
+    bn = model.get_layer("head_bn_1")
+    bn.moving_mean.assign(np.linspace(-1, 1, bn.moving_mean.shape[0]).astype("float32"))
+    bn.moving_variance.assign(np.full(bn.moving_variance.shape, 4.0, "float32"))
+    return model
+
+
+@pytest.fixture(scope="module")
+def tiny_images():
+    """Ten random uint8 images for `two_branch_ensemble`."""
+    return np.random.default_rng(0).integers(0, 256, (10, TINY_SIZE, TINY_SIZE, 3)).astype(np.uint8)
