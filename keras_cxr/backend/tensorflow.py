@@ -16,6 +16,17 @@ def compile_function(function: Callable, input_signature: Sequence | None = None
 
     Returns:
         The compiled callable.
+
+    Raises:
+        TypeError: Later, from TensorFlow, when the compiled function is called with inputs
+            outside the signature.
+
+    Example:
+        >>> square = keras_cxr.backend.compile_function(
+        ...     lambda x: x * x, [((None, 3), "float32")]
+        ... )
+        >>> square(np.ones((2, 3), "float32")).shape
+        TensorShape([2, 3])
     """
     signature = None
     if input_signature is not None:
@@ -39,6 +50,14 @@ def head_gradients(
     Returns:
         `(logits, gradients)`: gradients of the scores w.r.t. each feature map. Images are
         independent in inference mode, so differentiating the sum gives per-image gradients.
+
+    Raises:
+        Exception: Whatever `head` or `score` raise.
+
+    Example:
+        >>> logits, gradients = keras_cxr.backend.head_gradients(
+        ...     head, [feature_map], lambda logits: logits[:, 0]
+        ... )
     """
     with tf.GradientTape() as tape:
         tape.watch(features)
@@ -63,6 +82,14 @@ def hooked_gradients(
 
     Returns:
         `(outputs, activations, gradients)`.
+
+    Raises:
+        Exception: Whatever `forward` or `score` raise.
+
+    Example:
+        >>> outputs, activations, gradients = keras_cxr.backend.hooked_gradients(
+        ...     forward, lambda outputs: outputs[:, 0]
+        ... )
     """
     with tf.GradientTape() as tape:
         outputs, activations = forward(tape.watch)

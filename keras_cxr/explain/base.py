@@ -16,7 +16,7 @@ import numpy as np
 from keras import ops
 
 from keras_cxr import backend
-from keras_cxr._validation import invalid_value
+from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.explain import heatmaps as hm
 from keras_cxr.explain.class_targets import (
     SCORE_MODES,
@@ -48,9 +48,20 @@ class BaseCAM:
             `"probability"`.
         batch_size: Images per compiled call; bounds memory. Defaults to 16.
 
+    Returns:
+        An explainer bound to `model`; `target_layers` lists the explained layers' paths.
+
     Raises:
         ValueError: For an unknown layer or output, a model without spatial layers, or a
             bad `score`/`batch_size` (messages list the candidates).
+
+    Example:
+        >>> class GradTimesActivation(keras_cxr.explain.BaseCAM):
+        ...     method_name = "grad-x-activation"
+        ...
+        ...     def compute_cam(self, activations, gradients):
+        ...         return keras.ops.sum(gradients * activations, axis=-1)
+        >>> explanation = GradTimesActivation(model).explain(images)
     """
 
     #: Whether `compute_cam` needs gradients (EigenCAM does not).
@@ -71,11 +82,10 @@ class BaseCAM:
             raise invalid_value("model", "a keras.Model", type(model).__name__)
         if score not in SCORE_MODES:
             raise invalid_value("score", f"one of {SCORE_MODES}", score)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise invalid_value("batch_size", "an integer >= 1", batch_size)
         self.model = model
         self.score = score
-        self.batch_size = batch_size
+        self.batch_size = check_int("batch_size", batch_size)
+        # Compiled functions, keyed by (function name, image shape without the batch axis).
         self._compiled: dict[tuple, object] = {}
         if functional_of(model) is not None:
             graph = flatten_model(model)
@@ -105,7 +115,17 @@ class BaseCAM:
                 `None` when `needs_gradients` is False.
 
         Returns:
-            `(batch, h, w)` raw map (any scale; it is normalised afterwards).
+            `(batch, h, w)` raw map (any scale; it is upsampled and normalised afterwards).
+
+        Raises:
+            NotImplementedError: Always, in `BaseCAM` itself: subclasses implement it.
+
+        Example:
+            >>> import numpy as np
+            >>> activations = np.ones((1, 2, 2, 3), "float32")
+            >>> cam = keras_cxr.GradCAM(model).compute_cam(activations, 0.5 * activations)
+            >>> float(np.asarray(cam)[0, 0, 0])  # Σ_c mean(g_c) · A_c = 3 × 0.5
+            1.5
         """
         raise NotImplementedError
 
@@ -126,6 +146,11 @@ class BaseCAM:
         Raises:
             ValueError: For a wrong rank, channel count, size or dtype, non-finite pixel
                 values, or an out-of-range class index.
+
+        Example:
+            >>> explanation = keras_cxr.GradCAM(model).explain(images, class_index=1)
+            >>> explanation.heatmaps.shape == images.shape[:3]
+            True
         """
         images = _check_images(images, self._image_shape)
         if self._units is None:
@@ -154,18 +179,23 @@ class BaseCAM:
     # ------------------------------------------------------------------ internals
     def _explain_chunk(self, chunk: np.ndarray, classes: np.ndarray) -> dict:
         """Explain one chunk; `classes` is int32 with -1 for "the predicted class"."""
-        compiled = self._compiled.get(chunk.shape[1:])
-        if compiled is None:
-            compiled = backend.compile_function(self._run_batch, self._signature(chunk))
-            self._compiled[chunk.shape[1:]] = compiled
-        result = compiled(chunk, classes)
+        result = self._compiled_for(self._run_batch, chunk)(chunk, classes)
         return {key: np.asarray(value) for key, value in result.items()}
 
-    @staticmethod
-    def _signature(chunk: np.ndarray) -> list:
-        """Compiled-function signature: any batch size; one function per image size, so that
-        heatmap sizes are static (fully convolutional models get one per size they see)."""
-        return [((None, *chunk.shape[1:]), "float32"), ((None,), "int32")]
+    def _compiled_for(self, function, images: np.ndarray):
+        """`function(images, int32 per-image vector)`, compiled once per image size.
+
+        The batch axis stays free, so batch sizes never re-trace; the image size is fixed,
+        so that heatmap sizes are static (fully convolutional models get one function per
+        size they see).
+        """
+        key = (function.__name__, tuple(images.shape[1:]))
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            signature = [((None, *images.shape[1:]), "float32"), ((None,), "int32")]
+            compiled = backend.compile_function(function, signature)
+            self._compiled[key] = compiled
+        return compiled
 
     def _probe_units(self, images: np.ndarray) -> int:
         outputs = self._hooked.call_plain(images[:1])
@@ -195,26 +225,32 @@ class BaseCAM:
     def _activations_and_gradients(self, images, class_index):
         """Feature maps, their gradients, logits and resolved classes for one batch."""
         if self._split is not None:
-            split = self._split
-            features = _as_list(split.features(images, training=False))
-
-            def head(feature_maps):
-                extra = [images] if split.head_needs_image else []
-                return split.head([*feature_maps, *extra], training=False)
-
+            features = self._features(images)
             if not self.needs_gradients:
-                logits = head(features)
+                logits = self._head(features, images)
                 classes = resolve_classes(logits, class_index)
                 return features, [None] * len(features), logits, classes
             holder = {}
 
             def score(logits):
                 holder["classes"] = resolve_classes(logits, class_index)
-                return select_scores(logits, holder["classes"], self.score, split.activation)
+                return select_scores(logits, holder["classes"], self.score, self._activation)
 
-            logits, gradients = backend.head_gradients(head, features, score)
+            logits, gradients = backend.head_gradients(
+                lambda feature_maps: self._head(feature_maps, images), features, score
+            )
             return features, _as_list(gradients), logits, holder["classes"]
         return self._hooked.activations_and_gradients(images, class_index, self.score)
+
+    def _features(self, images) -> list:
+        """The target feature maps of a split (Functional or Sequential) model."""
+        return _as_list(self._split.features(images, training=False))
+
+    def _head(self, features: list, images):
+        """The model's logits from its target feature maps (and the image, where the head
+        also reads it, e.g. through a skip connection)."""
+        extra = [images] if self._split.head_needs_image else []
+        return self._split.head([*features, *extra], training=False)
 
 
 def _as_list(value) -> list:

@@ -1,4 +1,10 @@
-"""Which scalar is explained for each image: the class score, as a logit or a probability."""
+"""Which scalar is explained for each image: the class score, as a logit or a probability.
+
+The explainers validate `class_index` eagerly with `check_class_index` (so a bad index fails
+before any work), then resolve "the predicted class" and pick the explained score inside
+their compiled functions with `resolve_classes` and `select_scores`, written with
+`keras.ops` so that they also run on symbolic tensors.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,22 @@ SCORE_MODES = ("logit", "probability")
 
 
 def num_classes_of(units: int) -> int:
-    """Number of classes of an output with `units` units (one sigmoid unit = 2 classes)."""
+    """Number of classes of an output with `units` units (one sigmoid unit = 2 classes).
+
+    Args:
+        units: Units of the explained output (its last axis).
+
+    Returns:
+        2 for a single unit (negative and positive class), else `units`.
+
+    Raises:
+        Nothing of its own: any positive `units` is accepted.
+
+    Example:
+        >>> from keras_cxr.explain.class_targets import num_classes_of
+        >>> num_classes_of(1), num_classes_of(3)
+        (2, 3)
+    """
     return 2 if units == 1 else units
 
 
@@ -27,8 +48,18 @@ def check_class_index(class_index, batch: int, units: int) -> np.ndarray:
         int32 array `(batch,)`.
 
     Raises:
-        ValueError: If the length does not match the batch, or an index is out of range
-            (for a single sigmoid unit the classes are 0 = negative, 1 = positive).
+        ValueError: If an index is not an integer, the length does not match the batch, or
+            an index is out of range (for a single sigmoid unit the classes are
+            0 = negative, 1 = positive).
+
+    Example:
+        >>> from keras_cxr.explain.class_targets import check_class_index
+        >>> check_class_index(None, 3, units=1)
+        array([-1, -1, -1], dtype=int32)
+        >>> check_class_index(2, 2, units=3)
+        array([2, 2], dtype=int32)
+        >>> check_class_index([0, 1], 2, units=1)
+        array([0, 1], dtype=int32)
     """
     if class_index is None:
         return np.full((batch,), -1, dtype=np.int32)
@@ -60,7 +91,29 @@ def check_class_index(class_index, batch: int, units: int) -> np.ndarray:
 
 
 def resolve_classes(logits, class_index):
-    """Replace `-1` entries of `class_index` by the predicted class (symbolic-safe)."""
+    """Replace the `-1` entries of `class_index` by each image's predicted class.
+
+    The predicted class is the arg-max unit, or, for a single sigmoid unit, 1 where the
+    logit is above 0 (probability above 0.5) and 0 otherwise. Written with `keras.ops`, so
+    it also runs inside compiled functions.
+
+    Args:
+        logits: `(batch, units)` pre-activation outputs.
+        class_index: int32 `(batch,)` from `check_class_index`, `-1` for "predicted".
+
+    Returns:
+        int32 `(batch,)` class indices.
+
+    Raises:
+        Nothing of its own: the indices were checked by `check_class_index`.
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_cxr.explain.class_targets import resolve_classes
+        >>> logits = np.array([[0.2, 1.5, -1.0], [3.0, 0.0, 0.1]], "float32")
+        >>> np.asarray(resolve_classes(logits, np.array([-1, 2], "int32")))
+        array([1, 2], dtype=int32)
+    """
     if logits.shape[-1] == 1:
         predicted = ops.cast(logits[:, 0] > 0, "int32")
     else:
@@ -82,6 +135,19 @@ def select_scores(logits, classes, mode: str, activation: str | None):
 
     Returns:
         float32 `(batch,)`.
+
+    Raises:
+        Nothing of its own: `classes` were checked by `check_class_index`.
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_cxr.explain.class_targets import select_scores
+        >>> logit = np.array([[2.0]], "float32")
+        >>> float(select_scores(logit, np.array([0], "int32"), "logit", "sigmoid")[0])
+        -2.0
+        >>> p = select_scores(logit, np.array([1], "int32"), "probability", "sigmoid")
+        >>> round(float(p[0]), 4)
+        0.8808
     """
     logits = ops.cast(logits, "float32")
     if logits.shape[-1] == 1:
@@ -97,7 +163,24 @@ def select_scores(logits, classes, mode: str, activation: str | None):
 
 
 def apply_activation(logits, activation: str | None):
-    """The model's output from its logits."""
+    """The model's output from its logits: the activation the split took off, put back.
+
+    Args:
+        logits: `(batch, units)` pre-activation outputs.
+        activation: `"sigmoid"`, `"softmax"` (over the last axis) or `None` (unchanged).
+
+    Returns:
+        float32 `(batch, units)`.
+
+    Raises:
+        Nothing of its own: any other `activation` leaves the logits unchanged, like `None`.
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_cxr.explain.class_targets import apply_activation
+        >>> np.asarray(apply_activation(np.array([[0.0, 0.0]], "float32"), "softmax"))
+        array([[0.5, 0.5]], dtype=float32)
+    """
     logits = ops.cast(logits, "float32")
     if activation == "sigmoid":
         return ops.sigmoid(logits)

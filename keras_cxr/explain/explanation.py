@@ -26,6 +26,16 @@ class Explanation:
             `["stacked_backbones/mobilenet_v2/out_relu", ...]`.
         method: Name of the CAM method.
 
+    Args:
+        heatmaps, layer_heatmaps, scores, class_index, predictions, target_layers, method:
+            The attributes above; explainers build it, users read it.
+
+    Returns:
+        The dataclass; `len(explanation)` is the batch size.
+
+    Raises:
+        Nothing of its own: the fields are not validated (the explainer made them).
+
     Example:
         >>> explanation = keras_cxr.GradCAM(model).explain(images)
         >>> rgb = explanation.overlay(images)
@@ -45,7 +55,23 @@ class Explanation:
 
     @property
     def probabilities(self) -> np.ndarray:
-        """Probability of the explained class per image, float32 `(batch,)`."""
+        """Probability of the explained class per image, float32 `(batch,)`.
+
+        For a single sigmoid unit, class 0's probability is 1 − the output.
+
+        Args:
+            None: a property.
+
+        Returns:
+            float32 `(batch,)`.
+
+        Raises:
+            Nothing: it reads the stored arrays.
+
+        Example:
+            >>> explanation = keras_cxr.GradCAM(model).explain(images, class_index=1)
+            >>> explanation.probabilities  # p(positive) per image
+        """
         if self.predictions.shape[-1] == 1:
             positive = self.predictions[:, 0]
             return np.where(self.class_index == 1, positive, 1.0 - positive).astype(np.float32)
@@ -67,6 +93,9 @@ class Explanation:
 
         Raises:
             KeyError: If `layer` is not one of `target_layers`.
+
+        Example:
+            >>> rgb = keras_cxr.GradCAM(model).explain(images).overlay(images, alpha=0.5)
         """
         maps = self.heatmaps if layer is None else self.layer_heatmaps[layer]
         return _overlay(images, maps, alpha=alpha, colormap=colormap)
@@ -82,6 +111,14 @@ class Explanation:
 
         Returns:
             A `matplotlib.figure.Figure`.
+
+        Raises:
+            ValueError: If the images do not match the heatmaps, or for a bad `alpha` or
+                `colormap` (from `keras_cxr.viz.plot_grid`).
+
+        Example:
+            >>> figure = keras_cxr.GradCAM(model).explain(images).plot(images, labels=[0, 1])
+            >>> figure.savefig("gradcam.png")
         """
         columns = {}
         if len(self.layer_heatmaps) > 1:

@@ -47,5 +47,21 @@ class GradCAM(BaseCAM):
     method_name = "gradcam"
 
     def compute_cam(self, activations, gradients):
+        """Weight each channel by its spatially averaged gradient.
+
+        Args:
+            activations: `A`, float32 `(batch, h, w, channels)`.
+            gradients: `g = d(score)/dA`, the same shape; only its mean over positions is used.
+
+        Returns:
+            `ReLU(Σ_c mean_ij(g_c) · A_c)`, float32 `(batch, h, w)`.
+
+        Raises:
+            Nothing: `BaseCAM` passes matching shapes.
+
+        Example:
+            >>> a = np.ones((1, 2, 2, 3), "float32")
+            >>> cam = keras_cxr.GradCAM(model).compute_cam(a, 0.5 * a)  # 1.5 everywhere
+        """
         weights = ops.mean(gradients, axis=(1, 2), keepdims=True)
         return ops.relu(ops.sum(weights * activations, axis=-1))

@@ -30,6 +30,19 @@ class GraphNode:
         inputs: Its input tensors in the flat graph.
         is_model: Whether this node stands for a whole nested model (its outputs are
             those of the model's last inner layers).
+
+    Args:
+        path, layer, outputs, inputs, is_model: The attributes above.
+
+    Returns:
+        A plain record; `flatten_model` makes one per layer call.
+
+    Raises:
+        Nothing: no field is checked.
+
+    Example:
+        >>> node = keras_cxr.explain.graph.flatten_model(model).nodes[-1]
+        >>> node.path, node.layer.name, node.is_model
     """
 
     path: str
@@ -47,6 +60,19 @@ class FlatGraph:
         inputs: Fresh `keras.Input` tensors standing for the model's inputs.
         outputs: The flat graph's tensors for the model's outputs.
         nodes: Every layer call, in execution (topological) order.
+
+    Args:
+        inputs, outputs, nodes: The attributes above; `flatten_model` builds them.
+
+    Returns:
+        The graph, with its nodes indexed by output tensor for `producer`.
+
+    Raises:
+        Nothing of its own: the nodes are taken as they are.
+
+    Example:
+        >>> graph = keras_cxr.explain.graph.flatten_model(model)
+        >>> graph.producer(graph.outputs[0]).path
     """
 
     inputs: list
@@ -54,7 +80,20 @@ class FlatGraph:
     nodes: list[GraphNode] = field(default_factory=list)
 
     def producer(self, tensor) -> GraphNode | None:
-        """The innermost layer call that produced `tensor`, or `None` for an input."""
+        """The innermost layer call that produced `tensor`, or `None` for an input.
+
+        Args:
+            tensor: A tensor of this flat graph.
+
+        Returns:
+            Its `GraphNode`, or `None` for a graph input or a foreign tensor.
+
+        Raises:
+            Nothing: no check of its own.
+
+        Example:
+            >>> graph.producer(graph.outputs[0]).layer.name
+        """
         return self._producers.get(id(tensor))
 
     def __post_init__(self) -> None:
@@ -71,6 +110,17 @@ class FlatGraph:
         Args:
             tensors: Flat-graph tensors to start from.
             stop: Tensors at which the walk stops (they are included, their inputs not).
+
+        Returns:
+            A set of `id(tensor)`.
+
+        Raises:
+            Nothing: no check of its own.
+
+        Example:
+            >>> feeding = graph.ancestors(graph.outputs)
+            >>> id(graph.inputs[0]) in feeding
+            True
         """
         stop_ids = {id(t) for t in stop}
         seen: set[int] = set()
@@ -87,7 +137,24 @@ class FlatGraph:
 
 
 def functional_of(layer: Any):
-    """Return the Functional graph behind `layer` if it is a nested model, else `None`."""
+    """Return the Functional graph behind `layer` if it is a nested model, else `None`.
+
+    A built Sequential model is given its Functional graph (Keras builds it lazily).
+
+    Args:
+        layer: Any layer or model.
+
+    Returns:
+        The Functional model (the layer itself, or a Sequential model's inner graph), or
+        `None` for a plain layer, a subclassed model or an unbuilt Sequential model.
+
+    Raises:
+        Nothing: no check of its own.
+
+    Example:
+        >>> keras_cxr.explain.graph.functional_of(keras.layers.ReLU()) is None
+        True
+    """
     if isinstance(layer, keras.Sequential):
         if getattr(layer, "_functional", None) is None and layer.built:
             layer.build(layer.input_shape)

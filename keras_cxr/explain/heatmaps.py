@@ -17,6 +17,14 @@ def upsample(cams, size: tuple[int, int]):
 
     Returns:
         float32 `(batch, height, width)`.
+
+    Raises:
+        Nothing of its own: the shapes are not checked (the explainers pass 3-D maps).
+
+    Example:
+        >>> import numpy as np
+        >>> keras_cxr.explain.upsample(np.ones((2, 7, 7)), (224, 224)).shape
+        TensorShape([2, 224, 224])
     """
     cams = ops.cast(cams, "float32")[..., None]
     return ops.image.resize(cams, size, interpolation="bilinear")[..., 0]
@@ -34,6 +42,15 @@ def normalize(maps):
 
     Returns:
         float32 maps in [0, 1], never NaN (non-finite inputs give zeros).
+
+    Raises:
+        Nothing of its own: the shapes are not checked (the explainers pass 3-D maps).
+
+    Example:
+        >>> import numpy as np
+        >>> np.asarray(keras_cxr.explain.normalize(np.array([[[1.0, 3.0], [2.0, 5.0]]])))
+        array([[[0.  , 0.5 ],
+                [0.25, 1.  ]]], dtype=float32)
     """
     maps = ops.cast(maps, "float32")
     maps = ops.where(ops.isfinite(maps), maps, 0.0)
@@ -58,6 +75,16 @@ def fuse(layer_maps: list):
 
     Returns:
         `(batch, height, width)` in [0, 1].
+
+    Raises:
+        Nothing of its own: maps of different shapes fail in the backend's stack.
+
+    Example:
+        >>> import numpy as np
+        >>> a, b = np.zeros((1, 2, 2), "float32"), np.eye(2, dtype="float32")[None]
+        >>> np.asarray(keras_cxr.explain.fuse([a, b]))[0]
+        array([[1., 0.],
+               [0., 1.]], dtype=float32)
     """
     if len(layer_maps) == 1:
         return layer_maps[0]

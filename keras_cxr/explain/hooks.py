@@ -23,14 +23,30 @@ from keras_cxr.explain.class_targets import resolve_classes, select_scores
 class HookedModel:
     """Run a model whole while capturing the outputs of chosen inner layers.
 
+    `BaseCAM` uses it for models it cannot split. During `activations_and_gradients` each
+    target layer's `call` is replaced, on that layer object only, by one that records its
+    output and watches it for the gradient; the original is restored afterwards, also when
+    the forward pass raises. `paths` names each layer by the attribute-level layer names
+    from the model down to it.
+
     Args:
         model: The (subclassed) model.
-        layer: Layer object, path of layer names, or a list of these. Required.
-        output_index: Which model output to explain.
+        layer: Layer object, path of layer names (`"backbone/out_relu"`, leading and
+            trailing slashes ignored), or a list of these. Required.
+        output_index: Which model output to explain, for models returning a list or tuple.
+
+    Returns:
+        A hooked model with `layers` (the layer objects) and `paths` (their paths).
 
     Raises:
-        ValueError: If `layer` is None or cannot be found; the message lists the model's
-            layers.
+        ValueError: If `layer` is None (the message lists the top-level layers), is not a
+            layer or a string, is a layer outside the model, or names a layer that does
+            not exist (the message lists the layers where the search stopped).
+
+    Example:
+        >>> hooked = keras_cxr.explain.hooks.HookedModel(model, model.backbone, 0)
+        >>> hooked.paths
+        ['backbone']
     """
 
     def __init__(self, model: keras.Model, layer: Any, output_index: int) -> None:
@@ -52,18 +68,63 @@ class HookedModel:
             self.paths.append(path)
 
     def call_plain(self, images):
-        """The model's explained output for `images`, without hooks."""
+        """The model's explained output for `images`, without hooks.
+
+        Args:
+            images: `(batch, height, width, channels)` float32 batch.
+
+        Returns:
+            The output selected by `output_index`, in inference mode.
+
+        Raises:
+            Exception: Whatever the model raises for these images.
+
+        Example:
+            >>> outputs = hooked.call_plain(images)
+        """
         return _pick(self.model(images, training=False), self.output_index)
 
     def activations_and_gradients(self, images, class_index, score_mode: str):
-        """Activations, their gradients, the model output and resolved classes."""
+        """Run the model once, recording the target layers and differentiating the score.
+
+        The score is chosen by `keras_cxr.explain.class_targets.select_scores` on the
+        model's output as it is (no activation is removed: a subclassed model should return
+        logits).
+
+        Args:
+            images: `(batch, height, width, channels)` float32 batch.
+            class_index: int32 `(batch,)`, `-1` for each image's predicted class.
+            score_mode: `"logit"` or `"probability"`.
+
+        Returns:
+            `(activations, gradients, outputs, classes)`: a list with each target layer's
+            output, a list with d(score)/d(output) for each, the explained model output and
+            the resolved int32 classes.
+
+        Raises:
+            ValueError: If a target layer did not run during the forward pass.
+            Exception: Whatever the model raises for these images (its layers are restored
+                first).
+
+        Example:
+            >>> activations, gradients, outputs, classes = hooked.activations_and_gradients(
+            ...     images, np.array([-1, 1], "int32"), "logit"
+            ... )
+        """
         holder = {}
 
         def forward(watch):
-            captured: list = []
+            captured: dict[int, Any] = {}
             with self._patched(watch, captured):
                 outputs = _pick(self.model(images, training=False), self.output_index)
-            return outputs, captured[-len(self.layers) :]
+            missing = [path for index, path in enumerate(self.paths) if index not in captured]
+            if missing:
+                raise ValueError(
+                    f"Layers {missing} did not run when model `{self.model.name}` was called, "
+                    "so there is nothing of theirs to explain. Pass layers that its `call` uses."
+                )
+            # In the order of `layer=` (and of `paths`), not in the order they ran.
+            return outputs, [captured[index] for index in range(len(self.layers))]
 
         def score(outputs):
             holder["classes"] = resolve_classes(outputs, class_index)
@@ -73,22 +134,22 @@ class HookedModel:
         return activations, list(gradients), outputs, holder["classes"]
 
     @contextlib.contextmanager
-    def _patched(self, watch, captured: list):
-        originals = [layer.call for layer in self.layers]
+    def _patched(self, watch, captured: dict):
         try:
-            for layer, original in zip(self.layers, originals):
-                object.__setattr__(layer, "call", _recording(original, watch, captured))
+            for index, layer in enumerate(self.layers):
+                object.__setattr__(layer, "call", _recording(layer.call, watch, captured, index))
             yield
         finally:
             for layer in self.layers:
-                object.__delattr__(layer, "call")
+                if "call" in vars(layer):  # a layer given twice is restored once
+                    object.__delattr__(layer, "call")
 
 
-def _recording(original, watch, captured: list):
+def _recording(original, watch, captured: dict, index: int):
     def call(*args, **kwargs):
         outputs = original(*args, **kwargs)
         watch(outputs)
-        captured.append(outputs)
+        captured[index] = outputs  # a layer that runs several times: its last output
         return outputs
 
     return call

@@ -11,7 +11,15 @@ class LayerCAM(BaseCAM):
     """LayerCAM: Σ_c ReLU(gradient) × activation, location by location.
 
     Location-specific weights make it usable on earlier, higher-resolution layers too.
-    Same arguments and call as `keras_cxr.GradCAM`.
+
+    Args:
+        model, layer, output, score, batch_size: As for `keras_cxr.GradCAM`.
+
+    Returns:
+        An explainer for any layer, deep or early (`method="layercam"`).
+
+    Raises:
+        ValueError: As `keras_cxr.GradCAM`.
 
     Example:
         >>> explanation = keras_cxr.explain.LayerCAM(model).explain(images)
@@ -24,4 +32,20 @@ class LayerCAM(BaseCAM):
     method_name = "layercam"
 
     def compute_cam(self, activations, gradients):
+        """Weight each activation by its own positive gradient.
+
+        Args:
+            activations: `A`, float32 `(batch, h, w, channels)`.
+            gradients: `g = d(score)/dA`, the same shape; only its positive part counts,
+                position by position.
+
+        Returns:
+            `ReLU(Σ_c ReLU(g_c) · A_c)`, float32 `(batch, h, w)`.
+
+        Raises:
+            Nothing: `BaseCAM` passes matching shapes.
+
+        Example:
+            >>> cam = keras_cxr.LayerCAM(model).compute_cam(activations, gradients)
+        """
         return ops.relu(ops.sum(ops.relu(gradients) * activations, axis=-1))

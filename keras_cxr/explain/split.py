@@ -28,6 +28,19 @@ class SplitModel:
             that the head also takes the image.
         activation: `"sigmoid"`, `"softmax"` or `None`: how logits become the model's
             output.
+
+    Args:
+        features, head, head_needs_image, activation: The attributes above.
+
+    Returns:
+        The dataclass; `split_model` makes it.
+
+    Raises:
+        Nothing: no check of its own.
+
+    Example:
+        >>> split = keras_cxr.explain.split.split_model(graph, nodes, graph.outputs[0])
+        >>> logits = split.head(split.features(images))
     """
 
     features: keras.Model
@@ -54,6 +67,13 @@ def split_model(graph: FlatGraph, targets: list[GraphNode], output) -> SplitMode
     Raises:
         ValueError: If one target feeds another: the head would start at the later one,
             so no gradient could reach the earlier one.
+
+    Example:
+        >>> graph = keras_cxr.explain.graph.flatten_model(model)
+        >>> nodes = keras_cxr.explain.target_layers.resolve_layers(graph, None, graph.outputs[0])
+        >>> split = keras_cxr.explain.split.split_model(graph, nodes, graph.outputs[0])
+        >>> split.activation
+        'sigmoid'
     """
     logits, activation = _logits_of(graph, output)
     target_tensors = [node.outputs[0] for node in targets]
@@ -102,13 +122,45 @@ def _logits_of(graph: FlatGraph, output):
 
 
 class WithoutActivation(keras.layers.Layer):
-    """Run a layer with its activation switched off, sharing its weights (never saved)."""
+    """Run a layer with its activation switched off, sharing its weights (never saved).
+
+    Used for a final layer with a built-in sigmoid or softmax (`Dense(1,
+    activation="sigmoid")`), so that the head returns its logits; the wrapped layer's
+    activation is restored after every call.
+
+    Args:
+        layer: A layer with an `activation` attribute.
+
+    Returns:
+        A layer computing `layer` without its activation.
+
+    Raises:
+        Nothing: no check of its own.
+
+    Example:
+        >>> dense = keras.layers.Dense(1, activation="sigmoid")
+        >>> logits = keras_cxr.explain.split.WithoutActivation(dense)(features)
+    """
 
     def __init__(self, layer: keras.layers.Layer) -> None:
         super().__init__(name=f"{layer.name}_logits", dtype=layer.dtype_policy)
         self.wrapped = layer
 
     def call(self, inputs):
+        """The wrapped layer's `call` with a linear activation.
+
+        Args:
+            inputs: The wrapped layer's input.
+
+        Returns:
+            Its pre-activation output.
+
+        Raises:
+            Exception: Whatever the wrapped layer raises.
+
+        Example:
+            >>> logits = wrapper(features)
+        """
         activation = self.wrapped.activation
         self.wrapped.activation = keras.activations.linear
         try:
@@ -117,4 +169,19 @@ class WithoutActivation(keras.layers.Layer):
             self.wrapped.activation = activation
 
     def compute_output_shape(self, input_shape):
+        """The wrapped layer's output shape (the activation does not change it).
+
+        Args:
+            input_shape: The input shape.
+
+        Returns:
+            The output shape.
+
+        Raises:
+            Exception: Whatever the wrapped layer raises.
+
+        Example:
+            >>> wrapper.compute_output_shape((None, 8))
+            (None, 1)
+        """
         return self.wrapped.compute_output_shape(input_shape)

@@ -12,7 +12,25 @@ LayerSpec = Any  # str | keras.layers.Layer | Sequence of those
 
 
 def is_spatial(tensor) -> bool:
-    """Whether `tensor` is a 4-D feature map with more than one spatial position."""
+    """Whether `tensor` is a 4-D feature map with more than one spatial position.
+
+    Unknown (dynamic) height or width counts as spatial.
+
+    Args:
+        tensor: A symbolic or eager tensor.
+
+    Returns:
+        `True` for `(batch, h, w, c)` with `h · w > 1` or unknown.
+
+    Raises:
+        Nothing: no check of its own.
+
+    Example:
+        >>> keras_cxr.explain.target_layers.is_spatial(keras.Input((7, 7, 32)))
+        True
+        >>> keras_cxr.explain.target_layers.is_spatial(keras.Input((1, 1, 32)))
+        False
+    """
     shape = tensor.shape
     if len(shape) != 4:
         return False
@@ -21,7 +39,22 @@ def is_spatial(tensor) -> bool:
 
 
 def spatial_nodes(graph: FlatGraph) -> list[GraphNode]:
-    """Layer calls whose output is a spatial feature map, in graph order."""
+    """Layer calls whose output is a spatial feature map, in graph order.
+
+    Args:
+        graph: The flattened model.
+
+    Returns:
+        The `GraphNode`s of single-output layer calls (not whole nested models) whose output
+        passes `is_spatial`.
+
+    Raises:
+        Nothing: no check of its own.
+
+    Example:
+        >>> graph = keras_cxr.explain.graph.flatten_model(model)
+        >>> [n.path for n in keras_cxr.explain.target_layers.spatial_nodes(graph)][-1]
+    """
     return [
         node
         for node in graph.nodes
@@ -44,6 +77,15 @@ def find_last_spatial(graph: FlatGraph, output) -> list[GraphNode]:
 
     Returns:
         Graph nodes in graph order; empty when the model has no spatial layer.
+
+    Raises:
+        Nothing of its own: an empty list is the caller's to report.
+
+    Example:
+        >>> graph = keras_cxr.explain.graph.flatten_model(model)
+        >>> nodes = keras_cxr.explain.target_layers.find_last_spatial(graph, graph.outputs[0])
+        >>> [node.path for node in nodes]
+        ['stacked_backbones/mobilenet_v2/out_relu', 'stacked_backbones/densenet169/relu']
     """
     feeding = graph.ancestors([output])
     has_spatial_below: set[int] = set()
@@ -112,6 +154,14 @@ def resolve_layers(graph: FlatGraph, spec: LayerSpec, output) -> list[GraphNode]
         ValueError: If a name matches nothing or several layers, a layer is not part of the
             model, a chosen layer's output is not a 4-D feature map, or the model has no
             spatial layer at all. The message lists the candidate layers.
+
+    Example:
+        >>> graph = keras_cxr.explain.graph.flatten_model(model)
+        >>> nodes = keras_cxr.explain.target_layers.resolve_layers(
+        ...     graph, "densenet169/relu", graph.outputs[0]
+        ... )
+        >>> nodes[0].path
+        'stacked_backbones/densenet169/relu'
     """
     if spec is None:
         nodes = find_last_spatial(graph, output)

@@ -11,8 +11,17 @@ class XGradCAM(BaseCAM):
     """Axiom-based Grad-CAM.
 
     Channel weight = Σ(gradient × activation) / Σ activation over the spatial positions
-    (zero for a channel with no activation). Same arguments and call as
-    `keras_cxr.GradCAM`.
+    (zero for a channel with no activation).
+
+    Args:
+        model, layer, output, score, batch_size: As for `keras_cxr.GradCAM`.
+
+    Returns:
+        An explainer; `explain(images, class_index=None)` returns a `keras_cxr.Explanation`
+        whose maps use activation-weighted mean gradients (`method="xgradcam"`).
+
+    Raises:
+        ValueError: As `keras_cxr.GradCAM`.
 
     Example:
         >>> explanation = keras_cxr.explain.XGradCAM(model).explain(images)
@@ -25,6 +34,22 @@ class XGradCAM(BaseCAM):
     method_name = "xgradcam"
 
     def compute_cam(self, activations, gradients):
+        """Weight each channel by its activation-weighted mean gradient.
+
+        Args:
+            activations: `A`, float32 `(batch, h, w, channels)`.
+            gradients: `g = d(score)/dA`, the same shape; averaged with the activations as weights.
+
+        Returns:
+            `ReLU(Σ_c w_c · A_c)` with `w_c = Σ_ij(g_c · A_c) / Σ_ij A_c` (0 for a
+            channel without activation), float32 `(batch, h, w)`.
+
+        Raises:
+            Nothing: `BaseCAM` passes matching shapes.
+
+        Example:
+            >>> cam = keras_cxr.XGradCAM(model).compute_cam(activations, gradients)
+        """
         mass = ops.sum(activations, axis=(1, 2), keepdims=True)
         safe_mass = ops.where(mass != 0, mass, 1.0)
         weights = ops.where(

@@ -43,12 +43,17 @@ def calibrate_batchnorm(model: keras.Model, images: np.ndarray, passes: int = 60
             return
 
 
-def tiny_cnn(input_shape=(16, 16, 3), name="tiny", sigmoid_in_dense=False, units=1) -> keras.Model:
-    """Input → Conv(8) → ReLU → Conv(6) → ReLU ("last_relu") → GAP → Dense → Activation."""
+def tiny_cnn(
+    input_shape=(16, 16, 3), name="tiny", sigmoid_in_dense=False, units=1, padding="same"
+) -> keras.Model:
+    """Input → Conv(8) → ReLU → Conv(6) → ReLU ("last_relu") → GAP → Dense → Activation.
+
+    With `padding="valid"` a constant image gives constant feature maps (no zero border).
+    """
     inputs = keras.Input(input_shape, name="image")
-    x = keras.layers.Conv2D(8, 3, padding="same", name="conv1")(inputs)
+    x = keras.layers.Conv2D(8, 3, padding=padding, name="conv1")(inputs)
     x = keras.layers.ReLU(name="relu1")(x)
-    x = keras.layers.Conv2D(6, 3, padding="same", name="conv2")(x)
+    x = keras.layers.Conv2D(6, 3, padding=padding, name="conv2")(x)
     x = keras.layers.ReLU(name="last_relu")(x)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     if sigmoid_in_dense:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from keras_cxr import EigenCAM, GradCAM, HiResCAM, ScoreCAM
+from keras_cxr import GradCAM, HiResCAM
 from keras_cxr.explain import METHODS, get_method
 
 from .models import tiny_cnn
@@ -52,11 +52,34 @@ def test_a_batch_equals_each_image_alone_and_is_deterministic(batch, seed):
 @pytest.mark.parametrize("value", [0.0, 128.0, 255.0])
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_constant_and_zero_images_give_zeros_not_nan(name, value):
-    explainer = get_method(name)(tiny_cnn())
-    explanation = explainer.explain(np.full((2, 16, 16, 3), value))
-    assert np.isfinite(explanation.heatmaps).all()
-    # Flat maps become zeros rather than NaN (division by a zero range).
-    assert explanation.heatmaps.min() >= 0 and explanation.heatmaps.max() <= 1
+    # Without padding a constant image gives constant feature maps, so every method's map
+    # is flat, and a flat map must become zeros rather than NaN (a division by a zero range).
+    explainer = get_method(name)(tiny_cnn(padding="valid"))
+    heatmaps = explainer.explain(np.full((2, 16, 16, 3), value)).heatmaps
+    assert np.isfinite(heatmaps).all()
+    np.testing.assert_array_equal(heatmaps, np.zeros((2, 16, 16), np.float32))
+
+
+def fully_convolutional_net():
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu", name="c1")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(2, name="logits")(x))
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_explains_several_image_sizes_of_a_fully_convolutional_model(name):
+    # ScoreCAM used to compile for the first size only and then refused the second one.
+    explainer = get_method(name)(fully_convolutional_net(), batch_size=2)
+    rng = np.random.default_rng(0)
+    for size in (64, 96, 64):
+        images = rng.uniform(0, 255, (3, size, size, 3))
+        explanation = explainer.explain(images, class_index=1)
+        assert explanation.heatmaps.shape == (3, size, size)
+        assert np.isfinite(explanation.heatmaps).all()
+        alone = explainer.explain(images[:1], class_index=1)
+        np.testing.assert_allclose(alone.heatmaps[0], explanation.heatmaps[0], atol=1e-5)
+    assert {key[-1] for key in explainer._compiled} == {(64, 64, 3), (96, 96, 3)}
 
 
 def test_class_index_forms_and_predicted_class():
@@ -138,7 +161,9 @@ def test_bad_class_index(class_index, message):
     ("kwargs", "message"),
     [
         ({"score": "logits"}, "argument `score`"),
-        ({"batch_size": 0}, "argument `batch_size`"),
+        ({"batch_size": 0}, r"argument `batch_size`.*integer >= 1.*batch_size=0"),
+        ({"batch_size": True}, r"argument `batch_size`.*Received: batch_size=True"),
+        ({"batch_size": 2.0}, r"argument `batch_size`.*Received: batch_size=2.0"),
         ({"output": 3}, "argument `output`"),
     ],
 )
@@ -185,54 +210,35 @@ def test_mixed_float16_model_gives_float32_heatmaps():
 
 
 def test_hirescam_equals_gradcam_for_a_gap_dense_head_on_a_single_position():
-    # With global average pooling, HiResCAM's map sums to the class score minus the bias.
+    # Through global average pooling and a dense layer, d(score)/dA_k(i, j) = v_k / (h·w) at
+    # every position, so Grad-CAM's spatially averaged gradient is the gradient itself and
+    # both maps are ReLU(Σ_k v_k A_k / (h·w)), position by position.
     model = tiny_cnn()
-    images = np.random.default_rng(3).uniform(0, 255, (2, 16, 16, 3))
-    hires = HiResCAM(model).explain(images, class_index=1)
-    assert hires.heatmaps.shape == (2, 16, 16)
+    images = np.random.default_rng(3).uniform(0, 255, (4, 16, 16, 3))
+    for class_index in (0, 1):
+        hires = HiResCAM(model).explain(images, class_index=class_index)
+        grad = GradCAM(model).explain(images, class_index=class_index)
+        np.testing.assert_allclose(hires.heatmaps, grad.heatmaps, atol=1e-4)  # float32 means
+        np.testing.assert_allclose(hires.scores, grad.scores, rtol=1e-6)
+        assert hires.heatmaps.max() == pytest.approx(1.0), "not zeros against zeros"
 
 
-def test_eigencam_is_the_first_principal_component():
-    model = tiny_cnn()
-    images = np.random.default_rng(5).uniform(0, 255, (2, 16, 16, 3))
-    features = keras.Model(model.inputs, model.get_layer("last_relu").output).predict(
-        images, verbose=0
-    )
-    explanation = EigenCAM(model).explain(images)
-    for i in range(2):
-        flat = features[i].reshape(-1, features.shape[-1])
-        _, _, vt = np.linalg.svd(flat - flat.mean(0), full_matrices=False)
-        projection = flat @ vt[0]
-        if (projection * flat.sum(1)).sum() < 0:
-            projection = -projection
-        cam = np.maximum(projection, 0).reshape(16, 16)
-        expected = (cam - cam.min()) / (cam.max() - cam.min())
-        np.testing.assert_allclose(explanation.heatmaps[i], expected, atol=1e-4)
+def flatten_head_net():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(5, 3, strides=2, padding="same", activation="relu", name="c1")(inputs)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(4, activation="relu")(x)
+    return keras.Model(inputs, keras.layers.Dense(1, name="logits")(x))
 
 
-def test_scorecam_weights_by_masked_scores():
-    model = tiny_cnn()
-    images = np.random.default_rng(6).uniform(0, 255, (2, 16, 16, 3))
-    features = keras.Model(model.inputs, model.get_layer("last_relu").output).predict(
-        images, verbose=0
-    )
-    logits_model = keras.Model(model.inputs, model.get_layer("logits").output)
-    explanation = ScoreCAM(model, batch_size=3).explain(images, class_index=1)
-    for i in range(2):
-        maps = features[i].transpose(2, 0, 1)  # 6 channels, 16×16 (same size as the input)
-        masks = np.stack(
-            [(m - m.min()) / (m.max() - m.min()) if m.max() > m.min() else 0 * m for m in maps]
-        )
-        scores = logits_model.predict(images[i] * masks[..., None], verbose=0)[:, 0]
-        weights = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum()
-        cam = np.maximum((features[i] * weights).sum(-1), 0)
-        expected = (cam - cam.min()) / (cam.max() - cam.min())
-        np.testing.assert_allclose(explanation.heatmaps[i], expected, atol=1e-4)
-
-
-def test_scorecam_bad_arguments():
-    with pytest.raises(ValueError, match="argument `max_channels`"):
-        ScoreCAM(tiny_cnn(), max_channels=0)
+def test_hirescam_differs_from_gradcam_where_gradients_vary_by_position():
+    # The control for the equality above: a dense layer on the flattened 4 × 4 map gives
+    # every position its own gradient, and the two methods part.
+    model = flatten_head_net()
+    images = np.random.default_rng(4).uniform(0, 255, (2, 8, 8, 3))
+    hires = HiResCAM(model).explain(images, class_index=1).heatmaps
+    grad = GradCAM(model).explain(images, class_index=1).heatmaps
+    assert np.abs(hires - grad).max() > 0.05
 
 
 def test_get_method_names():

@@ -61,3 +61,13 @@ def test_fuse_is_the_normalised_mean():
 @pytest.mark.parametrize("shape", [(1, 4, 4)])
 def test_all_negative_relu_map_is_zero(shape):
     np.testing.assert_array_equal(normalize(np.maximum(-np.ones(shape), 0)), np.zeros(shape))
+
+
+def test_the_examples_in_the_docstrings_run():
+    import doctest
+
+    import keras_cxr
+    from keras_cxr.explain import heatmaps
+
+    result = doctest.testmod(heatmaps, extraglobs={"keras_cxr": keras_cxr})
+    assert result.attempted >= 5 and result.failed == 0
