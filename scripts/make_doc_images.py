@@ -8,7 +8,7 @@ Usage (from the repository root):
 Nothing is downloaded and no real patient image is used: every picture is made from
 `keras_cxr.data.synthetic.make_phantoms`, with models small enough to train on a CPU in a
 few minutes: the model is the one `keras-cxr demo` trains, two compact CNN backbones
-(`keras_cxr.training.compact_cnn`) in a `StackedEnsemble`, because ImageNet networks
+(`keras_cxr.layers.compact_cnn`) in a `StackedEnsemble`, because ImageNet networks
 cannot be downloaded here and do not learn from random weights on a CPU budget.
 
 Pictures:

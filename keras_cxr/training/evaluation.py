@@ -121,7 +121,7 @@ def evaluate_model(
     """Evaluates a binary pneumonia classifier at a fixed decision threshold.
 
     The threshold should come from the validation split (`keras_cxr.training.train` stores
-    it in the model file, see `keras_cxr.training.read_metadata`); choosing it on the
+    it in the model file, see `keras_cxr.models.read_metadata`); choosing it on the
     images evaluated here would make sensitivity and specificity optimistic.
 
     Args:

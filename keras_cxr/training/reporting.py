@@ -74,7 +74,7 @@ def write_report(
     Args:
         model: A binary `keras_cxr.StackedEnsemble` (uncertainty needs its dropout head;
             other models get "n/a").
-        data: The labelled images (`keras_cxr.training.load_image_folder`).
+        data: The labelled images (`keras_cxr.data.load_image_folder`).
         out: The `.html` file to write.
         threshold: Decision threshold, from validation. Defaults to 0.5.
         threshold_source: Where the threshold came from, shown on the page.
@@ -96,7 +96,7 @@ def write_report(
 
     Example:
         >>> model = keras_cxr.load_model("runs/demo/model.keras")
-        >>> test = keras_cxr.training.load_image_folder("runs/demo/data/test", 64)
+        >>> test = keras_cxr.data.load_image_folder("runs/demo/data/test", 64)
         >>> keras_cxr.training.write_report(model, test, "report.html", threshold=0.42)
     """
     explainer_class = get_method(method)
