@@ -6,7 +6,9 @@
 itself imports lazily (so the command line starts without a deep-learning backend), so
 this module keeps the promise that `import keras_cxr` is all a loader needs: if Keras is
 already imported, the classes are registered now; otherwise a finder waits for `keras` to
-be imported and registers them right after.
+be imported and registers them right after. (When the import that loads Keras is
+`import keras_cxr.layers` itself, `StackedEnsemble` registers once `keras_cxr.models` is
+imported; `keras_cxr.load_model` always imports it.)
 """
 
 from __future__ import annotations
@@ -28,8 +30,17 @@ def register_when_keras_loads() -> None:
 
 
 def _register() -> None:
+    # Keras may be loading because one of these modules imports it: that module finishes
+    # (and registers) by itself, and what comes after it in the list depends on it.
     for name in _REGISTERING_MODULES:
+        if _initializing(name):
+            return
         importlib.import_module(name)
+
+
+def _initializing(name: str) -> bool:
+    module = sys.modules.get(name)
+    return module is not None and getattr(module.__spec__, "_initializing", False)
 
 
 class _KerasWatcher(importlib.abc.MetaPathFinder):

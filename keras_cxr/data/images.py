@@ -85,10 +85,14 @@ def read_image(
     image = _to_uint8(image)
     if min_side is not None and min(image.shape[:2]) < min_side:
         height, width = image.shape[:2]
+        why = (
+            "smaller files are icons or thumbnails, not radiographs"
+            if image_size is None
+            else f"it is resized to the model's {image_size[1]}×{image_size[0]} input"
+        )
         raise ValueError(
             f"The image {str(path)!r} is {width}×{height} pixels; at least "
-            f"{min_side}×{min_side} is needed (smaller files are icons or thumbnails, "
-            "not radiographs). Remove it from the folder."
+            f"{min_side}×{min_side} is needed ({why})."
         )
     if image_size is not None:
         image = _resize(image, image_size)

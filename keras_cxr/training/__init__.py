@@ -12,19 +12,34 @@ import importlib
 import warnings
 from typing import Any
 
-from keras_cxr.training.checkpoints import BestCheckpoint, TrainingSnapshot, read_snapshot
-from keras_cxr.training.config import RECIPES, TrainConfig
-from keras_cxr.training.demo import DemoResult, run_demo
-from keras_cxr.training.evaluation import Evaluation, evaluate_model
-from keras_cxr.training.explaining import ExplainedImage, explain_files
-from keras_cxr.training.features import extract_features, feature_batches
-from keras_cxr.training.history import read_history
-from keras_cxr.training.model_building import build_model
-from keras_cxr.training.progress import EpochProgress
-from keras_cxr.training.reporting import ReportResult, write_report
-from keras_cxr.training.resume import ResumeState, StageResume
-from keras_cxr.training.run_folder import RunExistsError, check_writable
-from keras_cxr.training.trainer import TrainResult, train
+#: Public name → the module of this package that defines it. Imported on first use, so
+#: `keras_cxr.training.config` (which the command line reads for its flags) loads no Keras.
+_EXPORTS = {
+    "BestCheckpoint": "checkpoints",
+    "TrainingSnapshot": "checkpoints",
+    "read_snapshot": "checkpoints",
+    "RECIPES": "config",
+    "TrainConfig": "config",
+    "DemoResult": "demo",
+    "run_demo": "demo",
+    "Evaluation": "evaluation",
+    "evaluate_model": "evaluation",
+    "ExplainedImage": "explaining",
+    "explain_files": "explaining",
+    "extract_features": "features",
+    "feature_batches": "features",
+    "read_history": "history",
+    "build_model": "model_building",
+    "EpochProgress": "progress",
+    "ReportResult": "reporting",
+    "write_report": "reporting",
+    "ResumeState": "resume",
+    "StageResume": "resume",
+    "RunExistsError": "run_folder",
+    "check_writable": "run_folder",
+    "TrainResult": "trainer",
+    "train": "trainer",
+}
 
 __all__ = [
     "RECIPES",
@@ -79,6 +94,10 @@ _MOVED = {
 
 
 def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"keras_cxr.training.{_EXPORTS[name]}"), name)
+        globals()[name] = value  # later look-ups skip __getattr__
+        return value
     if name not in _MOVED:
         raise AttributeError(f"module 'keras_cxr.training' has no attribute {name!r}")
     home = _MOVED[name]
@@ -91,3 +110,7 @@ def __getattr__(name: str) -> Any:
     if name in ("atomic", "plots"):
         return importlib.import_module(f"{home}.{name}")
     return getattr(module, name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

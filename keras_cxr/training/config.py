@@ -1,4 +1,21 @@
-"""`TrainConfig`: every setting of the reference pipeline, with named recipes."""
+"""`TrainConfig`: every setting of the reference pipeline, with named recipes.
+
+Each field's `dataclasses.field` metadata holds what `keras-cxr train` needs to offer it
+as a flag (`keras_cxr.cli` generates the flags from the fields: names, defaults and help
+have one source), and what `validate` and `fingerprint` read:
+
+- `help` (str): the flag's help text.
+- `flag` (str): the option string when it is not `--field-name`; a bool field with a
+  `flag` gets that one flag, which sets the opposite of the default (`--quiet` sets
+  `progress=False`), instead of the `--name`/`--no-name` pair.
+- `metavar`, `choices`, `required`: as in `argparse`; `choices` are also the only values
+  `validate` accepts, and `minimum` (int) the least integer it accepts.
+- `default_text` (str): the default as the command line says it, where it differs.
+- `resumable` (bool): may change when a run is resumed; `fingerprint` leaves it out.
+- `cli` (bool): False for a field that is no flag.
+
+It imports only the standard library and `keras_cxr._validation`: no NumPy, no Keras.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +26,18 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from keras_cxr._validation import invalid_value
-from keras_cxr.metrics.classification import THRESHOLD_METHODS
+from keras_cxr._validation import check_int, invalid_value
+
+#: Methods of `keras_cxr.metrics.select_threshold`, restated here so that the settings
+#: (and `keras-cxr train --help`) load without NumPy; tests/training/test_config.py checks
+#: that `select_threshold` accepts each of them.
+THRESHOLD_METHODS = ("youden", "f1", "sensitivity")
+
+
+def _flag(help: str, **options: Any) -> dict[str, Any]:
+    """The metadata of a field: its flag's help and options (see the module docstring)."""
+    return {"help": help, **options}
+
 
 #: Settings that differ from the `TrainConfig` defaults (the "seed" recipe) in each recipe.
 RECIPES: dict[str, dict[str, Any]] = {
@@ -56,12 +83,6 @@ RECIPES: dict[str, dict[str, Any]] = {
     },
 }
 
-# Fields that may change between an interrupted run and its `resume` without changing what
-# is being trained.
-_RESUMABLE_CHANGES = frozenset(
-    {"out", "resume", "progress", "epochs", "fine_tune_epochs", "tensorboard", "gradcam_every"}
-)
-
 
 @dataclass
 class TrainConfig:
@@ -78,8 +99,8 @@ class TrainConfig:
     Attributes:
         data: Kermany-layout folder, `data/{train,val,test}/{NORMAL,PNEUMONIA}/`.
         out: Output folder: `model.keras`, `history.csv`, `checkpoints/`, `logs/`.
-        backbones: ImageNet backbone names (`keras_cxr.layers.BACKBONES`) or compact
-            ones (`keras_cxr.training.COMPACT_BACKBONES`).
+        backbones: Backbone names of `keras_cxr.layers.BACKBONES`: ImageNet ones or
+            the compact CNNs (`keras_cxr.layers.COMPACT_BACKBONES`).
         image_size: Side of the square model input, in pixels.
         weights: `"imagenet"`, None (random) or a `StackedBackbones` weights file.
         train_backbones: Train the backbones end to end (from scratch with `weights=None`,
@@ -126,42 +147,118 @@ class TrainConfig:
         >>> offline = keras_cxr.training.TrainConfig.recipe("offline", data="chest_xray")
     """
 
-    data: str | os.PathLike | None = None
-    out: str | os.PathLike = "runs/train"
-    backbones: tuple[str, ...] = ("mobilenet_v2", "densenet169")
-    image_size: int = 224
-    weights: str | os.PathLike | None = "imagenet"
-    train_backbones: bool = False
-    head_units: tuple[int, ...] = (256, 128)
-    dropout: float = 0.5
-    learning_rate: float = 1e-4
-    batch_size: int = 16
-    epochs: int = 20
-    patience: int = 6
-    monitor: str = "val_loss"
-    lr_patience: int = 3
-    lr_factor: float = 0.2
-    min_learning_rate: float = 1e-7
-    cache_features: bool = True
-    augmented_views: int = 0
-    augment: bool = False
-    fine_tune_last: int = 0
-    fine_tune_epochs: int = 0
-    fine_tune_learning_rate: float = 1e-5
-    val_fraction: float = 0.1
-    test_fraction: float = 0.0
-    class_weights: bool = True
-    threshold_method: str = "youden"
-    gradcam_images: int = 8
-    gradcam_every: int = 5
-    gradcam_method: str = "gradcam"
-    tensorboard: bool = True
-    max_images: int | None = None
-    seed: int = 0
-    resume: bool = False
-    overwrite: bool = False
-    progress: bool = True
-    recipe_name: str = field(default="seed")
+    data: str | os.PathLike | None = field(
+        default=None,
+        metadata=_flag(
+            "the folder ROOT/{train,val,test}/{NORMAL,PNEUMONIA}/", required=True, metavar="ROOT"
+        ),
+    )
+    out: str | os.PathLike = field(
+        default="runs/train",
+        metadata=_flag(
+            "output folder: model.keras, history.csv, checkpoints/, logs/",
+            metavar="DIR",
+            default_text="runs/<recipe>",
+            resumable=True,
+        ),
+    )
+    backbones: tuple[str, ...] = field(
+        default=("mobilenet_v2", "densenet169"),
+        metadata=_flag("comma-separated keras_cxr.layers.BACKBONES names", metavar="A,B"),
+    )
+    image_size: int = field(default=224, metadata=_flag("input side in pixels", minimum=1))
+    weights: str | os.PathLike | None = field(
+        default="imagenet",
+        metadata=_flag(
+            "backbone weights: imagenet (download), none (random; selects the offline recipe) "
+            "or a StackedBackbones weights file",
+            metavar="imagenet|none|PATH",
+        ),
+    )
+    train_backbones: bool = field(
+        default=False, metadata=_flag("train the backbones end to end instead of freezing them")
+    )
+    head_units: tuple[int, ...] = field(
+        default=(256, 128), metadata=_flag("units of the head's dense blocks", metavar="N,N")
+    )
+    dropout: float = field(default=0.5, metadata=_flag("dropout rate of the head"))
+    learning_rate: float = field(default=1e-4, metadata=_flag("Adam learning rate"))
+    batch_size: int = field(default=16, metadata=_flag("batch size", minimum=1))
+    epochs: int = field(
+        default=20, metadata=_flag("most epochs of the main stage", minimum=1, resumable=True)
+    )
+    patience: int = field(
+        default=6, metadata=_flag("epochs without improvement before stopping", minimum=0)
+    )
+    monitor: str = field(
+        default="val_loss",
+        metadata=_flag(
+            "validation metric that stops training and picks the best epoch",
+            choices=("val_loss", "val_auc", "val_accuracy"),
+        ),
+    )
+    lr_patience: int = field(
+        default=3, metadata=_flag("epochs without improvement before the rate drops", minimum=1)
+    )
+    lr_factor: float = field(default=0.2, metadata=_flag("factor of each learning-rate drop"))
+    min_learning_rate: float = field(default=1e-7, metadata=_flag("floor of the learning rate"))
+    cache_features: bool = field(
+        default=True,
+        metadata=_flag("with frozen backbones, train the head on features computed once"),
+    )
+    augmented_views: int = field(
+        default=0, metadata=_flag("augmented views per image in the cache", minimum=0, metavar="K")
+    )
+    augment: bool = field(
+        default=False, metadata=_flag("augment images on the fly when training on images")
+    )
+    fine_tune_last: int = field(
+        default=0,
+        metadata=_flag("then fine-tune the last N layers of each backbone", minimum=0),
+    )
+    fine_tune_epochs: int = field(
+        default=0, metadata=_flag("epochs of fine-tuning", minimum=0, metavar="E", resumable=True)
+    )
+    fine_tune_learning_rate: float = field(
+        default=1e-5, metadata=_flag("learning rate of fine-tuning", flag="--fine-tune-lr")
+    )
+    val_fraction: float = field(
+        default=0.1, metadata=_flag("share of train/ moved to validation by patient")
+    )
+    test_fraction: float = field(
+        default=0.0,
+        metadata=_flag("share of train/ moved to a test split, for folders without test/"),
+    )
+    class_weights: bool = field(default=True, metadata=_flag("balanced class weights in the loss"))
+    threshold_method: str = field(
+        default="youden",
+        metadata=_flag("how the threshold is chosen on validation", choices=THRESHOLD_METHODS),
+    )
+    gradcam_images: int = field(
+        default=8, metadata=_flag("validation images explained during training", minimum=0)
+    )
+    gradcam_every: int = field(
+        default=5, metadata=_flag("explain them every N epochs", minimum=1, resumable=True)
+    )
+    gradcam_method: str = field(default="gradcam", metadata=_flag("CAM method of those maps"))
+    tensorboard: bool = field(default=True, metadata=_flag("TensorBoard logs", resumable=True))
+    max_images: int | None = field(
+        default=None,
+        metadata=_flag("at most this many images per split", minimum=2, default_text="all"),
+    )
+    seed: int = field(default=0, metadata=_flag("seed of splits, shuffles and augmentation"))
+    resume: bool = field(
+        default=False,
+        metadata=_flag("continue an interrupted run in --out", flag="--resume", resumable=True),
+    )
+    overwrite: bool = field(
+        default=False, metadata=_flag("replace a previous run in --out", flag="--overwrite")
+    )
+    # `--quiet` sets progress=False; its help says what the flag does.
+    progress: bool = field(
+        default=True, metadata=_flag("no progress bars", flag="--quiet", resumable=True)
+    )
+    recipe_name: str = field(default="seed", metadata=_flag("the recipe's name", cli=False))
 
     @classmethod
     def recipe(cls, name: str, **overrides: Any) -> TrainConfig:
@@ -190,7 +287,12 @@ class TrainConfig:
 
     @property
     def mode(self) -> str:
-        """How the main stage trains: `"cached_features"`, `"frozen_images"` or `"end_to_end"`."""
+        """How the main stage trains: `"cached_features"`, `"frozen_images"` or `"end_to_end"`.
+
+        Example:
+            >>> keras_cxr.training.TrainConfig.recipe("offline").mode
+            'end_to_end'
+        """
         if self.train_backbones:
             return "end_to_end"
         return "cached_features" if self.cache_features else "frozen_images"
@@ -198,17 +300,25 @@ class TrainConfig:
     def validate(self) -> None:
         """Checks every setting.
 
+        The integer ranges and the accepted choices are those of the fields' metadata
+        (`minimum`, `choices`), the ones `keras-cxr train` checks its flags against.
+
         Raises:
             ValueError: Naming the first invalid setting, in Keras's wording.
+
+        Example:
+            >>> keras_cxr.training.TrainConfig(epochs=0).validate()
+            Traceback (most recent call last):
+            ValueError: Invalid value received for argument `epochs`. ...
         """
-        positive = ("image_size", "batch_size", "epochs", "lr_patience", "gradcam_every")
-        for name in positive:
-            _check_int(name, getattr(self, name), 1)
-        for name in ("patience", "augmented_views", "fine_tune_last", "fine_tune_epochs"):
-            _check_int(name, getattr(self, name), 0)
-        _check_int("gradcam_images", self.gradcam_images, 0)
-        if self.max_images is not None:
-            _check_int("max_images", self.max_images, 2)
+        for setting in dataclasses.fields(self):
+            value = getattr(self, setting.name)
+            minimum = setting.metadata.get("minimum")
+            if minimum is not None and not (value is None and setting.default is None):
+                check_int(setting.name, value, minimum)
+            choices = setting.metadata.get("choices")
+            if choices is not None and value not in choices:
+                raise invalid_value(setting.name, f"one of {list(choices)}", value)
         if not isinstance(self.backbones, (tuple, list)) or not self.backbones:
             raise invalid_value("backbones", "a non-empty list of backbone names", self.backbones)
         if not all(isinstance(b, str) for b in self.backbones):
@@ -224,10 +334,6 @@ class TrainConfig:
                 raise invalid_value(name, "a positive float", getattr(self, name))
         if not 0 < self.lr_factor < 1:
             raise invalid_value("lr_factor", "a float in (0, 1)", self.lr_factor)
-        if self.monitor not in ("val_loss", "val_auc", "val_accuracy"):
-            raise invalid_value(
-                "monitor", "one of ['val_auc', 'val_accuracy', 'val_loss']", self.monitor
-            )
         if not 0 < self.val_fraction < 1:
             raise invalid_value("val_fraction", "a float in (0, 1)", self.val_fraction)
         if not 0 <= self.test_fraction < 1 or self.val_fraction + self.test_fraction >= 1:
@@ -235,10 +341,6 @@ class TrainConfig:
                 "test_fraction",
                 "a float in [0, 1) with val_fraction + test_fraction < 1",
                 self.test_fraction,
-            )
-        if self.threshold_method not in THRESHOLD_METHODS:
-            raise invalid_value(
-                "threshold_method", f"one of {THRESHOLD_METHODS}", self.threshold_method
             )
         if self.weights not in (None, "imagenet") and not os.path.isfile(self.weights):
             raise invalid_value(
@@ -254,7 +356,15 @@ class TrainConfig:
             raise invalid_value("overwrite", "False together with resume=True", self.overwrite)
 
     def to_dict(self) -> dict[str, Any]:
-        """The settings as a JSON-friendly dict (paths as strings, tuples as lists)."""
+        """The settings as a JSON-friendly dict (paths as strings, tuples as lists).
+
+        Returns:
+            A dict from field name to value, as stored in `config.json` of a run.
+
+        Example:
+            >>> keras_cxr.training.TrainConfig().to_dict()["backbones"]
+            ['mobilenet_v2', 'densenet169']
+        """
         values = dataclasses.asdict(self)
         for key, value in values.items():
             if isinstance(value, os.PathLike):
@@ -266,14 +376,21 @@ class TrainConfig:
     def fingerprint(self) -> str:
         """A hash of the settings that define what is trained (not `epochs`, `out`...).
 
-        A run can only be resumed with the same fingerprint.
+        A run can only be resumed with the same fingerprint. The fields marked `resumable`
+        in their metadata are left out, and `data` counts as its absolute path.
+
+        Returns:
+            16 hexadecimal digits, the same in every process and on every machine for the
+            same settings.
+
+        Example:
+            >>> config = keras_cxr.training.TrainConfig(data="chest_xray")
+            >>> longer = keras_cxr.training.TrainConfig(data="chest_xray", epochs=30)
+            >>> config.fingerprint() == longer.fingerprint()
+            True
         """
-        relevant = {k: v for k, v in self.to_dict().items() if k not in _RESUMABLE_CHANGES}
+        resumable = {f.name for f in dataclasses.fields(self) if f.metadata.get("resumable")}
+        relevant = {k: v for k, v in self.to_dict().items() if k not in resumable}
         relevant["data"] = os.path.abspath(relevant["data"]) if relevant["data"] else None
         text = json.dumps(relevant, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise invalid_value(name, f"an integer >= {minimum}", value)

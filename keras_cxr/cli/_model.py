@@ -1,0 +1,51 @@
+"""Loading a model with its decision threshold, and reading what input it takes."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    import keras
+
+
+def load_model_and_threshold(
+    path: str | os.PathLike, threshold: float | None
+) -> tuple[keras.Model, float, str]:
+    """Loads a model and the threshold stored with it (`--threshold` overrides it).
+
+    Returns `(model, threshold, where_the_threshold_came_from)`; a model saved without a
+    threshold gets 0.5, with a warning.
+    """
+    import keras_cxr
+    from keras_cxr.models import read_metadata
+
+    model = keras_cxr.load_model(path, compile=False)
+    if threshold is not None:
+        return model, threshold, "--threshold"
+    stored = read_metadata(path).get("threshold")
+    if stored is None:
+        warnings.warn(
+            f"{path} has no stored decision threshold (it was not saved by `keras-cxr train`); "
+            "using 0.5. Pass --threshold to choose one.",
+            stacklevel=2,
+        )
+        return model, 0.5, "default 0.5"
+    return model, float(stored), "validation split, stored with the model"
+
+
+def square_input(model: keras.Model) -> int:
+    """The side of the model's square image input; ValueError for any other input."""
+    shape = model.input_shape
+    if len(shape) != 4 or shape[1] is None or shape[1] != shape[2]:
+        raise ValueError(
+            f"The model takes inputs of shape {shape}; keras-cxr needs a fixed square image "
+            "input (batch, size, size, channels)."
+        )
+    return int(shape[1])
+
+
+def color_mode(model: keras.Model) -> str:
+    """`"grayscale"` for a one-channel input, else `"rgb"`."""
+    return "grayscale" if model.input_shape[-1] == 1 else "rgb"

@@ -1,0 +1,71 @@
+"""`keras-cxr explain`: one figure per image, and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import keras_cxr
+from keras_cxr.cli import build_parser, main
+from keras_cxr.cli._arguments import CAM_METHODS
+
+from ._helpers import error_line, subparser
+
+
+def test_explain_writes_figures_with_the_prediction(demo, tmp_path, capsys):
+    images = sorted((demo / "data" / "test" / "PNEUMONIA").glob("*.jpeg"))[:2]
+    out = tmp_path / "explained"
+    assert (
+        main(
+            [
+                "explain",
+                "--model",
+                str(demo / "model.keras"),
+                *map(str, images),
+                "--out",
+                str(out),
+                "--method",
+                "hirescam",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    listed = json.loads((out / "predictions.json").read_text())
+    assert [Path(item["image"]) for item in listed] == images
+    for item in listed:
+        assert item["predicted"] in item["figure"] and "hirescam" in item["figure"]
+        assert (out / item["figure"]).is_file()
+    assert capsys.readouterr().out.count("->") == 2
+
+
+def test_method_choices_are_the_explainers():
+    explain = build_parser()._subparsers._group_actions[0].choices["explain"]
+    method = next(a for a in explain._actions if a.dest == "method")
+    assert sorted(method.choices) == sorted(keras_cxr.explain.METHODS)
+
+
+@pytest.mark.parametrize(("command", "dest"), [("report", "method"), ("train", "gradcam_method")])
+def test_every_method_flag_offers_the_explainers(command, dest):
+    parser = subparser(build_parser(), command)
+    action = next(a for a in parser._actions if a.dest == dest)
+    assert tuple(action.choices) == CAM_METHODS == tuple(sorted(keras_cxr.explain.METHODS))
+
+
+# ----------------------------------------------------------------- bad input
+def test_image_of_the_wrong_size(demo, tmp_path, capsys):
+    icon = tmp_path / "icon.png"
+    cv2.imwrite(str(icon), np.full((8, 8), 128, np.uint8))
+    out = tmp_path / "out"
+    assert (
+        main(["explain", "--model", str(demo / "model.keras"), str(icon), "--out", str(out)]) == 1
+    )
+    assert error_line(capsys) == (
+        f"error: The image '{icon}' is 8×8 pixels; at least 32×32 is needed (it is resized "
+        "to the model's 32×32 input)."
+    )
+    assert not out.exists()
