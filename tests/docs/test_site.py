@@ -108,3 +108,11 @@ def test_mkdocs_build_strict(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "site" / "api" / "explainers" / "index.html").is_file()
+
+
+def test_every_module_is_listed_in_the_layout_page():
+    page = (DOCS / "layout.md").read_text(encoding="utf-8")
+    package = ROOT / "keras_cxr"
+    modules = [p.relative_to(package).as_posix() for p in package.rglob("*.py")]
+    missing = [module for module in modules if f"`{module}`" not in page]
+    assert not missing, f"docs/layout.md does not list {missing}"
