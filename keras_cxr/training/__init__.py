@@ -10,7 +10,22 @@ from __future__ import annotations
 
 import importlib
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers, IDEs and the API docs
+    from keras_cxr.training.checkpoints import BestCheckpoint, TrainingSnapshot, read_snapshot
+    from keras_cxr.training.config import RECIPES, TrainConfig
+    from keras_cxr.training.demo import DemoResult, run_demo
+    from keras_cxr.training.evaluation import Evaluation, evaluate_model
+    from keras_cxr.training.explaining import ExplainedImage, explain_files
+    from keras_cxr.training.features import extract_features, feature_batches
+    from keras_cxr.training.history import read_history
+    from keras_cxr.training.model_building import build_model
+    from keras_cxr.training.progress import EpochProgress
+    from keras_cxr.training.reporting import ReportResult, write_report
+    from keras_cxr.training.resume import ResumeState, StageResume
+    from keras_cxr.training.run_folder import RunExistsError, check_writable
+    from keras_cxr.training.trainer import TrainResult, train
 
 #: Public name → the module of this package that defines it. Imported on first use, so
 #: `keras_cxr.training.config` (which the command line reads for its flags) loads no Keras.

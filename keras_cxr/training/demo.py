@@ -112,7 +112,7 @@ def run_demo(
     started = time.perf_counter()
     cpu_started = _cpu_seconds()
     out = Path(out)
-    _prepare_demo_folder(out)
+    prepare_demo_folder(out)
     keras.utils.set_random_seed(seed)
     timings: dict[str, float] = {}
 
@@ -202,7 +202,23 @@ def run_demo(
     return demo
 
 
-def _prepare_demo_folder(out: Path) -> None:
+def prepare_demo_folder(out: Path) -> None:
+    """Empties `out` for a new demo, refusing any folder that holds something else.
+
+    A demo folder is marked by `.keras_cxr_demo`, written first; only a folder with that
+    marker (or an empty or absent one) is replaced, so a mistyped `--out` never deletes
+    the user's files.
+
+    Args:
+        out: The demo folder.
+
+    Raises:
+        NotADirectoryError: If `out` is a file.
+        RunExistsError: If `out` holds files but no previous demo.
+
+    Example:
+        >>> keras_cxr.training.demo.prepare_demo_folder(Path("runs/demo"))
+    """
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"The demo output {str(out)!r} is a file; pass a folder.")
     if out.is_dir() and any(out.iterdir()):

@@ -45,18 +45,18 @@ def test_demo_prints_where_to_look(demo):
 
 
 def test_demo_replaces_only_a_previous_demo_folder(tmp_path):
-    from keras_cxr.training.demo import _prepare_demo_folder
+    from keras_cxr.training.demo import prepare_demo_folder
 
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
     with pytest.raises(keras_cxr.training.RunExistsError, match="holds no previous demo"):
-        _prepare_demo_folder(other)
+        prepare_demo_folder(other)
     assert (other / "notes.txt").read_text() == "mine"
     previous = tmp_path / "previous"
-    _prepare_demo_folder(previous)
+    prepare_demo_folder(previous)
     (previous / "stale.txt").write_text("x")
-    _prepare_demo_folder(previous)
+    prepare_demo_folder(previous)
     assert sorted(p.name for p in previous.iterdir()) == [".keras_cxr_demo"]
 
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 
-import keras
 import pytest
 
 from keras_cxr.cli import main
-from keras_cxr.cli._model import load_model_and_threshold
 from keras_cxr.models import read_metadata
 
 from ._helpers import error_line
@@ -59,14 +57,3 @@ def test_unwritable_output_folder(demo, tmp_path, capsys):
     assert evaluate(demo / "model.keras", demo / "data" / "test", blocker / "e", "--quiet") == 1
     assert error_line(capsys).startswith("error: ")
     assert blocker.read_text() == "x"
-
-
-def test_a_model_without_a_stored_threshold_gets_one_half_with_a_warning(tmp_path):
-    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten()])
-    model.add(keras.layers.Dense(1, activation="sigmoid"))
-    path = tmp_path / "plain.keras"
-    model.save(path)
-    with pytest.warns(UserWarning, match="has no stored decision threshold"):
-        _, threshold, source = load_model_and_threshold(path, None)
-    assert (threshold, source) == (0.5, "default 0.5")
-    assert load_model_and_threshold(path, 0.7)[1:] == (0.7, "--threshold")

@@ -7,13 +7,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
 import keras_cxr
 from keras_cxr.cli import build_parser, main
-from keras_cxr.cli._arguments import CAM_METHODS
 
-from ._helpers import error_line, subparser
+from ._helpers import error_line
 
 
 def test_explain_writes_figures_with_the_prediction(demo, tmp_path, capsys):
@@ -49,14 +47,6 @@ def test_method_choices_are_the_explainers():
     assert sorted(method.choices) == sorted(keras_cxr.explain.METHODS)
 
 
-@pytest.mark.parametrize(("command", "dest"), [("report", "method"), ("train", "gradcam_method")])
-def test_every_method_flag_offers_the_explainers(command, dest):
-    parser = subparser(build_parser(), command)
-    action = next(a for a in parser._actions if a.dest == dest)
-    assert tuple(action.choices) == CAM_METHODS == tuple(sorted(keras_cxr.explain.METHODS))
-
-
-# ----------------------------------------------------------------- bad input
 def test_image_of_the_wrong_size(demo, tmp_path, capsys):
     icon = tmp_path / "icon.png"
     cv2.imwrite(str(icon), np.full((8, 8), 128, np.uint8))

@@ -1,0 +1,21 @@
+"""`keras_cxr.cli._arguments`: the options several commands share."""
+
+from __future__ import annotations
+
+import pytest
+
+import keras_cxr
+from keras_cxr.cli import build_parser
+from keras_cxr.cli._arguments import CAM_METHODS
+
+from ._helpers import subparser
+
+
+@pytest.mark.parametrize(("command", "dest"), [("report", "method"), ("train", "gradcam_method")])
+def test_every_method_flag_offers_the_explainers(command, dest):
+    parser = subparser(build_parser(), command)
+    action = next(a for a in parser._actions if a.dest == dest)
+    assert tuple(action.choices) == CAM_METHODS == tuple(sorted(keras_cxr.explain.METHODS))
+
+
+# ----------------------------------------------------------------- bad input
