@@ -112,6 +112,7 @@ class HookedModel:
             ...     images, np.array([-1, 1], "int32"), "logit"
             ... )
         """
+
         def forward(watch):
             captured: dict[int, Any] = {}
             with self._patched(watch, captured):
