@@ -11,6 +11,9 @@ from keras_cxr.explain import normalize, upsample
 from .autodiff import maps_and_gradients
 from .models import calibrate_batchnorm, tiny_cnn
 
+#: Run under every Keras backend (tests/test_backends.py).
+pytestmark = pytest.mark.backends
+
 SIZE = 64  # deep backbones need 64 px for a 2×2 final map (32 px gives 1×1)
 IMAGES = np.random.default_rng(7).uniform(0, 255, (3, SIZE, SIZE, 3)).astype("float32")
 
