@@ -16,14 +16,20 @@ METHODS = ("gradcam", "gradcam++", "hirescam", "xgradcam", "layercam", "eigencam
 
 
 def explain_all(model_path: str, images: np.ndarray) -> dict:
-    """Predictions and heatmaps of every method (class 1) for the model saved at `model_path`."""
+    """Predictions and every method's heatmaps for the model saved at `model_path`.
+
+    Each method's heatmaps are those of class 0 followed by those of class 1 (of a random
+    model, one class often has all-zero maps for some methods; the other does not).
+    """
     import keras_cxr
     from keras_cxr.explain import get_method
 
     model = keras_cxr.load_model(model_path)
     results = {"predictions": np.asarray(model.predict(images, verbose=0))}
     for name in METHODS:
-        results[name] = get_method(name)(model).explain(images, class_index=1).heatmaps
+        explainer = get_method(name)(model)
+        maps = [explainer.explain(images, class_index=c).heatmaps for c in (0, 1)]
+        results[name] = np.concatenate(maps)
     return results
 
 

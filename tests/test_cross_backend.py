@@ -79,5 +79,7 @@ def test_predictions_and_heatmaps_agree_across_backends(reference, backend):
         )
         assert b.max() == pytest.approx(1.0), f"{name}: the comparison must not be of zeros"
         for i in range(len(a)):
+            if np.ptp(b[i]) == 0:  # a constant (all-zero) map: the difference says it all
+                continue
             correlation = np.corrcoef(a[i].ravel(), b[i].ravel())[0, 1]
             assert correlation >= 0.999, f"{name} under {backend}, image {i}: r={correlation}"
