@@ -27,8 +27,8 @@ class HookedModel:
     target layer's `call` is replaced, on that layer object only, by one that records its
     output and hands it to the backend to watch for the gradient (`watch(index, tensor)`
     returns the tensor the rest of the model uses); the original is restored afterwards,
-    also when the forward pass raises. `paths` names each layer by the attribute-level layer names
-    from the model down to it.
+    also when the forward pass raises. `paths` names each layer by the attribute-level
+    layer names from the model down to it.
 
     Args:
         model: The (subclassed) model.
