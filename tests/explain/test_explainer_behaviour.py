@@ -294,6 +294,25 @@ def test_compiled_once_across_calls_and_batch_sizes():
 
 
 @pytest.mark.backends
+@pytest.mark.backends
+@pytest.mark.skipif(keras.backend.backend() == "torch", reason="PyTorch runs eagerly")
+def test_a_last_partial_batch_is_not_compiled_again():
+    # Under JAX the batch of 1 is padded to the 4 already compiled; TensorFlow's batch axis
+    # is dynamic. Traces are counted by the Python calls of the compiled function.
+    explainer = GradCAM(tiny_cnn(), batch_size=4)
+    run_batch, traces = explainer._run_batch, []
+
+    def counted(*args):
+        traces.append(args[0].shape)
+        return run_batch(*args)
+
+    counted.__name__ = run_batch.__name__
+    explainer._run_batch = counted
+    explainer.explain(np.zeros((9, 16, 16, 3)))
+    explainer.explain(np.zeros((6, 16, 16, 3)))
+    assert len(traces) == 1, traces
+
+
 def test_bad_class_index_fails_before_any_work():
     explainer = GradCAM(tiny_cnn(), batch_size=1)
     with pytest.raises(ValueError, match=r"indices in \[0, 1\]"):
