@@ -3,7 +3,8 @@
 For the default StackedEnsemble (MobileNetV2 + DenseNet169, weights=None, 224×224) and a
 single MobileNetV2 nested inside a Functional model, at batch sizes 1 and 16, prints the
 median time of `GradCAM.explain` divided by (a) `model.predict` and (b) a compiled forward
-pass (`tf.function` of `model(x, training=False)`), all measured side by side in one run
+pass (`model(x, training=False)` through `keras_cxr.backend.compile_function`: `tf.function`,
+`jax.jit` or eager PyTorch, after `KERAS_BACKEND`), all measured side by side in one run
 and interleaved, plus first-call latency and peak memory (each measured in a fresh
 subprocess, as resident-set peak over the process's baseline after building the model).
 
@@ -45,20 +46,22 @@ def build(name: str):
 
 def timings(name: str, batch: int, repeats: int) -> dict:
     import numpy as np
-    import tensorflow as tf
 
     import keras_cxr
+    from keras_cxr import backend
 
     model = build(name)
     images = np.random.default_rng(0).uniform(0, 255, (batch, 224, 224, 3)).astype("float32")
-    forward = tf.function(lambda x: model(x, training=False))
+    forward = backend.compile_function(
+        lambda x: model(x, training=False), [((None, 224, 224, 3), "float32")], model
+    )
     explainer = keras_cxr.GradCAM(model, batch_size=max(batch, 16))
 
     def run_predict():
         model.predict(images, batch_size=max(batch, 16), verbose=0)
 
     def run_forward():
-        np.asarray(forward(tf.constant(images)))
+        np.asarray(forward(images))
 
     def run_explain():
         explainer.explain(images)

@@ -7,12 +7,19 @@ from collections.abc import Callable, Sequence
 import tensorflow as tf
 
 
-def compile_function(function: Callable, input_signature: Sequence | None = None) -> Callable:
+def compile_function(
+    function: Callable, input_signature: Sequence | None = None, model=None
+) -> Callable:
     """Compile `function` once; the batch axis is left free so batch sizes never re-trace.
+
+    A `tf.function` reads the variables it uses afresh on every call, so weights assigned
+    after compilation are seen.
 
     Args:
         function: A Python function of tensors built from Keras layers and `keras.ops`.
         input_signature: `(shape, dtype)` pairs; `None` dimensions stay dynamic.
+        model: Unused (the graph reads the variables itself); accepted so that every
+            backend has one signature. Defaults to `None`.
 
     Returns:
         The compiled callable.
@@ -28,6 +35,7 @@ def compile_function(function: Callable, input_signature: Sequence | None = None
         >>> square(np.ones((2, 3), "float32")).shape
         TensorShape([2, 3])
     """
+    del model
     signature = None
     if input_signature is not None:
         signature = [tf.TensorSpec(shape, dtype) for shape, dtype in input_signature]
@@ -76,8 +84,9 @@ def hooked_gradients(
     training rather than of inference.
 
     Args:
-        forward: Called with a `watch(tensor)` function; runs the model (its hooks call
-            `watch` on each target activation) and returns `(outputs, activations)`.
+        forward: Called with a `watch(index, tensor)` function that returns the tensor
+            to use downstream; runs the model (its hooks call `watch` on each target
+            activation) and returns `(outputs, activations)`.
         score: Maps the model output to one scalar per image.
 
     Returns:
@@ -92,6 +101,11 @@ def hooked_gradients(
         ... )
     """
     with tf.GradientTape() as tape:
-        outputs, activations = forward(tape.watch)
+
+        def watch(index, tensor):
+            tape.watch(tensor)
+            return tensor
+
+        outputs, activations = forward(watch)
         scores = score(outputs)
     return outputs, activations, tape.gradient(scores, activations)

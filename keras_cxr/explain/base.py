@@ -193,7 +193,7 @@ class BaseCAM:
         compiled = self._compiled.get(key)
         if compiled is None:
             signature = [((None, *images.shape[1:]), "float32"), ((None,), "int32")]
-            compiled = backend.compile_function(function, signature)
+            compiled = backend.compile_function(function, signature, self.model)
             self._compiled[key] = compiled
         return compiled
 
@@ -230,16 +230,18 @@ class BaseCAM:
                 logits = self._head(features, images)
                 classes = resolve_classes(logits, class_index)
                 return features, [None] * len(features), logits, classes
-            holder = {}
 
             def score(logits):
-                holder["classes"] = resolve_classes(logits, class_index)
-                return select_scores(logits, holder["classes"], self.score, self._activation)
+                classes = resolve_classes(logits, class_index)
+                return select_scores(logits, classes, self.score, self._activation)
 
             logits, gradients = backend.head_gradients(
                 lambda feature_maps: self._head(feature_maps, images), features, score
             )
-            return features, _as_list(gradients), logits, holder["classes"]
+            # Resolved again outside the differentiated function: under JAX, values made
+            # inside it must not leak out (the arg-max gives the same classes).
+            classes = resolve_classes(logits, class_index)
+            return features, _as_list(gradients), logits, classes
         return self._hooked.activations_and_gradients(images, class_index, self.score)
 
     def _features(self, images) -> list:

@@ -25,9 +25,10 @@ class HookedModel:
 
     `BaseCAM` uses it for models it cannot split. During `activations_and_gradients` each
     target layer's `call` is replaced, on that layer object only, by one that records its
-    output and watches it for the gradient; the original is restored afterwards, also when
-    the forward pass raises. `paths` names each layer by the attribute-level layer names
-    from the model down to it.
+    output and hands it to the backend to watch for the gradient (`watch(index, tensor)`
+    returns the tensor the rest of the model uses); the original is restored afterwards,
+    also when the forward pass raises. `paths` names each layer by the attribute-level
+    layer names from the model down to it.
 
     Args:
         model: The (subclassed) model.
@@ -111,7 +112,6 @@ class HookedModel:
             ...     images, np.array([-1, 1], "int32"), "logit"
             ... )
         """
-        holder = {}
 
         def forward(watch):
             captured: dict[int, Any] = {}
@@ -127,11 +127,10 @@ class HookedModel:
             return outputs, [captured[index] for index in range(len(self.layers))]
 
         def score(outputs):
-            holder["classes"] = resolve_classes(outputs, class_index)
-            return select_scores(outputs, holder["classes"], score_mode, None)
+            return select_scores(outputs, resolve_classes(outputs, class_index), score_mode, None)
 
         outputs, activations, gradients = backend.hooked_gradients(forward, score)
-        return activations, list(gradients), outputs, holder["classes"]
+        return activations, list(gradients), outputs, resolve_classes(outputs, class_index)
 
     @contextlib.contextmanager
     def _patched(self, watch, captured: dict):
@@ -147,8 +146,7 @@ class HookedModel:
 
 def _recording(original, watch, captured: dict, index: int):
     def call(*args, **kwargs):
-        outputs = original(*args, **kwargs)
-        watch(outputs)
+        outputs = watch(index, original(*args, **kwargs))
         captured[index] = outputs  # a layer that runs several times: its last output
         return outputs
 

@@ -130,7 +130,7 @@ class ScoreCAM(BaseCAM):
         for start in range(0, count, per_call):
             part = masks[:, start : start + per_call]
             size = int(part.shape[1])
-            masked = images[:, None] * ops.expand_dims(part, -1)
+            masked = ops.expand_dims(images, 1) * ops.expand_dims(part, -1)
             masked = ops.reshape(masked, (batch * size, *images.shape[1:]))
             repeated = ops.repeat(classes, size, axis=0)
             scores.append(ops.reshape(score(masked, repeated), (batch, size)))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 
 def calibrate_batchnorm(model: keras.Model, images: np.ndarray, passes: int = 60) -> None:
@@ -21,14 +20,12 @@ def calibrate_batchnorm(model: keras.Model, images: np.ndarray, passes: int = 60
     nodes = [n for n in graph.nodes if isinstance(n.layer, keras.layers.BatchNormalization)]
     probe = keras.Model(graph.inputs[0], [n.inputs[0] for n in nodes])
 
-    @tf.function
-    def forward(x):  # compiled once; reads the variables afresh on every call
-        return probe(x, training=False)
-
     for _ in range(passes):
         settled = True
         with np.errstate(all="ignore"):
-            for node, values in zip(nodes, forward(tf.constant(images))):
+            # `predict` is compiled once on every backend and reads the current variables.
+            outputs = probe.predict(images, batch_size=len(images), verbose=0)
+            for node, values in zip(nodes, outputs if len(nodes) > 1 else [outputs]):
                 values = np.asarray(values, dtype=np.float64)
                 axes = tuple(range(values.ndim - 1))
                 mean, variance = values.mean(axis=axes), values.var(axis=axes) + 1e-3

@@ -11,6 +11,9 @@ from keras_cxr import EigenCAM
 
 from .models import tiny_cnn
 
+#: Run under every Keras backend (tests/test_backends.py).
+pytestmark = pytest.mark.backends
+
 MODEL = tiny_cnn()
 EXPLAINER = EigenCAM(MODEL)
 

@@ -1,40 +1,32 @@
-"""Heatmaps agree with a slow reference: a GradientTape through an explicit, flat recomposition."""
+"""Heatmaps agree with a slow reference: autodiff through an explicit, flat recomposition."""
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from keras import ops
 
 from keras_cxr import GradCAM, StackedEnsemble, load_model
 from keras_cxr.explain import normalize, upsample
 
+from .autodiff import maps_and_gradients
 from .models import calibrate_batchnorm, tiny_cnn
+
+#: Run under every Keras backend (tests/test_backends.py).
+pytestmark = pytest.mark.backends
 
 SIZE = 64  # deep backbones need 64 px for a 2×2 final map (32 px gives 1×1)
 IMAGES = np.random.default_rng(7).uniform(0, 255, (3, SIZE, SIZE, 3)).astype("float32")
 
 
 def reference_heatmaps(run, class_index):
-    """keras.io-style Grad-CAM: `run(tape, x)` returns (feature maps, logits) under the tape.
-
-    The reference is compiled with `tf.function` like the explainer: randomly initialised deep
-    backbones with calibrated BatchNorm are chaotic, so eager and graph float rounding (fused
-    kernels) would otherwise diverge far more than any explainer error.
-    """
-
-    @tf.function
-    def maps_and_gradients(x):
-        with tf.GradientTape(persistent=True) as tape:
-            maps, logits = run(tape, x)
-            sign = 1.0 if class_index == 1 else -1.0
-            score = sign * logits[:, 0]
-        return maps, [tape.gradient(score, feature) for feature in maps]
-
-    maps, gradients = maps_and_gradients(tf.constant(IMAGES))
+    """keras.io-style Grad-CAM: `run(watch, x)` returns (feature maps, logits), each map
+    passed through `watch` (see `tests/explain/autodiff.py`)."""
+    sign = 1.0 if class_index == 1 else -1.0
+    maps, gradients = maps_and_gradients(run, IMAGES, lambda logits: sign * logits[:, 0])
     layer_maps = []
     for feature, grads in zip(maps, gradients):
-        weights = grads.numpy().mean(axis=(1, 2), keepdims=True)
-        cam = np.maximum((weights * feature.numpy()).sum(-1), 0)
+        weights = grads.mean(axis=(1, 2), keepdims=True)
+        cam = np.maximum((weights * feature).sum(-1), 0)
         layer_maps.append(np.asarray(normalize(upsample(cam, (SIZE, SIZE)))))
     fused = layer_maps[0] if len(layer_maps) == 1 else np.asarray(normalize(np.mean(layer_maps, 0)))
     return fused, layer_maps
@@ -59,17 +51,26 @@ def nested_backbone_model(name):
 def run_nested(model, base):
     dense = model.layers[-1]
 
-    def run(tape, x):
-        feature = base(model.layers[1](x), training=False)  # rescaling, then the backbone
-        tape.watch(feature)
+    def run(watch, x):
+        feature = watch(base(model.layers[1](x), training=False))  # rescaling, the backbone
         pooled = model.layers[3](feature)  # global average pooling
-        logits = tf.matmul(pooled, dense.kernel) + dense.bias  # the logit, not the sigmoid
+        logits = ops.matmul(pooled, dense.kernel) + dense.bias  # the logit, not the sigmoid
         return [feature], logits
 
     return run
 
 
-@pytest.mark.parametrize(("name", "last"), [("mobilenet_v2", "out_relu"), ("densenet121", "relu")])
+#: Under the other backends the stacked-ensemble test covers DenseNet121; alone it would add
+#: about a minute (XLA compile under JAX, eager BatchNorm calibration under PyTorch).
+_DENSENET_ELSEWHERE = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="DenseNet121 is covered by the ensemble test"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "last"),
+    [("mobilenet_v2", "out_relu"), pytest.param("densenet121", "relu", marks=_DENSENET_ELSEWHERE)],
+)
 def test_nested_backbone_matches_reference(name, last):
     model, base = nested_backbone_model(name)
     explainer = GradCAM(model)
@@ -90,14 +91,13 @@ def test_stacked_ensemble_matches_reference_per_branch_and_fused():
     calibrate_batchnorm(model, IMAGES)
     stack = model.stacked_backbones
 
-    def run(tape, x):
+    def run(watch, x):
         maps, pooled = [], []
         for name, net in model.backbones.items():
-            feature = net(stack.get_layer(f"{name}_preprocessing")(x), training=False)
-            tape.watch(feature)
+            feature = watch(net(stack.get_layer(f"{name}_preprocessing")(x), training=False))
             maps.append(feature)
             pooled.append(stack.get_layer(f"{name}_pool")(feature))
-        h = tf.concat(pooled, axis=-1)
+        h = ops.concatenate(pooled, axis=-1)
         for layer in ("head_bn_1", "head_dense_1", "head_dropout_1", "logits"):
             h = model.get_layer(layer)(h, training=False)
         return maps, h
@@ -130,14 +130,13 @@ def sequential_model():
 
 
 def run_sequential(model):
-    def run(tape, x):
+    def run(watch, x):
         h = x
         feature = None
         for layer in model.layers[:-1]:
             h = layer(h)
             if layer.name == "c2":
-                tape.watch(h)
-                feature = h
+                h = feature = watch(h)
         return [feature], h
 
     return run
@@ -185,9 +184,8 @@ def test_subclassed_model_with_backbone_attribute_needs_and_uses_explicit_layer(
     explainer = GradCAM(model, layer=model.conv)
     assert explainer.target_layers == ["features"]
 
-    def run(tape, x):
-        feature = model.conv(model.backbone(x / 255.0))
-        tape.watch(feature)
+    def run(watch, x):
+        feature = watch(model.conv(model.backbone(x / 255.0)))
         return [feature], model.head(model.pool(feature))
 
     expected, _ = reference_heatmaps(run, 1)
@@ -219,12 +217,10 @@ def test_backbones_sharing_inner_layer_names_match_reference():
     model = keras.Model(inputs, dense(x))
     calibrate_batchnorm(model, IMAGES)
 
-    def run(tape, x):
-        maps = [branch(x, training=False) for branch in branches]
-        for feature in maps:
-            tape.watch(feature)
-        pooled = tf.concat([tf.reduce_mean(feature, axis=(1, 2)) for feature in maps], -1)
-        return maps, tf.matmul(pooled, dense.kernel) + dense.bias
+    def run(watch, x):
+        maps = [watch(branch(x, training=False)) for branch in branches]
+        pooled = ops.concatenate([ops.mean(feature, axis=(1, 2)) for feature in maps], -1)
+        return maps, ops.matmul(pooled, dense.kernel) + dense.bias
 
     explainer = GradCAM(model)
     assert explainer.target_layers == ["branch_a/relu", "branch_b/relu"]

@@ -7,6 +7,9 @@ import pytest
 from keras_cxr import GradCAM, HiResCAM, LayerCAM, XGradCAM
 from keras_cxr.explain import GradCAMPlusPlus
 
+#: Run under every Keras backend (tests/test_backends.py).
+pytestmark = pytest.mark.backends
+
 #: 1×1 convolution kernels c_k and dense weights v_k of the toy model.
 C = np.array([1.0, -2.0, 0.5], "float32")
 V = np.array([0.3, 0.7, -1.2], "float32")

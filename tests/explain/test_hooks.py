@@ -5,8 +5,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from keras import ops
 
 from keras_cxr.explain.hooks import HookedModel
+
+#: Run under every Keras backend (tests/test_backends.py).
+pytestmark = pytest.mark.backends
 
 KERNEL = np.array([[1.0, -0.5, 0.8], [0.3, 1.2, -0.9]], "float32")  # 2 bands → 3 channels
 DENSE = np.array([[0.7, -1.1], [-0.4, 0.9], [1.3, 0.2]], "float32")
@@ -110,8 +114,10 @@ def test_a_layer_given_twice_is_recorded_twice_and_restored():
     )
     pre, _, _ = numpy_forward(IMAGES)
     for recorded in activations:
-        np.testing.assert_allclose(np.asarray(recorded), pre, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(np.asarray(gradients[0]), np.asarray(gradients[1]))
+        np.testing.assert_allclose(ops.convert_to_numpy(recorded), pre, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(gradients[0]), ops.convert_to_numpy(gradients[1])
+    )
     assert "call" not in vars(CONV)
 
 
@@ -150,9 +156,13 @@ def test_bad_layers(spec, error, message):
 
 def test_call_plain_is_the_chosen_output():
     model = classifier(two_outputs=True)
-    pooled, logits = (np.asarray(t) for t in model(IMAGES))
-    np.testing.assert_allclose(np.asarray(HookedModel(model, "pool", 1).call_plain(IMAGES)), logits)
-    np.testing.assert_allclose(np.asarray(HookedModel(model, "pool", 0).call_plain(IMAGES)), pooled)
+    pooled, logits = (ops.convert_to_numpy(t) for t in model(IMAGES))
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(HookedModel(model, "pool", 1).call_plain(IMAGES)), logits
+    )
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(HookedModel(model, "pool", 0).call_plain(IMAGES)), pooled
+    )
     _, _, expected = numpy_forward(IMAGES)
     np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-6)
 
@@ -170,16 +180,19 @@ def test_activations_and_gradients_match_numpy(score_mode):
     )
     pre, relu, logits = numpy_forward(IMAGES)
     expected_classes = np.where(requested < 0, logits.argmax(axis=1), requested)
-    np.testing.assert_array_equal(np.asarray(classes), expected_classes)
-    np.testing.assert_allclose(np.asarray(outputs), logits, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(np.asarray(activations[0]), relu, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(np.asarray(activations[1]), pre, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(ops.convert_to_numpy(classes), expected_classes)
+    np.testing.assert_allclose(ops.convert_to_numpy(outputs), logits, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ops.convert_to_numpy(activations[0]), relu, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ops.convert_to_numpy(activations[1]), pre, rtol=1e-5, atol=1e-6)
     per_position = DENSE[:, expected_classes].T[:, None, None, :] / (4 * 5)
     np.testing.assert_allclose(
-        np.asarray(gradients[0]), np.broadcast_to(per_position, relu.shape), rtol=1e-5, atol=1e-7
+        ops.convert_to_numpy(gradients[0]),
+        np.broadcast_to(per_position, relu.shape),
+        rtol=1e-5,
+        atol=1e-7,
     )
     np.testing.assert_allclose(
-        np.asarray(gradients[1]), per_position * (pre > 0), rtol=1e-5, atol=1e-7
+        ops.convert_to_numpy(gradients[1]), per_position * (pre > 0), rtol=1e-5, atol=1e-7
     )
 
 
@@ -193,7 +206,9 @@ def test_gradients_are_per_image(seed, class_index):
     _, together, _, _ = hooked.activations_and_gradients(images, classes, "logit")
     for i in range(2):
         _, alone, _, _ = hooked.activations_and_gradients(images[i : i + 1], classes[:1], "logit")
-        np.testing.assert_allclose(np.asarray(alone[0])[0], np.asarray(together[0])[i], atol=1e-7)
+        np.testing.assert_allclose(
+            ops.convert_to_numpy(alone[0])[0], ops.convert_to_numpy(together[0])[i], atol=1e-7
+        )
 
 
 def test_layers_are_restored_after_a_call_and_after_an_error():
@@ -206,5 +221,5 @@ def test_layers_are_restored_after_a_call_and_after_an_error():
         hooked.activations_and_gradients(np.zeros((1, 4, 5, 3), "float32"), np.array([-1]), "logit")
     assert "call" not in vars(layer)
     np.testing.assert_allclose(
-        np.asarray(model(IMAGES)), numpy_forward(IMAGES)[2], rtol=1e-5, atol=1e-6
+        ops.convert_to_numpy(model(IMAGES)), numpy_forward(IMAGES)[2], rtol=1e-5, atol=1e-6
     )

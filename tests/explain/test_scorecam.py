@@ -6,6 +6,9 @@ import pytest
 
 from keras_cxr import ScoreCAM
 
+#: Run under every Keras backend (tests/test_backends.py).
+pytestmark = pytest.mark.backends
+
 SIZE = (6, 7)
 BANDS = 4
 

@@ -1,0 +1,134 @@
+"""PyTorch implementations of the backend functions (the only module that imports torch).
+
+Functions run eagerly: `torch.compile` around Keras layers is slower or fails
+(keras-team/keras #18569, #21647, #21851). A compiled function runs under
+`torch.no_grad()`, so the feature maps cost an inference pass; only the head (or, for
+hooked models, the whole forward pass) is recorded for autograd.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import keras
+import torch
+from keras import tree
+
+
+def compile_function(
+    function: Callable, input_signature: Sequence | None = None, model=None
+) -> Callable:
+    """Wrap `function` to run eagerly under `torch.no_grad()`, returning detached tensors.
+
+    Args:
+        function: A Python function of tensors built from Keras layers and `keras.ops`.
+        input_signature: `(shape, dtype)` pairs; the arguments are converted to tensors
+            of these dtypes. `None` to pass them as they come.
+        model: Unused (eager functions read the variables as they are); accepted so that
+            every backend has one signature. Defaults to `None`.
+
+    Returns:
+        The wrapped callable; it returns torch tensors that need no gradient.
+
+    Raises:
+        Exception: Whatever `function` raises.
+
+    Example:
+        >>> square = keras_cxr.backend.compile_function(
+        ...     lambda x: x * x, [((None, 3), "float32")]
+        ... )
+        >>> tuple(square(np.ones((2, 3), "float32")).shape)
+        (2, 3)
+    """
+    del model
+    dtypes = [dtype for _, dtype in input_signature] if input_signature is not None else None
+
+    def call(*args):
+        if dtypes is not None:
+            args = [keras.ops.convert_to_tensor(a, d) for a, d in zip(args, dtypes)]
+        with torch.no_grad():
+            outputs = function(*args)
+        return tree.map_structure(_detached, outputs)
+
+    return call
+
+
+def _detached(value):
+    return value.detach() if isinstance(value, torch.Tensor) else value
+
+
+def head_gradients(
+    head: Callable[[list], object], features: list, score: Callable[[object], object]
+) -> tuple[object, list]:
+    """Run `head` on precomputed `features` and differentiate the per-image score.
+
+    The feature maps are detached and marked with `requires_grad_`, so autograd records
+    the head alone; `torch.autograd.grad` of the batch-summed score gives each image's
+    own gradient (images are independent in inference mode).
+
+    Args:
+        head: Maps the list of feature maps to the model's logits.
+        features: Feature-map tensors `(batch, h, w, c)`.
+        score: Maps logits to one scalar per image, shape `(batch,)`.
+
+    Returns:
+        `(logits, gradients)`: gradients of the scores w.r.t. each feature map (zeros for
+        a map the score does not depend on).
+
+    Raises:
+        Exception: Whatever `head` or `score` raise.
+
+    Example:
+        >>> logits, gradients = keras_cxr.backend.head_gradients(
+        ...     head, [feature_map], lambda logits: logits[:, 0]
+        ... )
+    """
+    with torch.enable_grad():
+        leaves = [feature.detach().requires_grad_(True) for feature in features]
+        logits = head(leaves)
+        gradients = _gradients(score(logits), leaves)
+    return logits.detach(), gradients
+
+
+def hooked_gradients(
+    forward: Callable[[Callable], tuple[object, list]], score: Callable[[object], object]
+) -> tuple[object, list, list]:
+    """Differentiate a score w.r.t. activations that hooks capture during a forward pass.
+
+    The whole forward pass is recorded; an activation that does not depend on any
+    trainable weight (so has no autograd history) is replaced by a leaf that requires a
+    gradient before the rest of the model uses it.
+
+    Args:
+        forward: Called with a `watch(index, tensor)` function that returns the tensor
+            to use downstream; runs the model (its hooks call `watch` on each target
+            activation) and returns `(outputs, activations)`.
+        score: Maps the model output to one scalar per image.
+
+    Returns:
+        `(outputs, activations, gradients)`, all detached.
+
+    Raises:
+        Exception: Whatever `forward` or `score` raise.
+
+    Example:
+        >>> outputs, activations, gradients = keras_cxr.backend.hooked_gradients(
+        ...     forward, lambda outputs: outputs[:, 0]
+        ... )
+    """
+
+    def watch(index, tensor):
+        return tensor if tensor.requires_grad else tensor.detach().requires_grad_(True)
+
+    with torch.enable_grad():
+        outputs, activations = forward(watch)
+        gradients = _gradients(score(outputs), activations)
+    return outputs.detach(), [a.detach() for a in activations], gradients
+
+
+def _gradients(scores, inputs: list) -> list:
+    gradients = torch.autograd.grad(torch.sum(scores), inputs, allow_unused=True)
+    return [
+        torch.zeros_like(tensor) if gradient is None else gradient
+        for tensor, gradient in zip(inputs, gradients)
+    ]
