@@ -4,7 +4,7 @@ import doctest
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -114,6 +114,9 @@ def test_bad_class_indices(class_index, batch, units, message):
 @given(st.integers(2, 5).flatmap(logits_and_classes), st.data())
 def test_resolve_classes_takes_the_arg_max_where_asked(logits_classes, data):
     logits, explicit = logits_classes
+    # Which of two equal logits is "the" arg-max differs between frameworks (Keras on CPU
+    # picks 1 for [-0.0, 0.0], NumPy 0); ties have probability zero in a trained model.
+    assume(all(len(set(row.tolist())) == len(row) for row in logits))
     predicted = data.draw(hnp.arrays(np.bool_, len(logits)))
     requested = np.where(predicted, -1, explicit).astype(np.int32)
     got = np.asarray(resolve_classes(logits, requested))
@@ -125,6 +128,9 @@ def test_resolve_classes_takes_the_arg_max_where_asked(logits_classes, data):
 @given(logits_and_classes(1), st.data())
 def test_resolve_classes_of_a_sigmoid_unit_is_positive_above_a_zero_logit(logits_classes, data):
     logits, explicit = logits_classes
+    # Which of two equal logits is "the" arg-max differs between frameworks (Keras on CPU
+    # picks 1 for [-0.0, 0.0], NumPy 0); ties have probability zero in a trained model.
+    assume(all(len(set(row.tolist())) == len(row) for row in logits))
     predicted = data.draw(hnp.arrays(np.bool_, len(logits)))
     requested = np.where(predicted, -1, explicit).astype(np.int32)
     got = np.asarray(resolve_classes(logits, requested))
