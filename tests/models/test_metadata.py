@@ -9,18 +9,13 @@ import pytest
 from keras_cxr.models.metadata import read_metadata, save_model
 
 
-def small_model(compiled: bool = True) -> keras.Model:
-    inputs = keras.Input((3,))
-    outputs = keras.layers.Dense(1, activation="sigmoid")(keras.layers.Dense(4)(inputs))
-    model = keras.Model(inputs, outputs)
-    if compiled:
-        model.compile(keras.optimizers.Adam(0.01), "binary_crossentropy")
-    return model
+def small_model() -> keras.Model:
+    """A one-layer model: what is saved matters less here than the file around it."""
+    return keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, activation="sigmoid")])
 
 
-# ----------------------------------------------------------------- atomic writes
 def test_saved_model_carries_metadata_and_still_loads_in_safe_mode(tmp_path):
-    model = small_model(compiled=False)
+    model = small_model()
     path = save_model(model, tmp_path / "model.keras", {"threshold": np.float64(0.42)})
     assert read_metadata(path) == {"threshold": 0.42}
     loaded = keras.models.load_model(path, safe_mode=True)
@@ -29,7 +24,7 @@ def test_saved_model_carries_metadata_and_still_loads_in_safe_mode(tmp_path):
 
 
 def test_metadata_of_a_plain_keras_file_is_empty(tmp_path):
-    model = small_model(compiled=False)
+    model = small_model()
     model.save(tmp_path / "plain.keras")
     assert read_metadata(tmp_path / "plain.keras") == {}
 
