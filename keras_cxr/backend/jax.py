@@ -125,22 +125,9 @@ def hooked_gradients(
     abstract pass (`jax.eval_shape`, which computes nothing); where a layer runs several
     times, the zero goes on its last output, the one that is recorded.
 
-    Args:
-        forward: Called with a `watch(index, tensor)` function that returns the tensor
-            to use downstream; runs the model (its hooks call `watch` on each target
-            activation) and returns `(outputs, activations)`.
-        score: Maps the model output to one scalar per image.
-
-    Returns:
-        `(outputs, activations, gradients)`.
-
-    Raises:
-        Exception: Whatever `forward` or `score` raise.
-
-    Example:
-        >>> outputs, activations, gradients = keras_cxr.backend.hooked_gradients(
-        ...     forward, lambda outputs: outputs[:, 0]
-        ... )
+    Arguments, result and errors are those of the TensorFlow version,
+    `keras_cxr.backend.tensorflow.hooked_gradients`, which documents the contract that
+    every backend module implements under the same name.
     """
     calls: dict[int, int] = {}
 

@@ -97,24 +97,11 @@ def hooked_gradients(
 
     The whole forward pass is recorded; an activation that does not depend on any
     trainable weight (so has no autograd history) is replaced by a leaf that requires a
-    gradient before the rest of the model uses it.
+    gradient before the rest of the model uses it. Everything returned is detached.
 
-    Args:
-        forward: Called with a `watch(index, tensor)` function that returns the tensor
-            to use downstream; runs the model (its hooks call `watch` on each target
-            activation) and returns `(outputs, activations)`.
-        score: Maps the model output to one scalar per image.
-
-    Returns:
-        `(outputs, activations, gradients)`, all detached.
-
-    Raises:
-        Exception: Whatever `forward` or `score` raise.
-
-    Example:
-        >>> outputs, activations, gradients = keras_cxr.backend.hooked_gradients(
-        ...     forward, lambda outputs: outputs[:, 0]
-        ... )
+    Arguments, result and errors are those of the TensorFlow version,
+    `keras_cxr.backend.tensorflow.hooked_gradients`, which documents the contract that
+    every backend module implements under the same name.
     """
 
     def watch(index, tensor):
