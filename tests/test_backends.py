@@ -1,7 +1,7 @@
-"""The `backends` explain tests under the Keras backends this process does not run.
+"""The `backends` tests under the Keras backends this process does not run.
 
 Keras fixes its backend when it is imported, so each other backend gets its own pytest
-process (`KERAS_BACKEND=jax python -m pytest -m backends tests/explain`); this test starts
+process (`KERAS_BACKEND=jax python -m pytest -m backends`); this test starts
 it and fails with its report when it fails. The keras_cxr under test is put first on the
 child's path, so the child tests the same copy as this process.
 """
@@ -20,6 +20,9 @@ import pytest
 import keras_cxr
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The folders whose `backends` tests run under every backend: the explainers, layers,
+#: models, callbacks and a smoke test of the command line (the demo and the commands on it).
+FOLDERS = ("tests/explain", "tests/layers", "tests/models", "tests/callbacks", "tests/cli")
 PACKAGE_ROOT = Path(keras_cxr.__file__).resolve().parents[1]
 
 
@@ -38,16 +41,16 @@ def skip_unless_available(backend: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
-def test_the_explain_tests_pass_under(backend):
+def test_the_backends_tests_pass_under(backend):
     skip_unless_available(backend)
     command = [sys.executable, "-m", "pytest", "-m", "backends", "-q", "-p", "no:cacheprovider"]
     result = subprocess.run(
-        [*command, "tests/explain"],
+        [*command, *FOLDERS],
         cwd=ROOT,
         env=backend_environment(backend),
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1500,
     )
     assert result.returncode == 0, (
         f"under {backend}:\n{result.stdout[-6000:]}{result.stderr[-2000:]}"

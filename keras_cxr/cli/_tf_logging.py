@@ -30,6 +30,7 @@ sets `TF_CPP_MIN_LOG_LEVEL` gets exactly what TensorFlow prints at that level, u
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import re
 import sys
@@ -74,10 +75,15 @@ def start_up_noise_filtered(active: bool) -> contextlib.AbstractContextManager:
 
 
 def import_backend() -> None:
-    """Imports Keras and its backend, and lets TensorFlow look for its devices (cuInit)."""
+    """Imports Keras, its backend and TensorFlow, and lets TensorFlow look for its devices.
+
+    TensorFlow is imported on every Keras backend: the commands read their data through
+    `tf.data`, so under JAX or PyTorch its start-up lines (cuInit) would come later, outside
+    the filter.
+    """
     import keras
 
-    if keras.backend.backend() == "tensorflow":
+    if keras.backend.backend() == "tensorflow" or importlib.util.find_spec("tensorflow"):
         import tensorflow as tf
 
         tf.config.list_physical_devices()

@@ -14,6 +14,8 @@ import keras_cxr
 from keras_cxr.callbacks import drift
 from keras_cxr.callbacks.drift import heatmap_correlations, heatmap_drift
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 maps = hnp.arrays(
     np.float32,
     st.tuples(st.integers(1, 3), st.integers(2, 6), st.integers(2, 6)),

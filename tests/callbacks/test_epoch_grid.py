@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from keras_cxr.callbacks.epoch_grid import EpochGrid
 from keras_cxr.explain import Explanation
 from keras_cxr.viz import grid_rows
+
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
 
 
 def _explanation(paths: list[str]) -> Explanation:

@@ -13,6 +13,8 @@ from keras_cxr.callbacks import GradCAMCallback
 
 from ._toy import SIZE, data, invalid_message, masks, tiny_model
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 IMAGES, LABELS = data(4)
 
 

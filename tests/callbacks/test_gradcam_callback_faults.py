@@ -18,6 +18,8 @@ from keras_cxr.callbacks import GradCAMCallback
 
 from ._toy import data, files, gradcam_warnings, read_events, tiny_model
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 
 def test_unwritable_log_dir_warns_once_and_training_goes_on(tmp_path):
     blocker = tmp_path / "not_a_directory"

@@ -13,6 +13,8 @@ from keras_cxr.callbacks import GradCAMCallback
 
 from ._toy import SIZE, data, files, tiny_model
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 
 def _image_and_head_models():
     """An image → prediction model, and a features → prediction model calling the same

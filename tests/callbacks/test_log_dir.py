@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from keras_cxr.callbacks.log_dir import LogDir
+
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
 
 
 def test_made_on_first_use_and_noticed_when_deleted(tmp_path):

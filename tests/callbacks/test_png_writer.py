@@ -11,6 +11,8 @@ from matplotlib.figure import Figure
 
 from keras_cxr.callbacks.png_writer import write_png
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 
 def _figure() -> Figure:
     figure = Figure(figsize=(0.5, 0.4), dpi=100)

@@ -13,6 +13,8 @@ from keras_cxr.data import read_image
 from ._files import write_dicom, write_png
 from ._toy import invalid_message
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 SIZE = 32
 
 

@@ -12,6 +12,8 @@ from tensorboard.util import tensor_util
 
 from keras_cxr.callbacks.tensorboard_writer import TensorBoardWriter
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 
 def _read(log_dir):
     accumulator = event_accumulator.EventAccumulator(

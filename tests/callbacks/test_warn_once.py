@@ -5,9 +5,13 @@ from __future__ import annotations
 import doctest
 import warnings
 
+import pytest
+
 import keras_cxr
 from keras_cxr.callbacks import warn_once
 from keras_cxr.callbacks.warn_once import WarnOnce
+
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
 
 
 def test_one_warning_per_run_of_failures():

@@ -13,6 +13,8 @@ from keras_cxr.cli import build_parser
 from keras_cxr.models import read_metadata
 from keras_cxr.training import run_demo
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 
 def test_demo_writes_model_metrics_report_and_gradcam(demo):
     for name in (

@@ -11,6 +11,8 @@ from keras_cxr.models import read_metadata
 
 from ._helpers import error_line
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 
 def evaluate(model, data, out, *flags: str) -> int:
     """The exit status of `keras-cxr evaluate` on these paths."""

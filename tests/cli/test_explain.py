@@ -7,11 +7,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 import keras_cxr
 from keras_cxr.cli import build_parser, main
 
 from ._helpers import error_line
+
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
 
 
 def test_explain_writes_figures_with_the_prediction(demo, tmp_path, capsys):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from keras_cxr.cli import main
 
 from ._helpers import error_line
+
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
 
 
 def report(demo, out, *flags: str) -> int:

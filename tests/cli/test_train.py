@@ -27,6 +27,7 @@ def trained_config(monkeypatch):
     return seen
 
 
+@pytest.mark.backends
 def test_train_with_cached_features(demo, tmp_path, capsys):
     out = tmp_path / "run"
     code = main(

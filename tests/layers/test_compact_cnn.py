@@ -7,6 +7,8 @@ import pytest
 import keras_cxr
 from keras_cxr.layers import compact_cnn
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 SIZE = 32
 
 

@@ -6,6 +6,8 @@ from hypothesis import strategies as st
 
 from keras_cxr.layers import BACKBONES, GrayscaleToRGB, ImageNetPreprocessing
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 #: The keras.applications module whose preprocess_input each registered backbone expects.
 FAMILIES = {
     "mobilenet_v2": keras.applications.mobilenet_v2,

@@ -35,6 +35,7 @@ def test_default_pair_has_2944_features():
     assert stack.output.shape == (None, 2944)
 
 
+@pytest.mark.backends
 def test_grayscale_input_equals_rgb_tiled_input():
     gray = StackedBackbones(("mobilenet_v2",), weights=None, input_shape=(32, 32, 1))
     rgb = StackedBackbones(("mobilenet_v2",), weights=None, input_shape=(32, 32, 3))
@@ -45,6 +46,7 @@ def test_grayscale_input_equals_rgb_tiled_input():
     )
 
 
+@pytest.mark.backends
 def test_frozen_by_default_and_unfreeze_keeps_batchnorm_frozen():
     stack = StackedBackbones(("mobilenet_v2",), weights=None, input_shape=(32, 32, 3))
     assert stack.trainable_weights == []
@@ -57,6 +59,7 @@ def test_frozen_by_default_and_unfreeze_keeps_batchnorm_frozen():
     assert stack.get_config()["fine_tune_last"] == 10
 
 
+@pytest.mark.backends
 def test_unfrozen_batchnorm_statistics_do_not_move_in_training():
     stack = StackedBackbones(("mobilenet_v2",), weights=None, input_shape=(32, 32, 3))
     stack.unfreeze()
@@ -77,6 +80,7 @@ def test_unfrozen_batchnorm_statistics_do_not_move_in_training():
     assert id(bn.gamma) not in trained
 
 
+@pytest.mark.backends
 def test_user_model_backbone_is_accepted_and_serialized():
     inputs = keras.Input((32, 32, 3))
     net = keras.Model(inputs, keras.layers.Conv2D(4, 3, name="conv")(inputs), name="tiny")
@@ -86,6 +90,7 @@ def test_user_model_backbone_is_accepted_and_serialized():
     assert list(clone.backbones) == ["tiny", "mobilenet_v2"]
 
 
+@pytest.mark.backends
 def test_weights_dict_and_whole_layer_file(tmp_path):
     source = StackedBackbones(("mobilenet_v2",), weights=None, input_shape=(32, 32, 3))
     backbone_file = tmp_path / "mobilenet_v2.weights.h5"
@@ -98,6 +103,7 @@ def test_weights_dict_and_whole_layer_file(tmp_path):
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.backends
 def test_from_config_never_downloads(monkeypatch):
     def offline(*args, **kwargs):
         raise AssertionError("from_config must not download weights")
@@ -123,6 +129,7 @@ def test_from_config_never_downloads(monkeypatch):
         ({"weights": {"densenet121": None}}, "weights"),
     ],
 )
+@pytest.mark.backends
 def test_invalid_arguments_are_rejected_keras_style(kwargs, argument):
     arguments = {"backbones": ("mobilenet_v2",), "weights": None, "input_shape": (32, 32, 3)}
     with pytest.raises(
@@ -132,6 +139,7 @@ def test_invalid_arguments_are_rejected_keras_style(kwargs, argument):
         StackedBackbones(**{**arguments, **kwargs})
 
 
+@pytest.mark.backends
 def test_trainable_batchnorm_is_kept_in_the_config_and_after_reload(tmp_path):
     stack = StackedBackbones(
         backbones=["cnn_3x3"],
@@ -164,6 +172,7 @@ def test_trainable_batchnorm_is_kept_in_the_config_and_after_reload(tmp_path):
     )
 
 
+@pytest.mark.backends
 def test_compact_backbones_are_built_by_name_and_have_no_imagenet_weights():
     stack = StackedBackbones(
         backbones=["cnn_3x3", "cnn_7x7"], weights=None, input_shape=(32, 32, 3)

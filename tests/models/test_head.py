@@ -12,6 +12,8 @@ import keras_cxr
 from keras_cxr.models import HeadModel, head_layers
 from keras_cxr.training import extract_features
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 SIZE = 32
 
 

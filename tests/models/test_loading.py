@@ -6,6 +6,8 @@ import pytest
 
 from keras_cxr import ModelFileError, StackedEnsemble, load_model
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 
 def _digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -8,6 +8,8 @@ import pytest
 
 from keras_cxr.models.metadata import read_metadata, save_model
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 
 def small_model() -> keras.Model:
     """A one-layer model: what is saved matters less here than the file around it."""

@@ -31,6 +31,7 @@ def test_default_architecture_matches_the_seed():
     assert model.output.shape == (None, 1)
 
 
+@pytest.mark.backends
 def test_softmax_head_for_several_classes():
     model = StackedEnsemble(
         ("mobilenet_v2",), weights=None, input_shape=(32, 32, 3), num_classes=3, head_units=(16,)
@@ -41,11 +42,13 @@ def test_softmax_head_for_several_classes():
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.backends
 def test_only_the_head_trains_by_default(small):
     trainable = {v.path.split("/")[0] for v in small.trainable_weights}
     assert trainable == {"head_bn_1", "head_dense_1", "head_bn_2", "head_dense_2", "logits"}
 
 
+@pytest.mark.backends
 def test_grayscale_ensemble_accepts_one_channel():
     model = StackedEnsemble(
         ("mobilenet_v2",), weights=None, input_shape=(32, 32, 1), head_units=(8,)
@@ -64,6 +67,7 @@ def test_grayscale_ensemble_accepts_one_channel():
         ({"backbones": ("resnet18",)}, "backbones"),
     ],
 )
+@pytest.mark.backends
 def test_invalid_arguments_are_rejected_keras_style(kwargs, argument):
     arguments = {"backbones": ("mobilenet_v2",), "weights": None, "input_shape": (32, 32, 3)}
     with pytest.raises(
@@ -108,6 +112,7 @@ def test_save_and_load_in_a_fresh_process_in_safe_mode(tmp_path):
             np.testing.assert_array_equal(saved[f"arr_{index}"], weight)
 
 
+@pytest.mark.backends
 def test_config_holds_no_weights_or_paths(small):
     config = small.get_config()
     assert "weights" not in config
@@ -116,6 +121,7 @@ def test_config_holds_no_weights_or_paths(small):
     assert clone.count_params() == small.count_params()
 
 
+@pytest.mark.backends
 def test_unfreeze_then_compile_trains_backbone_layers(small):
     model = StackedEnsemble(backbones=("mobilenet_v2",), weights=None, input_shape=(32, 32, 3))
     before = len(model.trainable_weights)
