@@ -1,8 +1,9 @@
 """Explain one saved model with every CAM method, under whatever KERAS_BACKEND is set.
 
 `python tests/explain_worker.py MODEL.keras IMAGES.npy OUT.npz` writes the model's
-predictions and each method's heatmaps; `tests/test_cross_backend.py` runs it under each
-backend and compares the files.
+predictions and each method's heatmaps; with `save` first, it builds and saves the model
+(`saved_ensemble`) under its own backend before explaining it. `tests/test_cross_backend.py`
+runs it under each backend and compares the files.
 """
 
 from __future__ import annotations
@@ -11,8 +12,32 @@ import sys
 
 import numpy as np
 
+#: Side of the images the saved ensemble takes.
+SIZE = 32
+
 #: Every CAM method, by the name keras_cxr.explain.get_method knows.
 METHODS = ("gradcam", "gradcam++", "hirescam", "xgradcam", "layercam", "eigencam", "scorecam")
+
+
+def saved_ensemble(path) -> None:
+    """A two-branch StackedEnsemble of compact CNNs with non-trivial BatchNorm statistics."""
+    import keras
+
+    import keras_cxr
+    from keras_cxr.layers import compact_cnn
+
+    keras.utils.set_random_seed(3)
+    branches = [
+        compact_cnn((SIZE, SIZE, 3), width=4, stages=3, first_kernel=k, name=f"b{k}")
+        for k in (3, 5)
+    ]
+    model = keras_cxr.StackedEnsemble(
+        backbones=branches, input_shape=(SIZE, SIZE, 3), weights=None, head_units=(6,)
+    )
+    bn = model.get_layer("head_bn_1")
+    bn.moving_mean.assign(np.linspace(-1, 1, bn.moving_mean.shape[0]).astype("float32"))
+    bn.moving_variance.assign(np.full(bn.moving_variance.shape, 4.0, "float32"))
+    model.save(path)
 
 
 def explain_all(model_path: str, images: np.ndarray) -> dict:
@@ -34,5 +59,9 @@ def explain_all(model_path: str, images: np.ndarray) -> dict:
 
 
 if __name__ == "__main__":
-    model_path, images_path, out_path = sys.argv[1:]
+    arguments = sys.argv[1:]
+    if arguments[0] == "save":
+        arguments = arguments[1:]
+        saved_ensemble(arguments[0])
+    model_path, images_path, out_path = arguments
     np.savez(out_path, **explain_all(model_path, np.load(images_path)))

@@ -78,3 +78,36 @@ def test_model_argument_needs_no_trained_model(tmp_path):
     orphan = keras.callbacks.CallbackList([GradCAMCallback(images, log_dir=tmp_path)])
     with pytest.raises(ValueError, match=re.escape("GradCAMCallback has no model")):
         orphan.on_train_begin()
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_ensemble_trains_and_logs_float32_finite_heatmaps(tmp_path, policy):
+    from keras_cxr.layers import compact_cnn
+
+    keras.config.set_dtype_policy(policy)
+    try:
+        branches = [
+            compact_cnn((SIZE, SIZE, 3), width=4, stages=2, first_kernel=k, name=f"b{k}")
+            for k in (3, 5)
+        ]
+        model = keras_cxr.StackedEnsemble(
+            backbones=branches, input_shape=(SIZE, SIZE, 3), weights=None, head_units=(4,)
+        )
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert model.get_layer("head_dense_1").compute_dtype != "float32"  # it is mixed
+    model.compile(keras.optimizers.Adam(1e-2), "binary_crossentropy")
+    images, labels = data(8)
+    callback = GradCAMCallback(images[:3], log_dir=tmp_path)
+    history = model.fit(images, labels, epochs=2, verbose=0, callbacks=[callback])
+
+    assert np.isfinite(history.history["loss"]).all()
+    explanation = callback.last_explanation
+    assert explanation.heatmaps.dtype == np.float32 and explanation.scores.dtype == np.float32
+    assert np.isfinite(explanation.heatmaps).all()
+    assert explanation.heatmaps.min() >= 0.0 and explanation.heatmaps.max() <= 1.0
+    assert len(callback.explainer.target_layers) == 2  # one map per branch
+    predicted = model.predict(images[:3], verbose=0)
+    assert predicted.dtype == np.float32
+    np.testing.assert_allclose(explanation.predictions, predicted, atol=1e-2)
+    assert {"epoch_001.png", "epoch_002.png"} <= set(files(tmp_path))
