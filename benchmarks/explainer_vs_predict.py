@@ -5,11 +5,14 @@ single MobileNetV2 nested inside a Functional model, at batch sizes 1 and 16, pr
 median time of `GradCAM.explain` divided by (a) `model.predict` and (b) a compiled forward
 pass (`model(x, training=False)` through `keras_cxr.backend.compile_function`: `tf.function`,
 `jax.jit` or eager PyTorch, after `KERAS_BACKEND`), all measured side by side in one run
-and interleaved, plus first-call latency and peak memory (each measured in a fresh
-subprocess, as resident-set peak over the process's baseline after building the model).
+and interleaved, plus first-call latency, milliseconds per image and peak memory (each
+measured in a fresh subprocess, as resident-set peak over the process's baseline after
+building the model). With `--backend all`, the same table for TensorFlow, JAX and PyTorch,
+each backend in its own processes (Keras fixes its backend at import).
 
 Usage:
-    python benchmarks/explainer_vs_predict.py [--repeats 7] [--memory-images 64]
+    python benchmarks/explainer_vs_predict.py [--backend tensorflow|jax|torch|all]
+        [--models ensemble nested_mobilenet] [--repeats 7] [--memory-images 64]
 """
 
 from __future__ import annotations
@@ -103,15 +106,76 @@ def peak_memory(name: str, what: str, count: int) -> dict:
     return {"baseline_mb": base, "peak_mb": peak}
 
 
-def _subprocess(args: list[str]) -> dict:
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def _subprocess(backend: str, args: list[str]) -> dict:
     result = subprocess.run(
-        [sys.executable, __file__, *args], capture_output=True, text=True, check=True
+        [sys.executable, __file__, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": backend},
     )
+    if result.returncode:
+        raise SystemExit(f"{backend} worker {args} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def time_table(backends, models, repeats: int) -> None:
+    print(
+        f"{'backend':<11}{'model':<17}{'batch':>6}{'explain/predict':>17}"
+        f"{'explain/forward':>17}{'explain ms/img':>16}{'forward ms/img':>16}"
+        f"{'first explain s':>17}"
+    )
+    for backend in backends:
+        for name in models:
+            for batch in (1, 16):
+                result = _subprocess(
+                    backend, ["--repeats", str(repeats), "--worker", "time", name, str(batch)]
+                )
+                m, first = result["median"], result["first"]
+                print(
+                    f"{backend:<11}{name:<17}{batch:>6}{m['explain'] / m['predict']:>17.2f}"
+                    f"{m['explain'] / m['forward']:>17.2f}{1000 * m['explain'] / batch:>16.1f}"
+                    f"{1000 * m['forward'] / batch:>16.1f}{first['explain']:>17.1f}",
+                    flush=True,
+                )
+
+
+def memory_table(backends, models, count: int) -> None:
+    print(f"\npeak memory, {count} images (MB above the built model / total RSS):")
+    for backend in backends:
+        for name in models:
+            runs = {
+                what: _subprocess(
+                    backend, ["--memory-images", str(count), "--worker", "memory", name, what]
+                )
+                for what in ("predict", "explain")
+            }
+            extra = {w: r["peak_mb"] - r["baseline_mb"] for w, r in runs.items()}
+            print(
+                f"{backend:<11}{name:<17} predict {extra['predict']:7.0f} / "
+                f"{runs['predict']['peak_mb']:6.0f}   explain {extra['explain']:7.0f} / "
+                f"{runs['explain']['peak_mb']:6.0f}   ratio total "
+                f"{runs['explain']['peak_mb'] / runs['predict']['peak_mb']:.2f}",
+                flush=True,
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--backend",
+        choices=(*BACKENDS, "all"),
+        default=os.environ.get("KERAS_BACKEND", "tensorflow"),
+        help="the Keras backend(s) to measure (default: KERAS_BACKEND, else tensorflow)",
+    )
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=("ensemble", "nested_mobilenet"),
+        default=["ensemble", "nested_mobilenet"],
+    )
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--memory-images", type=int, default=64)
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
@@ -124,35 +188,9 @@ def main() -> None:
             print(json.dumps(peak_memory(name, rest[0], args.memory_images)))
         return
 
-    print(
-        f"{'model':<17}{'batch':>6}{'explain/predict':>17}{'explain/forward':>17}"
-        f"{'explain s':>11}{'first explain s':>17}"
-    )
-    for name in ("ensemble", "nested_mobilenet"):
-        for batch in (1, 16):
-            result = _subprocess(
-                ["--repeats", str(args.repeats), "--worker", "time", name, str(batch)]
-            )
-            m, first = result["median"], result["first"]
-            print(
-                f"{name:<17}{batch:>6}{m['explain'] / m['predict']:>17.2f}"
-                f"{m['explain'] / m['forward']:>17.2f}{m['explain']:>11.3f}"
-                f"{first['explain']:>17.1f}"
-            )
-    print(f"\npeak memory, {args.memory_images} images (MB above the built model / total RSS):")
-    for name in ("ensemble", "nested_mobilenet"):
-        runs = {
-            what: _subprocess(
-                ["--memory-images", str(args.memory_images), "--worker", "memory", name, what]
-            )
-            for what in ("predict", "explain")
-        }
-        extra = {w: r["peak_mb"] - r["baseline_mb"] for w, r in runs.items()}
-        print(
-            f"{name:<17} predict {extra['predict']:7.0f} / {runs['predict']['peak_mb']:6.0f}   "
-            f"explain {extra['explain']:7.0f} / {runs['explain']['peak_mb']:6.0f}   "
-            f"ratio total {runs['explain']['peak_mb'] / runs['predict']['peak_mb']:.2f}"
-        )
+    backends = BACKENDS if args.backend == "all" else (args.backend,)
+    time_table(backends, args.models, args.repeats)
+    memory_table(backends, args.models, args.memory_images)
 
 
 if __name__ == "__main__":
