@@ -15,6 +15,21 @@ import pytest
 REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "chest_xray" / "train"
 
 
+def pytest_collection_finish(session):
+    """Starts the other backends' suites in the background (see `tests/test_backends.py`)."""
+    if session.config.option.collectonly:
+        return
+    from tests.test_backends import start_child_suites
+
+    session.config.backend_child_suites = start_child_suites(session.items)
+
+
+def pytest_sessionfinish(session):
+    """Stops the child suites no test waited for (a run stopped early, `-x`)."""
+    for suite in getattr(session.config, "backend_child_suites", {}).values():
+        suite.process.kill()
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     keras.utils.set_random_seed(0)
