@@ -56,7 +56,8 @@ def find_images(sources: str | os.PathLike | Iterable[str | os.PathLike]) -> lis
       (any case); operating-system clutter (`.DS_Store`, `__MACOSX`, hidden files) is
       skipped.
     * A glob pattern (a path with `*`, `?` or `[`; `**` crosses folders) adds the image
-      files it matches and the images of the folders it matches.
+      files it matches and the images of the folders it matches. As in the shell, it is
+      case-sensitive on Linux: `*.jpeg` does not match `X.JPEG`.
     * A `.txt` file lists one path per line, each a file, folder or pattern; relative
       paths are read from the list's folder; blank lines and lines starting with `#`
       are ignored.

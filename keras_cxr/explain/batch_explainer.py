@@ -155,8 +155,8 @@ class BatchExplainer:
 
         Raises:
             ValueError: If `"image"` is missing or not images, another key would
-                overwrite an output, or a passed-through array does not have one entry
-                per image.
+                overwrite an output, or a passed-through array or list does not have one
+                entry per image (scalars and strings pass as they are).
 
         Example:
             >>> out = keras_cxr.explain.BatchExplainer(model)({"image": images})
@@ -199,7 +199,8 @@ class BatchExplainer:
                 "batch", f"no key named like an output; rename {taken}", sorted(batch)
             )
         for key, value in passed.items():
-            if hasattr(value, "__len__") and len(value) != len(images):
+            per_image = isinstance(value, (list, tuple)) or np.ndim(value) > 0
+            if per_image and len(value) != len(images):
                 raise invalid_value(
                     "batch",
                     f'one entry per image in every key ({len(images)} images in "image")',

@@ -77,12 +77,17 @@ class ExplainFolderSummary:
             f"({self.images_per_second:.1f} images/s); skipped {self.skipped}"
             + (f"; {self.resumed} already done" if self.resumed else "")
             + ".",
-            f"  table     {self.out / 'results'} ({len(self.tables)} parts)",
+            f"  table     {self.out / 'results'} ({_count(len(self.tables), 'part')})",
         ]
         if self.heatmaps:
-            lines.append(f"  heatmaps  {self.out / 'heatmaps'} ({len(self.heatmaps)} shards)")
+            shards = _count(len(self.heatmaps), "shard")
+            lines.append(f"  heatmaps  {self.out / 'heatmaps'} ({shards})")
         if self.overlays is not None:
             lines.append(f"  overlays  {self.overlays}")
         if self.skipped_files:
             lines.append(f"  skipped   {self.out / 'skipped'} (path and reason of each file)")
         return "\n".join(lines)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
