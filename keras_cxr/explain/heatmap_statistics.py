@@ -115,7 +115,7 @@ def _statistics(maps, name: str) -> dict[str, np.ndarray]:
     total = maps.sum(axis=(1, 2))
     empty = ~(total > 0)
     safe_total = np.where(empty, 1.0, total)
-    peak = maps.reshape(n, -1).argmax(axis=1)
+    peak = maps.reshape(n, height * width).argmax(axis=1) if maps.size else np.zeros(0, int)
     columns = {
         "peak_row": (peak // width + 0.5) / height,
         "peak_col": (peak % width + 0.5) / width,

@@ -62,3 +62,8 @@ def test_a_mapping_names_its_columns_per_branch():
 def test_maps_that_are_not_3d_are_refused():
     with pytest.raises(ValueError, match=r"`b3`. Expected heatmaps of shape \(n, height, width\)"):
         heatmap_statistics({"b3": np.zeros((4, 4))})
+
+
+def test_no_maps_give_empty_columns():
+    stats = heatmap_statistics(np.zeros((0, 8, 8), np.float32))
+    assert all(column.shape == (0,) and column.dtype == np.float32 for column in stats.values())

@@ -128,3 +128,18 @@ def test_a_model_file_is_loaded_with_its_threshold(model_file, archive, tmp_path
         model_file
     )
     assert summary.explained == 6
+
+
+def test_a_shard_of_only_skipped_files_still_marks_them_done(explainer, tmp_path):
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    for name in ("a.jpeg", "b.png"):
+        (folder / name).write_bytes(b"not an image")
+    summary = keras_cxr.explain_folder(explainer, folder, tmp_path / "out", progress=False)
+    assert (summary.explained, summary.skipped) == (0, 2)
+    table = read_results(tmp_path / "out")
+    assert len(table["path"]) == 0 and "fused/lung_share" in table and "b5/peak_row" in table
+    again = keras_cxr.explain_folder(
+        explainer, folder, tmp_path / "out", resume=True, progress=False
+    )
+    assert (again.resumed, again.skipped) == (2, 0)
