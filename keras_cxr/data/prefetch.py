@@ -40,7 +40,7 @@ class DecodedBatch:
         The dataclass; `len(batch)` counts the items it was made from, skipped ones too.
 
     Raises:
-        Nothing of its own.
+        Nothing of its own: a plain record.
 
     Example:
         >>> batch = next(keras_cxr.data.prefetch_batches(paths, keras_cxr.data.read_image))
@@ -155,7 +155,7 @@ def failure_reason(error: BaseException) -> str:
         `ValueError` or `OSError` (their messages are written for users).
 
     Raises:
-        Nothing.
+        Nothing: it only formats the error.
 
     Example:
         >>> keras_cxr.data.prefetch.failure_reason(KeyError("PixelData"))

@@ -38,7 +38,7 @@ class ImageSource:
         The frozen dataclass.
 
     Raises:
-        Nothing of its own.
+        Nothing of its own: a plain record.
 
     Example:
         >>> keras_cxr.data.ImageSource(Path("/data/test/NORMAL/a.jpeg"), "NORMAL").label

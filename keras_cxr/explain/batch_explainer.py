@@ -134,7 +134,7 @@ class BatchExplainer:
             The keys, fused map first.
 
         Raises:
-            Nothing.
+            Nothing: it only reads what it is given.
 
         Example:
             >>> keras_cxr.explain.BatchExplainer(model).heatmap_keys
@@ -232,7 +232,7 @@ def branch_names(target_layers: list[str]) -> list[str]:
         One name per path, in order.
 
     Raises:
-        Nothing.
+        Nothing: it only reads what it is given.
 
     Example:
         >>> keras_cxr.explain.batch_explainer.branch_names(["stacked_backbones/b3/relu"])

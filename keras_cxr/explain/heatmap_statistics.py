@@ -88,7 +88,7 @@ def region_masks(height: int, width: int) -> dict[str, np.ndarray]:
         `{"central": mask, "lung": mask}`.
 
     Raises:
-        Nothing of its own.
+        Nothing of its own: any size gives its masks.
 
     Example:
         >>> from keras_cxr.explain.heatmap_statistics import region_masks

@@ -61,7 +61,7 @@ def heatmap_shards(out: str | os.PathLike) -> list[Path]:
         left out); empty if no heatmap was saved.
 
     Raises:
-        Nothing.
+        Nothing: a missing folder gives an empty list.
 
     Example:
         >>> keras_cxr.scale.heatmap_shards.heatmap_shards("explained")[0].name

@@ -71,7 +71,7 @@ def part_name(number: int, table_format: str) -> str:
         The file name.
 
     Raises:
-        Nothing.
+        Nothing: it only formats the name.
 
     Example:
         >>> keras_cxr.scale.results_table.part_name(3, "csv")
@@ -90,7 +90,7 @@ def part_numbers(folder: str | os.PathLike) -> list[int]:
         The sorted part numbers.
 
     Raises:
-        Nothing.
+        Nothing: a missing folder gives an empty list.
 
     Example:
         >>> keras_cxr.scale.results_table.part_numbers("explained/results")
@@ -109,7 +109,7 @@ def part_files(folder: str | os.PathLike) -> list[Path]:
         Their paths, sorted by part number.
 
     Raises:
-        Nothing.
+        Nothing: a missing folder gives an empty list.
 
     Example:
         >>> keras_cxr.scale.results_table.part_files("explained/results")[0].name

@@ -55,7 +55,7 @@ class ShardWriter:
         A writer; `len(writer)` counts the images it holds, explained or skipped.
 
     Raises:
-        Nothing of its own; `commit` raises `OSError` if the folder cannot be written.
+        Nothing of its own: `commit` raises `OSError` if the folder cannot be written.
 
     Example:
         >>> writer = ShardWriter("explained", 0, explainer.heatmap_keys, "both", "csv",
@@ -195,7 +195,7 @@ def overlay_name(path: str | os.PathLike) -> str:
         A file name like `IM-0001-0001-3fa2c1d0.png`.
 
     Raises:
-        Nothing.
+        Nothing: only the path's text is read.
 
     Example:
         >>> keras_cxr.scale.shard_writer.overlay_name("/data/NORMAL/IM-0001-0001.jpeg")

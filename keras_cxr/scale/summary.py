@@ -25,14 +25,14 @@ class ExplainFolderSummary:
         overlays: The overlay folder, if overlays were saved, else None.
 
     Args:
-        out, explained, skipped, resumed, seconds, explaining_seconds, tables,
-            skipped_files, heatmaps, overlays: The attributes above.
+        out, explained, skipped, resumed, seconds, explaining_seconds: As above.
+        tables, skipped_files, heatmaps, overlays: As above.
 
     Returns:
         The frozen dataclass; `str(summary)` is the few lines the command line prints.
 
     Raises:
-        Nothing of its own.
+        Nothing of its own: a plain record.
 
     Example:
         >>> summary = keras_cxr.explain_folder("model.keras", "chest_xray/test", "out")
@@ -62,7 +62,7 @@ class ExplainFolderSummary:
             The throughput; 0.0 when nothing was handled.
 
         Raises:
-            Nothing.
+            Nothing: it divides two stored numbers.
 
         Example:
             >>> summary.images_per_second
