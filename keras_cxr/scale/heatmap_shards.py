@@ -46,7 +46,8 @@ def write_heatmap_shard(
         ... )
     """
     arrays = {"path": np.asarray(list(paths), dtype=str)}
-    arrays.update({key: np.asarray(maps).astype(HEATMAP_DTYPE) for key, maps in heatmaps.items()})
+    for key, maps in heatmaps.items():
+        arrays[key] = np.asarray(maps).astype(HEATMAP_DTYPE, copy=False)
     return atomic_write(path, lambda p: np.savez_compressed(p, **arrays))
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from keras_cxr.atomic import atomic_write
 from keras_cxr.data.sources import ImageSource
 from keras_cxr.explain.heatmap_statistics import heatmap_statistics
-from keras_cxr.scale.heatmap_shards import HEATMAPS_FOLDER, write_heatmap_shard
+from keras_cxr.scale.heatmap_shards import HEATMAP_DTYPE, HEATMAPS_FOLDER, write_heatmap_shard
 from keras_cxr.scale.results_table import (
     RESULTS_FOLDER,
     SKIPPED_FOLDER,
@@ -102,8 +102,8 @@ class ShardWriter:
         for name, values in rows.items():
             self._rows.setdefault(name, []).extend(values)
         if self.save in ("heatmaps", "both"):
-            for key in self.heatmap_keys:
-                self._maps[key].append(outputs[key])
+            for key in self.heatmap_keys:  # stored as they will be written: half of float32
+                self._maps[key].append(np.asarray(outputs[key]).astype(HEATMAP_DTYPE))
 
     def add_skipped(self, skipped: Sequence[tuple[ImageSource, str]]) -> None:
         """Adds files that could not be decoded, each with its reason."""
@@ -120,10 +120,12 @@ class ShardWriter:
         """
         paths = self._rows.get("path", [])
         if self.save in ("heatmaps", "both") and paths:
+            maps = {}
+            for key in self.heatmap_keys:  # each list freed as it is joined: one copy at most
+                maps[key] = np.concatenate(self._maps[key])
+                self._maps[key] = []
             write_heatmap_shard(
-                _mkdir(self.out / HEATMAPS_FOLDER) / part_name(self.number, "npz"),
-                paths,
-                {key: np.concatenate(maps) for key, maps in self._maps.items()},
+                _mkdir(self.out / HEATMAPS_FOLDER) / part_name(self.number, "npz"), paths, maps
             )
         if self._skipped:
             write_part(
