@@ -45,6 +45,9 @@ def build(name: str):
 
 def image_list(count: int, folder: Path, phantom_size: int, real: bool) -> Path:
     """A `.txt` list of `count` image files: real ones if `real`, else phantoms."""
+    listing = folder / f"images_{count}.txt"
+    if listing.exists():  # the throughput run and a memory run may share a size
+        return listing
     if real:
         files = sorted(p for p in REAL_DATA.rglob("*") if p.suffix.lower() in (".jpeg", ".jpg"))
         if len(files) < count:
@@ -58,7 +61,6 @@ def image_list(count: int, folder: Path, phantom_size: int, real: bool) -> Path:
             folder / f"phantoms_{count}", n_train=count, n_test=0, image_size=phantom_size
         )
         files = sorted(root.rglob("*.jpeg"))
-    listing = folder / f"images_{count}.txt"
     listing.write_text("\n".join(str(p) for p in files) + "\n")
     return listing
 
