@@ -18,7 +18,6 @@ import keras
 import numpy as np
 
 from keras_cxr._validation import check_unit_interval, invalid_value
-from keras_cxr.data.images import resize_images
 from keras_cxr.models.loading import load_model
 from keras_cxr.models.metadata import read_metadata
 from keras_cxr.models.prediction import positive_probability
@@ -191,6 +190,10 @@ class BatchExplainer:
         if not isinstance(batch, Mapping) or "image" not in batch:
             received = sorted(batch) if isinstance(batch, Mapping) else type(batch).__name__
             raise invalid_value("batch", 'a dict with an "image" key', received)
+        # Imported here: `keras_cxr.data` loads tf.data, which `import keras_cxr.explain`
+        # must not load under the JAX and PyTorch backends.
+        from keras_cxr.data.images import resize_images
+
         images = resize_images(batch["image"], self.image_size, self.color_mode)
         passed = {key: value for key, value in batch.items() if key != "image"}
         taken = sorted(set(passed) & {*OUTPUT_KEYS, *self.heatmap_keys})
