@@ -143,3 +143,43 @@ def test_a_shard_of_only_skipped_files_still_marks_them_done(explainer, tmp_path
         explainer, folder, tmp_path / "out", resume=True, progress=False
     )
     assert (again.resumed, again.skipped) == (2, 0)
+
+
+def _write_dicom(path, gray: np.ndarray) -> None:
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    meta = FileMetaDataset()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    dataset = Dataset()
+    dataset.file_meta = meta
+    dataset.SOPClassUID, dataset.SOPInstanceUID = SecondaryCaptureImageStorage, generate_uid()
+    dataset.Rows, dataset.Columns = gray.shape
+    dataset.SamplesPerPixel, dataset.PhotometricInterpretation = 1, "MONOCHROME2"
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 16, 12, 11
+    dataset.PixelRepresentation = 0
+    dataset.PixelData = (gray.astype(np.uint16) * 16).tobytes()
+    dataset.save_as(path, enforce_file_format=True)
+
+
+def test_dicom_png_and_a_path_list_in_one_run(explainer, archive, tmp_path):
+    pytest.importorskip("pydicom")
+    jpeg = image_files(archive / "test" / "PNEUMONIA")[0]
+    gray = cv2.imread(str(jpeg), cv2.IMREAD_GRAYSCALE)
+    (tmp_path / "PNEUMONIA").mkdir()
+    dicom, png = tmp_path / "PNEUMONIA" / "scan.dcm", tmp_path / "scan.png"
+    _write_dicom(dicom, gray)
+    cv2.imwrite(str(png), cv2.resize(gray, (64, 48)))
+    listing = tmp_path / "chosen.txt"
+    listing.write_text(f"PNEUMONIA/scan.dcm\n{png}\n{jpeg}\n")
+    keras_cxr.explain_folder(explainer, listing, tmp_path / "out", progress=False)
+    table = read_results(tmp_path / "out")
+    files = sorted([dicom, png, jpeg])
+    assert list(table["path"]) == [str(path) for path in files]
+    assert dict(zip(table["path"], table["label"]))[str(dicom)] == "PNEUMONIA"
+    _, expected = reference(explainer, files)
+    np.testing.assert_allclose(table["probability"], expected["probability"], rtol=1e-6)
+    maps = read_heatmaps(tmp_path / "out")
+    np.testing.assert_allclose(maps["heatmap"], expected["heatmap"], atol=2**-11)
