@@ -131,6 +131,9 @@ def explain_folder(
         raise invalid_value("save", f"one of {list(SAVE_OPTIONS)}", save)
     batch_size = check_int("batch_size", batch_size)
     shard_size = check_int("shard_size", shard_size)
+    check_int("prefetch", prefetch, minimum=0)
+    if workers is not None:
+        check_int("workers", workers)
     table_format = resolve_format(table_format)
     images = find_images(sources)
     existing = check_output(out, resume)

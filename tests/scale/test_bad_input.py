@@ -62,6 +62,8 @@ def test_bad_options(explainer, archive, tmp_path, monkeypatch):
         _explain(explainer, archive, out, save="figures")
     with pytest.raises(ValueError, match=r"`shard_size`. Expected an integer >= 1"):
         _explain(explainer, archive, out, shard_size=0)
+    with pytest.raises(ValueError, match=r"`workers`. Expected an integer >= 1"):
+        _explain(explainer, archive, out, workers=0)
     with pytest.raises(ValueError, match=r"`table_format`. Expected one of \['auto'"):
         _explain(explainer, archive, out, table_format="xlsx")
     with pytest.raises(ValueError, match=r"without \['method'\] \(the explainer has its own\)"):
