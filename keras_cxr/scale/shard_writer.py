@@ -93,8 +93,14 @@ class ShardWriter:
             outputs: The explainer's dict for the batch.
             images: The images it explained, at the model's input size, for overlays.
 
+        Returns:
+            None; the rows and maps wait in memory for `commit`.
+
         Raises:
             OSError: If an overlay cannot be written.
+
+        Example:
+            >>> writer.add(explainer({"image": images, "path": paths, "label": labels}), images)
         """
         rows = self._table_rows(outputs)
         if self.save in ("overlays", "both"):
@@ -106,7 +112,20 @@ class ShardWriter:
                 self._maps[key].append(np.asarray(outputs[key]).astype(HEATMAP_DTYPE))
 
     def add_skipped(self, skipped: Sequence[tuple[ImageSource, str]]) -> None:
-        """Adds files that could not be decoded, each with its reason."""
+        """Adds files that could not be decoded, each with its reason.
+
+        Args:
+            skipped: `(source, reason)` pairs, as in `keras_cxr.data.DecodedBatch.skipped`.
+
+        Returns:
+            None; they are written to `skipped/part-N.csv` by `commit`.
+
+        Raises:
+            Nothing: it only keeps them.
+
+        Example:
+            >>> writer.add_skipped(batch.skipped)
+        """
         self._skipped.extend(skipped)
 
     def commit(self) -> Path:
@@ -117,6 +136,10 @@ class ShardWriter:
 
         Raises:
             OSError: If a file cannot be written.
+
+        Example:
+            >>> writer.commit()
+            PosixPath('explained/results/part-00000.parquet')
         """
         paths = self._rows.get("path", [])
         if self.save in ("heatmaps", "both") and paths:
@@ -213,6 +236,9 @@ def remove_incomplete(out: str | os.PathLike) -> None:
 
     Args:
         out: The run folder.
+
+    Returns:
+        None.
 
     Raises:
         OSError: If a file cannot be removed.
