@@ -38,6 +38,7 @@ _EXPORTS = {
     "StackedEnsemble": "models",
     "WeightsUnavailableError": "layers",
     "XGradCAM": "explain",
+    "explain_folder": "scale",
     "load_model": "models",
 }
 _SUBPACKAGES = (
@@ -48,6 +49,7 @@ _SUBPACKAGES = (
     "layers",
     "metrics",
     "models",
+    "scale",
     "training",
     "viz",
 )
@@ -69,6 +71,7 @@ __all__ = [
     "WeightsUnavailableError",
     "XGradCAM",
     "__version__",
+    "explain_folder",
     "load_model",
 ]
 
@@ -91,6 +94,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         WeightsUnavailableError,
     )
     from keras_cxr.models import ModelFileError, StackedEnsemble, load_model
+    from keras_cxr.scale import explain_folder
 
 
 register_when_keras_loads()

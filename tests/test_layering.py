@@ -1,9 +1,10 @@
-"""Data flows one way: data → layers/models → explain → metrics → callbacks → training → cli.
+"""Data flows one way: data → models → explain → metrics → callbacks → scale → training → cli.
 
 A module may import keras_cxr code from its own level or below, never from above, even
 inside a function (a lazy import is still a dependency). `viz` draws plain arrays and
 knows nothing of models, so it sits at the bottom with `data`: `Explanation.plot` and the
-report writer both call it.
+report writer both call it. `scale` (explaining whole archives) sits above the explainers
+and below `training`, which may use it but never the other way round.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "keras_cxr"
 LEVELS = {
     "_validation": 0,
     "_registration": 0,
+    "_output_folder": 0,
     "atomic": 0,
     "data": 1,
     "backend": 2,
@@ -29,8 +31,9 @@ LEVELS = {
     "metrics": 5,
     "viz": 1,
     "callbacks": 6,
-    "training": 7,
-    "cli": 8,
+    "scale": 7,
+    "training": 8,
+    "cli": 9,
 }
 
 

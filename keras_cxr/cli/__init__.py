@@ -1,4 +1,4 @@
-"""The `keras-cxr` command line: a thin layer over `keras_cxr.training`.
+"""The `keras-cxr` command line: a thin layer over `keras_cxr.training` and `keras_cxr.scale`.
 
 Commands: `demo` (the whole pipeline on synthetic phantoms, no download), `train`,
 `evaluate`, `explain`, `report` and `selfcheck`, one module each. Every command prints

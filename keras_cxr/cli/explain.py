@@ -1,17 +1,28 @@
-"""`keras-cxr explain`: heatmap overlays for image files."""
+"""`keras-cxr explain`: predictions, heatmaps and overlays for images, folders and archives."""
 
 from __future__ import annotations
 
 import argparse
 
-from keras_cxr.cli._arguments import add_method_option, add_model_options, add_quiet_option
-from keras_cxr.cli._model import load_model_and_threshold
-
-HELP = "heatmap overlays for image files"
-DESCRIPTION = (
-    "One figure per image (JPEG, PNG or DICOM, resized to the model input): the image, one "
-    "overlay per backbone branch and the fused one, named after the prediction."
+from keras_cxr.cli._arguments import (
+    add_method_option,
+    add_model_options,
+    add_quiet_option,
+    positive_int,
 )
+
+HELP = "predictions and heatmaps for images, folders and whole archives"
+DESCRIPTION = (
+    "Explains every image named by the sources (files, folders searched recursively, glob "
+    "patterns, .txt lists; JPEG, PNG or DICOM, resized to the model input) and writes a "
+    "results table (Parquet with pyarrow, else CSV), heatmap shards and/or overlay PNGs "
+    "to --out, shard by shard; unreadable files are listed in skipped/. An interrupted "
+    "run continues with --resume."
+)
+
+#: What `--save` may keep besides the table, restated so the parser imports no Keras
+#: (tests/cli/test_explain.py checks it against `keras_cxr.scale.SAVE_OPTIONS`).
+SAVE_CHOICES = ("heatmaps", "overlays", "both", "none")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,20 +33,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     Example:
         >>> args = keras_cxr.cli.build_parser().parse_args(
-        ...     ["explain", "--model", "m.keras", "a.png", "b.png", "--out", "explained"]
+        ...     ["explain", "--model", "m.keras", "a.png", "scans/", "--out", "explained"]
         ... )
-        >>> args.images, args.method
-        (['a.png', 'b.png'], 'gradcam')
+        >>> args.sources, args.method, args.save
+        (['a.png', 'scans/'], 'gradcam', 'overlays')
     """
     add_model_options(parser)
-    parser.add_argument("images", nargs="+", help="image files")
-    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument(
+        "sources", nargs="+", help="image files, folders, glob patterns or .txt path lists"
+    )
+    parser.add_argument("--out", required=True, help="output folder (new, empty, or --resume)")
     add_method_option(parser)
+    parser.add_argument(
+        "--save",
+        choices=SAVE_CHOICES,
+        default="overlays",
+        help="what to keep besides the table: heatmap .npz shards, overlay PNGs, both or "
+        "none (default: overlays)",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run in --out"
+    )
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="images per batch")
+    parser.add_argument(
+        "--shard-size", type=positive_int, default=256, help="images per table shard"
+    )
+    parser.add_argument(
+        "--workers", type=positive_int, default=None, help="decoding threads (default: cores)"
+    )
+    parser.add_argument(
+        "--table-format",
+        choices=("auto", "parquet", "csv"),
+        default="auto",
+        help="results table format (default: Parquet when pyarrow is installed)",
+    )
     add_quiet_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Explains each image, writes one figure per image and `predictions.json`.
+    """Explains the sources into `--out` with `keras_cxr.explain_folder` and prints a summary.
 
     Args:
         args: The parsed `keras-cxr explain` arguments.
@@ -44,24 +80,47 @@ def run(args: argparse.Namespace) -> int:
         0 (failures raise).
 
     Raises:
-        FileNotFoundError: If the model file or an image does not exist.
-        ValueError: If an image is smaller than the model input allows.
+        FileNotFoundError: If the model file or a source does not exist.
+        ValueError: If no image is found, the model is not a classifier, or no image
+            could be explained (the first reason is in the message).
+        FileExistsError: If `--out` holds other files, or a run without `--resume`.
 
     Example:
         >>> parser = keras_cxr.cli.build_parser()
         >>> keras_cxr.cli.explain.run(
-        ...     parser.parse_args(["explain", "--model", "m.keras", "a.png", "--out", "ex"])
+        ...     parser.parse_args(["explain", "--model", "m.keras", "scans", "--out", "ex"])
         ... )
         0
     """
-    from keras_cxr.training import check_writable, explain_files
+    from keras_cxr.scale import explain_folder, read_manifest, read_skipped
 
-    check_writable(args.out)
-    model, threshold, _ = load_model_and_threshold(args.model, args.threshold)
-    results = explain_files(
-        model, args.images, args.out, args.method, threshold, progress=not args.quiet
+    summary = explain_folder(
+        args.model,
+        args.sources,
+        args.out,
+        method=args.method,
+        threshold=args.threshold,
+        save=args.save,
+        batch_size=args.batch_size,
+        resume=args.resume,
+        workers=args.workers,
+        shard_size=args.shard_size,
+        table_format=args.table_format,
+        progress=not args.quiet,
     )
-    for item in results:
-        print(f"{item.source}: {item.predicted} (p={item.probability:.3f}) -> {item.figure}")
-    print(f"Wrote {len(results)} figures and predictions.json in {args.out}")
+    if summary.explained == 0 and summary.skipped:
+        first = read_skipped(summary.out)["reason"][0]
+        raise ValueError(
+            f"No image could be explained: all {summary.skipped} were skipped, the first "
+            f"because: {first} The reasons are listed in {summary.out / 'skipped'}."
+        )
+    manifest = read_manifest(summary.out)
+    source = manifest["threshold_source"]
+    if source == "default":
+        source = "the model file stores none; pass --threshold to choose one"
+    print(
+        f"{manifest['method']} on {', '.join(manifest['branches'])}; threshold "
+        f"{manifest['threshold']:.3f} ({source})."
+    )
+    print(summary)
     return 0

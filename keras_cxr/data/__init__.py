@@ -12,31 +12,38 @@ from keras_cxr.data.chest_xray import ChestXRay, load_chest_xray
 from keras_cxr.data.class_weight import balanced_class_weight
 from keras_cxr.data.dicom import read_dicom
 from keras_cxr.data.image_splits import ImageSet, ImageSplits, load_image_folder, load_image_splits
-from keras_cxr.data.images import MIN_IMAGE_SIDE, read_image, read_images
+from keras_cxr.data.images import MIN_IMAGE_SIDE, read_image, read_images, resize_images
 from keras_cxr.data.index import IndexRecord, ScannedIndex, index_chest_xray, scan_chest_xray
 from keras_cxr.data.patients import patient_id, split_by_patient
+from keras_cxr.data.prefetch import DecodedBatch, prefetch_batches
 from keras_cxr.data.sampling import balanced_sample, stratified_sample
 from keras_cxr.data.scan import MAX_IMAGE_PIXELS, scan_images
+from keras_cxr.data.sources import ImageSource, find_images
 
 __all__ = [
     "MAX_IMAGE_PIXELS",
     "MIN_IMAGE_SIDE",
     "ChestXRay",
+    "DecodedBatch",
     "ImageSet",
+    "ImageSource",
     "ImageSplits",
     "IndexRecord",
     "ScannedIndex",
     "balanced_class_weight",
     "balanced_sample",
+    "find_images",
     "index_chest_xray",
     "load_chest_xray",
     "load_image_folder",
     "load_image_splits",
     "make_augmentation",
     "patient_id",
+    "prefetch_batches",
     "read_dicom",
     "read_image",
     "read_images",
+    "resize_images",
     "scan_chest_xray",
     "scan_images",
     "split_by_patient",

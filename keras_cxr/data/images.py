@@ -154,6 +154,76 @@ def read_images(
     return batch
 
 
+def resize_images(
+    images: np.ndarray | Sequence[np.ndarray],
+    image_size: tuple[int, int],
+    color_mode: str = "rgb",
+) -> np.ndarray:
+    """Brings decoded images to a model's input size and channels, the way files are read.
+
+    The in-memory counterpart of `read_image(path, color_mode, image_size)`: each image is
+    resized with the same interpolation (area when shrinking, bilinear when enlarging; the
+    aspect ratio is not kept), then turned to gray with the ITU-R BT.601 weights or
+    repeated over three channels. Images may differ in size (pass a list). Colour images
+    are read as RGB, as NumPy users hold them (not OpenCV's BGR); a fourth (alpha) channel
+    is dropped; 16-bit images are scaled to [0, 255] like 16-bit PNG files.
+
+    Args:
+        images: A batch `(n, h, w, 1 | 3 | 4)`, a grayscale batch `(n, h, w)`, or a list of
+            `(h, w)` / `(h, w, channels)` images of any sizes; uint8, uint16 or float.
+        image_size: `(height, width)` of the output.
+        color_mode: "rgb" for 3 channels or "grayscale" for 1. Defaults to "rgb".
+
+    Returns:
+        `(n, height, width, 3 or 1)`: uint8 when every input is 8- or 16-bit, else float32
+        (float pixel values are kept, not rescaled).
+
+    Raises:
+        ValueError: For an empty batch, non-numeric pixels, an image that is not 2-D or
+            `(h, w, 1 | 3 | 4)`, or a bad `image_size` / `color_mode`.
+
+    Example:
+        >>> batch = keras_cxr.data.resize_images([np.zeros((40, 50), "uint8")], (32, 32))
+        >>> batch.shape, batch.dtype
+        ((1, 32, 32, 3), dtype('uint8'))
+    """
+    if color_mode not in COLOR_MODES:
+        raise invalid_value("color_mode", f"one of {list(COLOR_MODES)}", color_mode)
+    if isinstance(images, np.ndarray) and images.dtype != object:
+        if images.ndim not in (3, 4):
+            raise invalid_value(
+                "images", "a batch (n, h, w[, channels]) or a list of images", images.shape
+            )
+        images = list(images)
+    images = [np.asarray(image) for image in images]
+    if not images:
+        raise invalid_value("images", "at least one image", "an empty batch")
+    conformed = [_conform(image, image_size, color_mode) for image in images]
+    if any(image.dtype != np.uint8 for image in conformed):
+        conformed = [image.astype(np.float32) for image in conformed]
+    return np.stack(conformed)
+
+
+def _conform(image: np.ndarray, image_size: tuple[int, int], color_mode: str) -> np.ndarray:
+    """One RGB or gray image at `image_size` in `color_mode`, as `read_image` makes it."""
+    if not (np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)):
+        raise invalid_value("images", "numeric pixels (uint8, uint16 or float)", image.dtype)
+    if image.ndim == 3 and image.shape[-1] == 4:
+        image = image[..., :3]
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[-1] in (1, 3))):
+        raise invalid_value(
+            "images", "images of shape (h, w) or (h, w, 1 | 3 | 4)", f"shape {image.shape}"
+        )
+    if image.dtype == np.uint16:
+        image = _to_uint8(image)
+    elif image.dtype != np.uint8:
+        image = image.astype(np.float32)
+    image = _resize(np.ascontiguousarray(image), image_size)
+    if image.ndim == 3 and image.shape[-1] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)  # `_to_color_mode` reads OpenCV order
+    return _to_color_mode(image, color_mode)
+
+
 def _decode_bytes(data: np.ndarray, flags: int = _DECODE_FLAGS) -> np.ndarray | None:
     """Decodes JPEG or PNG bytes with OpenCV; returns None when they do not decode."""
     if data.size == 0:

@@ -1,10 +1,15 @@
-"""Explainers: the CAM family over a shared base, target-layer resolution, the result type."""
+"""Explainers: the CAM family over a shared base, target-layer resolution, the result type.
+
+`BatchExplainer` serves the same explainers to dict batches (Ray Data, an HTTP server).
+"""
 
 from keras_cxr.explain.base import BaseCAM
+from keras_cxr.explain.batch_explainer import BatchExplainer
 from keras_cxr.explain.eigencam import EigenCAM
 from keras_cxr.explain.explanation import Explanation
 from keras_cxr.explain.gradcam import GradCAM
 from keras_cxr.explain.gradcam_plus_plus import GradCAMPlusPlus
+from keras_cxr.explain.heatmap_statistics import heatmap_statistics
 from keras_cxr.explain.heatmaps import fuse, normalize, upsample
 from keras_cxr.explain.hirescam import HiResCAM
 from keras_cxr.explain.layercam import LayerCAM
@@ -52,6 +57,7 @@ def get_method(name: str) -> type[BaseCAM]:
 __all__ = [
     "METHODS",
     "BaseCAM",
+    "BatchExplainer",
     "EigenCAM",
     "Explanation",
     "GradCAM",
@@ -62,6 +68,7 @@ __all__ = [
     "XGradCAM",
     "fuse",
     "get_method",
+    "heatmap_statistics",
     "normalize",
     "upsample",
 ]

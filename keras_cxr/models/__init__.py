@@ -6,6 +6,7 @@ Example:
     >>> keras_cxr.models.predict_probabilities(model, images) >= threshold
 """
 
+from keras_cxr.models.fingerprint import model_fingerprint
 from keras_cxr.models.head import HeadModel, feature_extractor, head_layers
 from keras_cxr.models.loading import ModelFileError, load_model
 from keras_cxr.models.metadata import METADATA_MEMBER, read_metadata, save_model
@@ -20,6 +21,7 @@ __all__ = [
     "feature_extractor",
     "head_layers",
     "load_model",
+    "model_fingerprint",
     "positive_probability",
     "predict_probabilities",
     "read_metadata",

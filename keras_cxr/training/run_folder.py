@@ -12,6 +12,8 @@ import os
 import shutil
 from pathlib import Path
 
+from keras_cxr._output_folder import check_writable
+
 MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.csv"
 SUMMARY_FILE = "train_summary.json"
@@ -33,34 +35,6 @@ class RunExistsError(FileExistsError):
         ... except keras_cxr.training.RunExistsError:
         ...     result = keras_cxr.training.train(dataclasses.replace(config, resume=True))
     """
-
-
-def check_writable(out: str | os.PathLike) -> None:
-    """Fails early if the folder `out` could not be created or written, creating nothing.
-
-    Args:
-        out: A folder that may not exist yet.
-
-    Raises:
-        NotADirectoryError: If `out`, or a folder on its path, is a file.
-        PermissionError: If the nearest existing folder is not writable.
-
-    Example:
-        >>> keras_cxr.training.check_writable("runs/new/deeper")  # creates nothing
-    """
-    out = Path(out).absolute()
-    for candidate in (out, *out.parents):
-        if candidate.exists():
-            if not candidate.is_dir():
-                raise NotADirectoryError(
-                    f"Cannot write to the output folder {str(out)!r}: {str(candidate)!r} is a file."
-                )
-            if not os.access(candidate, os.W_OK | os.X_OK):
-                raise PermissionError(
-                    f"Cannot write to the output folder {str(out)!r}: {str(candidate)!r} is "
-                    "not writable."
-                )
-            return
 
 
 def holds_run(out: str | os.PathLike) -> bool:

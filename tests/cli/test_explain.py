@@ -1,9 +1,6 @@
-"""`keras-cxr explain`: one figure per image, and bad input."""
+"""`keras-cxr explain`: a folder explained into a table and overlays, resumed, and bad input."""
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -11,54 +8,67 @@ import pytest
 
 import keras_cxr
 from keras_cxr.cli import build_parser, main
+from keras_cxr.cli.explain import SAVE_CHOICES
+from keras_cxr.scale import read_results
 
-from ._helpers import error_line
+from ._helpers import error_line, subparser
 
 pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
 
 
-def test_explain_writes_figures_with_the_prediction(demo, tmp_path, capsys):
-    images = sorted((demo / "data" / "test" / "PNEUMONIA").glob("*.jpeg"))[:2]
+def _explain(demo, *arguments: str) -> int:
+    return main(["explain", "--model", str(demo / "model.keras"), *arguments, "--quiet"])
+
+
+def test_explain_writes_the_table_and_overlays_and_resumes(demo, tmp_path, capsys):
+    test = demo / "data" / "test"
     out = tmp_path / "explained"
-    assert (
-        main(
-            [
-                "explain",
-                "--model",
-                str(demo / "model.keras"),
-                *map(str, images),
-                "--out",
-                str(out),
-                "--method",
-                "hirescam",
-                "--quiet",
-            ]
-        )
-        == 0
-    )
-    listed = json.loads((out / "predictions.json").read_text())
-    assert [Path(item["image"]) for item in listed] == images
-    for item in listed:
-        assert item["predicted"] in item["figure"] and "hirescam" in item["figure"]
-        assert (out / item["figure"]).is_file()
-    assert capsys.readouterr().out.count("->") == 2
+    pattern = str(test / "NORMAL" / "*.jpeg")
+    assert _explain(demo, str(test / "PNEUMONIA"), pattern, "--out", str(out), "--method",
+                    "hirescam", "--batch-size", "3", "--shard-size", "6") == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    files = sorted(test.rglob("*.jpeg"))
+    table = read_results(out)
+    assert list(table["path"]) == [str(path) for path in files]
+    assert list(table["label"]) == [path.parent.name for path in files]
+    assert all((out / name).is_file() for name in table["overlay"])
+    assert cv2.imread(str(out / table["overlay"][0])).shape == (32, 32, 3)
+    assert printed.startswith("hirescam on cnn_3x3, cnn_7x7; threshold ")
+    assert "(validation split" not in printed and "(model file)" in printed
+    assert f"Explained {len(files)} images in " in printed and f"  overlays  {out}" in printed
+
+    assert _explain(demo, str(test), "--out", str(out), "--method", "hirescam", "--resume") == 0
+    assert "Explained 0 images in" in capsys.readouterr().out
 
 
-def test_method_choices_are_the_explainers():
-    explain = build_parser()._subparsers._group_actions[0].choices["explain"]
+def test_choices_are_the_libraries():
+    explain = subparser(build_parser(), "explain")
     method = next(a for a in explain._actions if a.dest == "method")
     assert sorted(method.choices) == sorted(keras_cxr.explain.METHODS)
+    assert SAVE_CHOICES == keras_cxr.scale.SAVE_OPTIONS
 
 
-def test_image_of_the_wrong_size(demo, tmp_path, capsys):
+def test_a_run_of_only_unusable_images_is_an_error(demo, tmp_path, capsys):
     icon = tmp_path / "icon.png"
     cv2.imwrite(str(icon), np.full((8, 8), 128, np.uint8))
     out = tmp_path / "out"
-    assert (
-        main(["explain", "--model", str(demo / "model.keras"), str(icon), "--out", str(out)]) == 1
-    )
+    assert _explain(demo, str(icon), "--out", str(out)) == 1
     assert error_line(capsys) == (
-        f"error: The image '{icon}' is 8×8 pixels; at least 32×32 is needed (it is resized "
-        "to the model's 32×32 input)."
+        "error: No image could be explained: all 1 were skipped, the first because: The "
+        f"image '{icon}' is 8×8 pixels; at least 32×32 is needed (it is resized to the "
+        f"model's 32×32 input). The reasons are listed in {out / 'skipped'}."
     )
-    assert not out.exists()
+
+
+def test_bad_output_folders_are_one_line_errors(demo, tmp_path, capsys):
+    image = str(next((demo / "data" / "test" / "NORMAL").glob("*.jpeg")))
+    (tmp_path / "file").write_text("mine")
+    assert _explain(demo, image, "--out", str(tmp_path / "file")) == 1
+    assert error_line(capsys) == (
+        f"error: Cannot write to the output folder '{tmp_path / 'file'}': "
+        f"'{tmp_path / 'file'}' is a file."
+    )
+    assert _explain(demo, image, "--out", str(demo)) == 1
+    assert "holds files but no explained archive" in error_line(capsys)
+    assert _explain(demo, str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")) == 1
+    assert error_line(capsys).startswith("error: No image file or folder at ")

@@ -24,6 +24,7 @@ PUBLIC_PACKAGES = [
     "keras_cxr.data",
     "keras_cxr.data.synthetic",
     "keras_cxr.metrics",
+    "keras_cxr.scale",
     "keras_cxr.viz",
     "keras_cxr.training",
 ]

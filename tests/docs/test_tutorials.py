@@ -136,6 +136,7 @@ SLOW_PAGES = {
     "tutorials/training-callback.md",
     "tutorials/pneumonia-classifier.md",
     "tutorials/heatmap-quality.md",
+    "tutorials/explaining-an-archive.md",
 }
 
 

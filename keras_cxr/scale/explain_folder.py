@@ -1,0 +1,276 @@
+"""`explain_folder`: predictions, heatmaps and their statistics for a whole image archive.
+
+The pieces: `keras_cxr.data.find_images` lists the files, `keras_cxr.data.prefetch_batches`
+decodes them in threads a few batches ahead, `keras_cxr.explain.BatchExplainer` predicts
+and explains each batch, and `ShardWriter` commits shard after shard atomically. Memory
+is bounded by the batches in flight and one shard of results, never by the archive.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_cxr import __version__
+from keras_cxr._validation import check_int, invalid_value
+from keras_cxr.data.images import MIN_IMAGE_SIDE, read_image
+from keras_cxr.data.prefetch import prefetch_batches
+from keras_cxr.data.sources import ImageSource, find_images
+from keras_cxr.explain.batch_explainer import BatchExplainer
+from keras_cxr.models.fingerprint import model_fingerprint
+from keras_cxr.scale.heatmap_shards import heatmap_shards
+from keras_cxr.scale.results_table import (
+    RESULTS_FOLDER,
+    SKIPPED_FOLDER,
+    part_files,
+    part_numbers,
+    read_parts,
+    resolve_format,
+)
+from keras_cxr.scale.run_manifest import check_output, start_run
+from keras_cxr.scale.shard_writer import OVERLAYS_FOLDER, SAVE_OPTIONS, ShardWriter
+from keras_cxr.scale.shard_writer import remove_incomplete as _remove_incomplete
+from keras_cxr.scale.summary import ExplainFolderSummary
+
+#: Images per shard when `shard_size` is not given.
+DEFAULT_SHARD_SIZE = 256
+
+
+def explain_folder(
+    model: str | os.PathLike | keras.Model | BatchExplainer,
+    sources: str | os.PathLike | Iterable[str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    method: str | None = None,
+    layer: Any = None,
+    threshold: float | None = None,
+    save: str = "heatmaps",
+    batch_size: int = 16,
+    resume: bool = False,
+    workers: int | None = None,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    table_format: str = "auto",
+    prefetch: int = 2,
+    progress: bool = True,
+) -> ExplainFolderSummary:
+    """Predicts and explains every image of an archive, writing a table shard by shard.
+
+    `sources` may mix image files (JPEG, PNG, DICOM), folders (searched recursively: the
+    Kermany layout or any tree), glob patterns and `.txt` lists of paths (see
+    `keras_cxr.data.find_images`); an image's label is the name of the nearest
+    NORMAL/PNEUMONIA folder above it, else empty. Files are decoded and resized to the
+    model's input (as in training) in `workers` threads, `prefetch` batches ahead of the
+    model. A file that cannot be decoded, or is smaller than
+    `keras_cxr.data.MIN_IMAGE_SIDE`, is skipped and listed with the reason; the run goes
+    on. Every `shard_size` images (rounded up to whole batches), one shard is committed
+    to `out`:
+
+    * `results/part-N.parquet` (Parquet with pyarrow, else `.csv`): one row per image with
+      `path`, `label`, `probability`, `decision`, `predicted` (class name), `score`, and
+      for the fused map (`fused/...`) and each branch (`<branch>/...`) the columns of
+      `keras_cxr.explain.heatmap_statistics`; `heatmaps` and `overlay` name its files;
+    * `heatmaps/part-N.npz` (`save="heatmaps"` or `"both"`): paths and float16 maps;
+    * `overlays/<stem>-<hash>.png` (`save="overlays"` or `"both"`): the fused map on the
+      image;
+    * `skipped/part-N.csv`: `path`, `label`, `reason` of each skipped file.
+
+    Each file is written atomically and the results part last, so a killed run loses at
+    most the shard in progress. `out/manifest.json`, written first, names the model (by
+    `keras_cxr.models.model_fingerprint`), the method, layers, threshold and `save`; with
+    `resume=True` a run continues where it stopped, skipping every image already in it
+    (explained or skipped), and only with the same model and settings. Without `resume`,
+    `out` must be new or empty: nothing is ever overwritten.
+
+    Args:
+        model: A `.keras` file, a `keras.Model` or a ready `keras_cxr.explain.BatchExplainer`
+            (then `method`, `layer` and `threshold` must stay None).
+        sources: What to explain, one source or several.
+        out: The run folder.
+        method: A CAM method of `keras_cxr.explain.METHODS`. Defaults to None: "gradcam".
+        layer: Target layers; None (default) picks one per branch.
+        threshold: Decision threshold; None (default) uses the model file's, else 0.5.
+        save: `"heatmaps"` (default), `"overlays"`, `"both"` or `"none"` (table only).
+        batch_size: Images per batch. Defaults to 16.
+        resume: Continue the run in `out`. Defaults to False.
+        workers: Decoding threads; None (default) uses one per core, at most 8.
+        shard_size: Images per shard. Defaults to 256.
+        table_format: `"auto"` (default: Parquet if pyarrow is installed, else CSV),
+            `"parquet"` or `"csv"`. A resumed run keeps the format it started with.
+        prefetch: Batches decoded ahead of the model. Defaults to 2.
+        progress: Show a progress bar (images/s). Defaults to True.
+
+    Returns:
+        A `keras_cxr.scale.ExplainFolderSummary`.
+
+    Raises:
+        FileNotFoundError: A source or the model file does not exist.
+        ValueError: No image is found, a bad option, a model that is not a classifier
+            with a fixed input size (see `BatchExplainer`).
+        NotADirectoryError: `out`, or a folder above it, is a file.
+        keras_cxr.scale.OutputExistsError: `out` holds files but no run, or a run and
+            `resume` is False.
+        keras_cxr.scale.RunMismatchError: `resume` names a run of another model or
+            settings.
+        ImportError: `table_format="parquet"` without pyarrow.
+
+    Example:
+        >>> summary = keras_cxr.explain_folder(
+        ...     "runs/demo/model.keras", "chest_xray/test", "explained", save="both"
+        ... )
+        >>> table = keras_cxr.scale.read_results("explained")
+        >>> table["path"][0], table["probability"][0], table["fused/lung_share"][0]
+    """
+    started = time.perf_counter()
+    if save not in SAVE_OPTIONS:
+        raise invalid_value("save", f"one of {list(SAVE_OPTIONS)}", save)
+    batch_size = check_int("batch_size", batch_size)
+    shard_size = check_int("shard_size", shard_size)
+    check_int("prefetch", prefetch, minimum=0)
+    if workers is not None:
+        check_int("workers", workers)
+    table_format = resolve_format(table_format)
+    images = find_images(sources)
+    existing = check_output(out, resume)
+    explainer = _explainer(model, method, layer, threshold, batch_size)
+    manifest = start_run(out, _manifest(explainer, save, table_format), existing)
+    resolve_format(manifest["table_format"])  # a resumed Parquet run still needs pyarrow
+    out = Path(out)
+    if existing is not None:
+        _remove_incomplete(out)
+    done = _done_paths(out)
+    pending = [image for image in images if str(image.path) not in done]
+    explaining_started = time.perf_counter()
+    explained, skipped = _explain_all(
+        explainer,
+        pending,
+        out,
+        save=save,
+        table_format=manifest["table_format"],
+        batch_size=batch_size,
+        shard_size=shard_size,
+        first_shard=_next_shard(out),
+        workers=workers,
+        prefetch=prefetch,
+        progress=progress,
+    )
+    now = time.perf_counter()
+    return ExplainFolderSummary(
+        out=out,
+        explained=explained,
+        skipped=skipped,
+        resumed=len(images) - len(pending),
+        seconds=now - started,
+        explaining_seconds=now - explaining_started,
+        tables=part_files(out / RESULTS_FOLDER),
+        skipped_files=part_files(out / SKIPPED_FOLDER),
+        heatmaps=heatmap_shards(out),
+        overlays=out / OVERLAYS_FOLDER if save in ("overlays", "both") else None,
+    )
+
+
+def _explain_all(
+    explainer: BatchExplainer,
+    pending: list[ImageSource],
+    out: Path,
+    *,
+    save: str,
+    table_format: str,
+    batch_size: int,
+    shard_size: int,
+    first_shard: int,
+    workers: int | None,
+    prefetch: int,
+    progress: bool,
+) -> tuple[int, int]:
+    """The decode-explain-write loop; returns `(explained, skipped)`."""
+    from tqdm.auto import tqdm
+
+    def read(source: ImageSource) -> np.ndarray:
+        return read_image(source.path, explainer.color_mode, explainer.image_size, MIN_IMAGE_SIDE)
+
+    def new_shard(number: int) -> ShardWriter:
+        return ShardWriter(
+            out, number, explainer.heatmap_keys, save, table_format, explainer.class_names
+        )
+
+    explained = skipped = 0
+    writer = new_shard(first_shard)
+    batches = prefetch_batches(pending, read, batch_size, workers=workers, prefetch=prefetch)
+    with tqdm(total=len(pending), desc="explaining", unit="img", disable=not progress) as bar:
+        for batch in batches:
+            writer.add_skipped(batch.skipped)
+            skipped += len(batch.skipped)
+            if batch.items:
+                images = np.stack(batch.images)
+                outputs = explainer(
+                    {
+                        "image": images,
+                        "path": np.asarray([str(s.path) for s in batch.items], dtype=str),
+                        "label": np.asarray([s.label for s in batch.items], dtype=str),
+                    }
+                )
+                writer.add(outputs, images)
+                explained += len(batch.items)
+            bar.update(len(batch))
+            bar.set_postfix(skipped=skipped, refresh=False)
+            if len(writer) >= shard_size:
+                writer.commit()
+                writer = new_shard(writer.number + 1)
+        if len(writer):
+            writer.commit()
+    return explained, skipped
+
+
+def _explainer(model, method, layer, threshold, batch_size: int) -> BatchExplainer:
+    if isinstance(model, BatchExplainer):
+        given = {"method": method, "layer": layer, "threshold": threshold}
+        conflicting = sorted(name for name, value in given.items() if value is not None)
+        if conflicting:
+            raise invalid_value(
+                "model",
+                f"a model or a BatchExplainer without {conflicting} (the explainer has its own)",
+                "a BatchExplainer",
+            )
+        return model
+    return BatchExplainer(
+        model, method or "gradcam", layer, threshold=threshold, batch_size=batch_size
+    )
+
+
+def _manifest(explainer: BatchExplainer, save: str, table_format: str) -> dict[str, Any]:
+    return {
+        "model_fingerprint": model_fingerprint(explainer.model),
+        "model_path": None if explainer.model_path is None else str(explainer.model_path),
+        "model_name": explainer.model.name,
+        "method": explainer.method,
+        "target_layers": explainer.target_layers,
+        "branches": explainer.branches,
+        "score": explainer.explainer.score,
+        "threshold": explainer.threshold,
+        "threshold_source": explainer.threshold_source,
+        "class_names": list(explainer.class_names),
+        "image_size": list(explainer.image_size),
+        "color_mode": explainer.color_mode,
+        "save": save,
+        "table_format": table_format,
+        "keras_cxr_version": __version__,
+    }
+
+
+def _done_paths(out: Path) -> set[str]:
+    """Paths already in a complete shard of the run, explained or skipped."""
+    done: set[str] = set()
+    for folder in (RESULTS_FOLDER, SKIPPED_FOLDER):
+        done.update(str(path) for path in read_parts(out / folder).get("path", ()))
+    return done
+
+
+def _next_shard(out: Path) -> int:
+    numbers = part_numbers(out / RESULTS_FOLDER)
+    return numbers[-1] + 1 if numbers else 0

@@ -1,0 +1,256 @@
+"""The results table of an explained archive: one Parquet or CSV part per shard.
+
+Each part is written atomically (`keras_cxr.atomic.atomic_write`), so a reader, or a run
+killed mid-write, only ever sees whole parts. Parquet needs pyarrow; without it the parts
+are CSV, which any tool reads. The table of a run is the union of its parts, in order.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from keras_cxr._validation import invalid_value
+from keras_cxr.atomic import atomic_write
+
+RESULTS_FOLDER = "results"
+SKIPPED_FOLDER = "skipped"
+TABLE_FORMATS = ("auto", "parquet", "csv")
+#: Columns that hold text, and columns that hold integers; every other one holds floats.
+TEXT_COLUMNS = frozenset({"path", "label", "predicted", "heatmaps", "overlay", "reason"})
+INTEGER_COLUMNS = frozenset({"decision"})
+_PART = re.compile(r"^part-(\d{5,})\.(parquet|csv)$")
+
+
+def resolve_format(table_format: str) -> str:
+    """`"parquet"` or `"csv"`: `"auto"` picks Parquet when pyarrow is installed.
+
+    Args:
+        table_format: `"auto"`, `"parquet"` or `"csv"`.
+
+    Returns:
+        `"parquet"` or `"csv"`.
+
+    Raises:
+        ValueError: For another value.
+        ImportError: For `"parquet"` without pyarrow, saying how to install it.
+
+    Example:
+        >>> keras_cxr.scale.results_table.resolve_format("csv")
+        'csv'
+    """
+    if table_format not in TABLE_FORMATS:
+        raise invalid_value("table_format", f"one of {list(TABLE_FORMATS)}", table_format)
+    if table_format == "csv":
+        return "csv"
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError as error:
+        if table_format == "auto":
+            return "csv"
+        raise ImportError(
+            "Writing the results table as Parquet needs pyarrow: pip install pyarrow "
+            "(or pass table_format='csv')."
+        ) from error
+    return "parquet"
+
+
+def part_name(number: int, table_format: str) -> str:
+    """The file name of part `number`: `part-00000.parquet`.
+
+    Args:
+        number: The shard number, from 0.
+        table_format: `"parquet"`, `"csv"` or `"npz"`.
+
+    Returns:
+        The file name.
+
+    Raises:
+        Nothing: it only formats the name.
+
+    Example:
+        >>> keras_cxr.scale.results_table.part_name(3, "csv")
+        'part-00003.csv'
+    """
+    return f"part-{number:05d}.{table_format}"
+
+
+def part_numbers(folder: str | os.PathLike) -> list[int]:
+    """The numbers of the complete table parts in `folder`, in order.
+
+    Args:
+        folder: A `results/` or `skipped/` folder, which may not exist.
+
+    Returns:
+        The sorted part numbers.
+
+    Raises:
+        Nothing: a missing folder gives an empty list.
+
+    Example:
+        >>> keras_cxr.scale.results_table.part_numbers("explained/results")
+        [0, 1, 2]
+    """
+    return [int(_PART.match(path.name)[1]) for path in part_files(folder)]
+
+
+def part_files(folder: str | os.PathLike) -> list[Path]:
+    """The complete table parts in `folder`, in order (hidden temporaries ignored).
+
+    Args:
+        folder: A `results/` or `skipped/` folder, which may not exist.
+
+    Returns:
+        Their paths, sorted by part number.
+
+    Raises:
+        Nothing: a missing folder gives an empty list.
+
+    Example:
+        >>> keras_cxr.scale.results_table.part_files("explained/results")[0].name
+        'part-00000.parquet'
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = [(int(m[1]), path) for path in folder.iterdir() if (m := _PART.match(path.name))]
+    return [path for _, path in sorted(found)]
+
+
+def write_part(path: str | os.PathLike, columns: Mapping[str, Sequence], table_format: str) -> Path:
+    """Writes one table part atomically; an empty part keeps its columns.
+
+    Args:
+        path: The part's file.
+        columns: Column name → values, all of one length.
+        table_format: `"parquet"` or `"csv"`.
+
+    Returns:
+        `path` as a `Path`.
+
+    Raises:
+        OSError: If the file cannot be written.
+
+    Example:
+        >>> keras_cxr.scale.results_table.write_part(
+        ...     "results/part-00000.csv", {"path": ["a.png"], "probability": [0.9]}, "csv"
+        ... )
+    """
+    columns = {name: _typed(name, values) for name, values in columns.items()}
+    if table_format == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table({name: pa.array(values) for name, values in columns.items()})
+        return atomic_write(path, lambda p: pq.write_table(table, p))
+    return atomic_write(path, lambda p: _write_csv(p, columns))
+
+
+def read_parts(folder: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Reads every part of a folder back into one table, parts in order.
+
+    Args:
+        folder: A `results/` or `skipped/` folder.
+
+    Returns:
+        Column name → NumPy array (text as `str`, `decision` as int64, the rest float32);
+        `{}` when there is no part.
+
+    Raises:
+        ImportError: For Parquet parts without pyarrow, saying how to install it.
+
+    Example:
+        >>> table = keras_cxr.scale.results_table.read_parts("explained/results")
+        >>> table["path"][0], table["probability"][0]
+    """
+    tables = [_read_part(path) for path in part_files(folder)]
+    if not tables:
+        return {}
+    return {
+        name: np.concatenate([_typed(name, table[name]) for table in tables]) for name in tables[0]
+    }
+
+
+def read_results(out: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The results table of an explained archive: one row per explained image.
+
+    Args:
+        out: The output folder of `keras_cxr.explain_folder`.
+
+    Returns:
+        Column name → NumPy array, rows in the order they were explained (see
+        `keras_cxr.explain_folder` for the columns); `{}` before the first shard.
+        `pandas.DataFrame(read_results(out))` makes a data frame of it.
+
+    Raises:
+        ImportError: For Parquet parts without pyarrow, saying how to install it.
+
+    Example:
+        >>> table = keras_cxr.scale.read_results("explained")
+        >>> worst = np.argsort(table["fused/lung_share"])[:10]  # maps mostly off the lungs
+        >>> table["path"][worst]
+    """
+    return read_parts(Path(out) / RESULTS_FOLDER)
+
+
+def read_skipped(out: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The files of an explained archive that could not be decoded, with the reason.
+
+    Args:
+        out: The output folder of `keras_cxr.explain_folder`.
+
+    Returns:
+        `"path"`, `"label"` and `"reason"` → str arrays; `{}` when nothing was skipped.
+
+    Raises:
+        Nothing of its own: the skipped parts are CSV.
+
+    Example:
+        >>> keras_cxr.scale.read_skipped("explained")["reason"][0]
+        "Cannot decode '/data/x.jpeg': it is not a readable JPEG or PNG file ..."
+    """
+    return read_parts(Path(out) / SKIPPED_FOLDER)
+
+
+def _typed(name: str, values) -> np.ndarray:
+    if name in TEXT_COLUMNS:
+        return np.asarray([str(value) for value in values], dtype=str)
+    if name in INTEGER_COLUMNS:
+        return np.asarray([int(value) for value in values], dtype=np.int64)
+    return np.asarray([float(value) for value in values], dtype=np.float32)
+
+
+def _write_csv(path: Path, columns: Mapping[str, np.ndarray]) -> None:
+    names = list(columns)
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(names)
+        for row in zip(*(columns[name] for name in names)):
+            writer.writerow([_cell(value) for value in row])
+
+
+def _cell(value) -> str:
+    if isinstance(value, np.floating):
+        return repr(float(value))  # the shortest text that reads back to the same float32
+    return str(value)
+
+
+def _read_part(path: Path) -> dict[str, list]:
+    if path.suffix == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+        except ImportError as error:
+            raise ImportError(
+                f"{str(path)!r} is a Parquet file, and reading it needs pyarrow: "
+                "pip install pyarrow."
+            ) from error
+        return pq.read_table(path).to_pydict()
+    with open(path, newline="", encoding="utf-8") as file:
+        rows = list(csv.reader(file))
+    names, body = rows[0], rows[1:]
+    return {name: [row[index] for row in body] for index, name in enumerate(names)}

@@ -1,0 +1,93 @@
+"""`ExplainFolderSummary`: what one call of `keras_cxr.explain_folder` did, and where it went."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ExplainFolderSummary:
+    """Counts, timing and files of one `keras_cxr.explain_folder` call.
+
+    Attributes:
+        out: The run folder.
+        explained: Images explained by this call.
+        skipped: Files this call could not decode (listed in `skipped_files`).
+        resumed: Images found done by an earlier, interrupted call and left alone.
+        seconds: Wall time of this call, model loading included.
+        explaining_seconds: Wall time of the decode-and-explain loop alone.
+        tables: The results parts of the whole run, in order (`results/part-*.parquet`
+            or `.csv`); `keras_cxr.scale.read_results(out)` reads them as one table.
+        skipped_files: The skipped-file parts of the whole run (`skipped/part-*.csv`,
+            with a `reason` column).
+        heatmaps: The heatmap shards of the whole run (`heatmaps/part-*.npz`), if saved.
+        overlays: The overlay folder, if overlays were saved, else None.
+
+    Args:
+        out, explained, skipped, resumed, seconds, explaining_seconds: As above.
+        tables, skipped_files, heatmaps, overlays: As above.
+
+    Returns:
+        The frozen dataclass; `str(summary)` is the few lines the command line prints.
+
+    Raises:
+        Nothing of its own: a plain record.
+
+    Example:
+        >>> summary = keras_cxr.explain_folder("model.keras", "chest_xray/test", "out")
+        >>> summary.explained, round(summary.images_per_second)
+        (624, 41)
+    """
+
+    out: Path
+    explained: int
+    skipped: int
+    resumed: int
+    seconds: float
+    explaining_seconds: float
+    tables: list[Path] = field(default_factory=list)
+    skipped_files: list[Path] = field(default_factory=list)
+    heatmaps: list[Path] = field(default_factory=list)
+    overlays: Path | None = None
+
+    @property
+    def images_per_second(self) -> float:
+        """Files handled (explained or skipped) per second of the explaining loop.
+
+        Args:
+            None: a property.
+
+        Returns:
+            The throughput; 0.0 when nothing was handled.
+
+        Raises:
+            Nothing: it divides two stored numbers.
+
+        Example:
+            >>> summary.images_per_second
+            41.3
+        """
+        handled = self.explained + self.skipped
+        return handled / self.explaining_seconds if handled and self.explaining_seconds else 0.0
+
+    def __str__(self) -> str:
+        lines = [
+            f"Explained {self.explained} images in {self.seconds:.1f} s "
+            f"({self.images_per_second:.1f} images/s); skipped {self.skipped}"
+            + (f"; {self.resumed} already done" if self.resumed else "")
+            + ".",
+            f"  table     {self.out / 'results'} ({_count(len(self.tables), 'part')})",
+        ]
+        if self.heatmaps:
+            shards = _count(len(self.heatmaps), "shard")
+            lines.append(f"  heatmaps  {self.out / 'heatmaps'} ({shards})")
+        if self.overlays is not None:
+            lines.append(f"  overlays  {self.overlays}")
+        if self.skipped_files:
+            lines.append(f"  skipped   {self.out / 'skipped'} (path and reason of each file)")
+        return "\n".join(lines)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
