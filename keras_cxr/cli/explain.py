@@ -59,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--shard-size", type=positive_int, default=256, help="images per table shard"
     )
     parser.add_argument(
+        "--heatmap-size",
+        type=positive_int,
+        default=56,
+        help="longest side of the heatmaps kept in the .npz shards (default: 56)",
+    )
+    parser.add_argument(
         "--workers", type=positive_int, default=None, help="decoding threads (default: cores)"
     )
     parser.add_argument(
@@ -105,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         workers=args.workers,
         shard_size=args.shard_size,
+        heatmap_size=args.heatmap_size,
         table_format=args.table_format,
         progress=not args.quiet,
     )

@@ -34,7 +34,12 @@ from keras_cxr.scale.results_table import (
     resolve_format,
 )
 from keras_cxr.scale.run_manifest import check_output, start_run
-from keras_cxr.scale.shard_writer import OVERLAYS_FOLDER, SAVE_OPTIONS, ShardWriter
+from keras_cxr.scale.shard_writer import (
+    DEFAULT_HEATMAP_SIZE,
+    OVERLAYS_FOLDER,
+    SAVE_OPTIONS,
+    ShardWriter,
+)
 from keras_cxr.scale.shard_writer import remove_incomplete as _remove_incomplete
 from keras_cxr.scale.summary import ExplainFolderSummary
 
@@ -51,6 +56,7 @@ def explain_folder(
     layer: Any = None,
     threshold: float | None = None,
     save: str = "heatmaps",
+    heatmap_size: int | None = DEFAULT_HEATMAP_SIZE,
     batch_size: int = 16,
     resume: bool = False,
     workers: int | None = None,
@@ -75,7 +81,8 @@ def explain_folder(
       `path`, `label`, `probability`, `decision`, `predicted` (class name), `score`, and
       for the fused map (`fused/...`) and each branch (`<branch>/...`) the columns of
       `keras_cxr.explain.heatmap_statistics`; `heatmaps` and `overlay` name its files;
-    * `heatmaps/part-N.npz` (`save="heatmaps"` or `"both"`): paths and float16 maps;
+    * `heatmaps/part-N.npz` (`save="heatmaps"` or `"both"`): paths and uint8 maps (255
+      for 1.0), shrunk to `heatmap_size` (`keras_cxr.scale.read_heatmaps` reads them);
     * `overlays/<stem>-<hash>.png` (`save="overlays"` or `"both"`): the fused map on the
       image;
     * `skipped/part-N.csv`: `path`, `label`, `reason` of each skipped file.
@@ -96,6 +103,8 @@ def explain_folder(
         layer: Target layers; None (default) picks one per branch.
         threshold: Decision threshold; None (default) uses the model file's, else 0.5.
         save: `"heatmaps"` (default), `"overlays"`, `"both"` or `"none"` (table only).
+        heatmap_size: Longest side of the stored heatmaps, at most the input's; None keeps
+            the input size. Defaults to 56 (a CAM of a 224-px input is 7×7 to 28×28).
         batch_size: Images per batch. Defaults to 16.
         resume: Continue the run in `out`. Defaults to False.
         workers: Decoding threads; None (default) uses one per core, at most 8.
@@ -131,6 +140,8 @@ def explain_folder(
         raise invalid_value("save", f"one of {list(SAVE_OPTIONS)}", save)
     batch_size = check_int("batch_size", batch_size)
     shard_size = check_int("shard_size", shard_size)
+    if heatmap_size is not None:
+        heatmap_size = check_int("heatmap_size", heatmap_size)
     check_int("prefetch", prefetch, minimum=0)
     if workers is not None:
         check_int("workers", workers)
@@ -138,7 +149,7 @@ def explain_folder(
     images = find_images(sources)
     existing = check_output(out, resume)
     explainer = _explainer(model, method, layer, threshold, batch_size)
-    manifest = start_run(out, _manifest(explainer, save, table_format), existing)
+    manifest = start_run(out, _manifest(explainer, save, table_format, heatmap_size), existing)
     resolve_format(manifest["table_format"])  # a resumed Parquet run still needs pyarrow
     out = Path(out)
     if existing is not None:
@@ -151,6 +162,7 @@ def explain_folder(
         pending,
         out,
         save=save,
+        heatmap_size=heatmap_size,
         table_format=manifest["table_format"],
         batch_size=batch_size,
         shard_size=shard_size,
@@ -180,6 +192,7 @@ def _explain_all(
     out: Path,
     *,
     save: str,
+    heatmap_size: int | None,
     table_format: str,
     batch_size: int,
     shard_size: int,
@@ -196,7 +209,13 @@ def _explain_all(
 
     def new_shard(number: int) -> ShardWriter:
         return ShardWriter(
-            out, number, explainer.heatmap_keys, save, table_format, explainer.class_names
+            out,
+            number,
+            explainer.heatmap_keys,
+            save,
+            table_format,
+            explainer.class_names,
+            heatmap_size,
         )
 
     explained = skipped = 0
@@ -243,7 +262,9 @@ def _explainer(model, method, layer, threshold, batch_size: int) -> BatchExplain
     )
 
 
-def _manifest(explainer: BatchExplainer, save: str, table_format: str) -> dict[str, Any]:
+def _manifest(
+    explainer: BatchExplainer, save: str, table_format: str, heatmap_size: int | None
+) -> dict[str, Any]:
     return {
         "model_fingerprint": model_fingerprint(explainer.model),
         "model_path": None if explainer.model_path is None else str(explainer.model_path),
@@ -258,6 +279,7 @@ def _manifest(explainer: BatchExplainer, save: str, table_format: str) -> dict[s
         "image_size": list(explainer.image_size),
         "color_mode": explainer.color_mode,
         "save": save,
+        "heatmap_size": heatmap_size,
         "table_format": table_format,
         "keras_cxr_version": __version__,
     }

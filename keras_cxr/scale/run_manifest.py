@@ -22,7 +22,15 @@ MANIFEST_FILE = "manifest.json"
 #: The `kind` of an explained-archive manifest, telling it from other tools' manifests.
 KIND = "keras_cxr.explain_folder"
 #: Manifest fields that must match for a run to be resumed.
-IDENTITY_FIELDS = ("model_fingerprint", "method", "target_layers", "score", "threshold", "save")
+IDENTITY_FIELDS = (
+    "model_fingerprint",
+    "method",
+    "target_layers",
+    "score",
+    "threshold",
+    "save",
+    "heatmap_size",
+)
 
 
 class OutputExistsError(FileExistsError):

@@ -25,7 +25,7 @@ import numpy as np
 from keras_cxr.atomic import atomic_write
 from keras_cxr.data.sources import ImageSource
 from keras_cxr.explain.heatmap_statistics import heatmap_statistics
-from keras_cxr.scale.heatmap_shards import HEATMAP_DTYPE, HEATMAPS_FOLDER, write_heatmap_shard
+from keras_cxr.scale.heatmap_shards import HEATMAPS_FOLDER, quantize, write_heatmap_shard
 from keras_cxr.scale.results_table import (
     RESULTS_FOLDER,
     SKIPPED_FOLDER,
@@ -36,6 +36,9 @@ from keras_cxr.scale.results_table import (
 from keras_cxr.viz.overlay import overlay
 
 OVERLAYS_FOLDER = "overlays"
+#: Longest side of the stored heatmaps when `heatmap_size` is not given: a CAM of a 224-px
+#: input is 7×7 to 28×28, so 56 keeps all it shows at a sixteenth of the input's pixels.
+DEFAULT_HEATMAP_SIZE = 56
 #: What `save=` may keep besides the table.
 SAVE_OPTIONS = ("heatmaps", "overlays", "both", "none")
 
@@ -50,6 +53,9 @@ class ShardWriter:
         save: One of `SAVE_OPTIONS`.
         table_format: `"parquet"` or `"csv"`.
         class_names: Names of the classes, by decision index.
+        heatmap_size: Longest side of the stored heatmaps (shrunk with area averaging,
+            never enlarged); None keeps the model's input size. Defaults to
+            `DEFAULT_HEATMAP_SIZE`. The table's statistics use the full-size maps.
 
     Returns:
         A writer; `len(writer)` counts the images it holds, explained or skipped.
@@ -72,8 +78,10 @@ class ShardWriter:
         save: str,
         table_format: str,
         class_names: Sequence[str],
+        heatmap_size: int | None = DEFAULT_HEATMAP_SIZE,
     ) -> None:
         self.out = Path(out)
+        self.heatmap_size = heatmap_size
         self.number = number
         self.heatmap_keys = list(heatmap_keys)
         self.save = save
@@ -108,8 +116,9 @@ class ShardWriter:
         for name, values in rows.items():
             self._rows.setdefault(name, []).extend(values)
         if self.save in ("heatmaps", "both"):
-            for key in self.heatmap_keys:  # stored as they will be written: half of float32
-                self._maps[key].append(np.asarray(outputs[key]).astype(HEATMAP_DTYPE))
+            for key in self.heatmap_keys:  # kept as they will be written: small uint8 maps
+                maps = stored_size(np.asarray(outputs[key]), self.heatmap_size)
+                self._maps[key].append(quantize(maps))
 
     def add_skipped(self, skipped: Sequence[tuple[ImageSource, str]]) -> None:
         """Adds files that could not be decoded, each with its reason.
@@ -205,6 +214,33 @@ class ShardWriter:
             atomic_write(folder / name, lambda p, data=encoded: p.write_bytes(data.tobytes()))
             names.append(f"{OVERLAYS_FOLDER}/{name}")
         return names
+
+
+def stored_size(maps: np.ndarray, heatmap_size: int | None) -> np.ndarray:
+    """Maps `(n, H, W)` shrunk so that their longer side is at most `heatmap_size`.
+
+    Args:
+        maps: Heatmaps in [0, 1].
+        heatmap_size: The longest side kept; None, or a side already within it, returns
+            `maps` unchanged. The aspect ratio is kept (each side rounded).
+
+    Returns:
+        float32 maps `(n, h, w)`, resized with `cv2.INTER_AREA` (the mean of each cell).
+
+    Raises:
+        Nothing: the size was checked by `explain_folder`.
+
+    Example:
+        >>> keras_cxr.scale.shard_writer.stored_size(np.zeros((2, 224, 224)), 56).shape
+        (2, 56, 56)
+    """
+    height, width = maps.shape[1:3]
+    if heatmap_size is None or max(height, width) <= heatmap_size:
+        return maps
+    factor = heatmap_size / max(height, width)
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    resized = [cv2.resize(m.astype(np.float32), size, interpolation=cv2.INTER_AREA) for m in maps]
+    return np.stack(resized) if resized else np.zeros((0, size[1], size[0]), np.float32)
 
 
 def overlay_name(path: str | os.PathLike) -> str:

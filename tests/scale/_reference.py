@@ -9,6 +9,11 @@ import numpy as np
 from keras_cxr.data import MIN_IMAGE_SIDE, read_image
 from keras_cxr.explain import heatmap_statistics
 
+#: Stored heatmaps are rounded to steps of 1/255 (uint8).
+HEATMAP_TOLERANCE = 0.5 / 255 + 1e-6
+#: Two stored copies of one map: a value on a rounding edge may land one step apart.
+STORED_TOLERANCE = 1 / 255 + 1e-6
+
 
 def image_files(root: Path) -> list[Path]:
     return sorted(path for path in root.rglob("*") if path.suffix in (".jpeg", ".png"))

@@ -12,7 +12,7 @@ import keras_cxr
 from keras_cxr.scale import read_heatmaps, read_results, read_skipped
 from keras_cxr.viz import overlay
 
-from ._reference import image_files, reference, reference_statistics
+from ._reference import HEATMAP_TOLERANCE, image_files, reference, reference_statistics
 
 
 def _formats():
@@ -53,9 +53,9 @@ def test_table_and_heatmap_shards_hold_the_explainers_answers(
     assert [p.name for p in summary.tables] == [f"part-0000{i}.{suffix}" for i in range(3)]
     assert (summary.explained, summary.skipped, summary.resumed) == (18, 0, 0)
     maps = read_heatmaps(out)
-    assert list(maps["path"]) == list(table["path"]) and maps["heatmap"].dtype == np.float16
+    assert list(maps["path"]) == list(table["path"]) and maps["heatmap"].dtype == np.float32
     for key in explainer.heatmap_keys:
-        np.testing.assert_allclose(maps[key], expected[key], atol=2**-11, err_msg=key)
+        np.testing.assert_allclose(maps[key], expected[key], atol=HEATMAP_TOLERANCE, err_msg=key)
     assert list(table["heatmaps"]) == [f"heatmaps/part-0000{i // 8}.npz" for i in range(18)]
     with np.load(out / "heatmaps" / "part-00002.npz") as shard:
         assert list(shard["path"]) == list(table["path"][16:])
@@ -115,7 +115,7 @@ def test_images_of_mixed_sizes_are_resized_like_training(explainer, tmp_path):
     _, expected = reference(explainer, image_files(folder))
     maps = read_heatmaps(tmp_path / "out")
     assert maps["heatmap"].shape == (4, 32, 32)
-    np.testing.assert_allclose(maps["heatmap"], expected["heatmap"], atol=2**-11)
+    np.testing.assert_allclose(maps["heatmap"], expected["heatmap"], atol=HEATMAP_TOLERANCE)
 
 
 def test_a_model_file_is_loaded_with_its_threshold(model_file, archive, tmp_path):
@@ -182,4 +182,29 @@ def test_dicom_png_and_a_path_list_in_one_run(explainer, archive, tmp_path):
     _, expected = reference(explainer, files)
     np.testing.assert_allclose(table["probability"], expected["probability"], rtol=1e-6)
     maps = read_heatmaps(tmp_path / "out")
-    np.testing.assert_allclose(maps["heatmap"], expected["heatmap"], atol=2**-11)
+    np.testing.assert_allclose(maps["heatmap"], expected["heatmap"], atol=HEATMAP_TOLERANCE)
+
+
+def test_stored_heatmaps_are_shrunk_to_heatmap_size_and_quantized(explainer, archive, tmp_path):
+    out = tmp_path / "out"
+    keras_cxr.explain_folder(explainer, archive / "test", out, heatmap_size=16, progress=False)
+    _, expected = reference(explainer, image_files(archive / "test"))
+    with np.load(out / "heatmaps" / "part-00000.npz") as shard:
+        stored = shard["heatmap"]
+    assert stored.dtype == np.uint8 and stored.shape[1:] == (16, 16)
+    # Each stored pixel is the mean of a 2×2 cell of the full map (32 px input), × 255.
+    cells = expected["heatmap"].reshape(-1, 16, 2, 16, 2).mean(axis=(2, 4))
+    np.testing.assert_allclose(stored / 255.0, cells, atol=HEATMAP_TOLERANCE)
+    assert keras_cxr.scale.read_manifest(out)["heatmap_size"] == 16
+    with pytest.raises(keras_cxr.scale.RunMismatchError, match="heatmap_size"):
+        keras_cxr.explain_folder(
+            explainer, archive / "test", out, heatmap_size=8, resume=True, progress=False
+        )
+
+
+def test_heatmap_size_must_be_a_positive_integer(explainer, archive, tmp_path):
+    with pytest.raises(ValueError, match="heatmap_size"):
+        keras_cxr.explain_folder(
+            explainer, archive / "test", tmp_path / "out", heatmap_size=0, progress=False
+        )
+    assert not (tmp_path / "out").exists()

@@ -16,6 +16,8 @@ import keras_cxr
 from keras_cxr.data.synthetic import write_chest_xray
 from keras_cxr.scale import read_heatmaps, read_results
 
+from ._reference import STORED_TOLERANCE
+
 #: The child explains two images per batch and sleeps after each, so the kill lands mid-run.
 _CHILD = textwrap.dedent(
     """
@@ -71,4 +73,4 @@ def test_a_killed_process_leaves_whole_shards_and_resumes(model_file, explainer,
     np.testing.assert_allclose(table["probability"], whole["probability"], rtol=1e-6)
     maps, whole_maps = read_heatmaps(out), read_heatmaps(tmp_path / "whole")
     assert list(maps["path"]) == list(whole_maps["path"])
-    np.testing.assert_allclose(maps["heatmap"], whole_maps["heatmap"], atol=2**-11)
+    np.testing.assert_allclose(maps["heatmap"], whole_maps["heatmap"], atol=STORED_TOLERANCE)
