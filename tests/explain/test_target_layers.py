@@ -1,9 +1,11 @@
 """Target-layer resolution: automatic search, names, paths, objects and the errors."""
 
 import keras
+import numpy as np
 import pytest
 
-from keras_cxr import GradCAM, StackedEnsemble
+from keras_cxr import GradCAM, LayerCAM, StackedEnsemble
+from keras_cxr.explain import normalize
 
 from .models import tiny_cnn
 
@@ -90,13 +92,21 @@ def test_layer_of_another_model_is_refused():
         GradCAM(tiny_cnn(), layer=other.get_layer("last_relu"))
 
 
-def test_two_layers_on_one_path_are_refused_with_the_fix():
-    with pytest.raises(
-        ValueError,
-        match=r"`relu1` feeds `last_relu`.*GradCAM\(model, layer='relu1'\) and "
-        r"GradCAM\(model, layer='last_relu'\)",
-    ):
-        GradCAM(tiny_cnn(), layer=["last_relu", "relu1"])
+@pytest.mark.backends
+@pytest.mark.parametrize("method", [GradCAM, LayerCAM])
+def test_two_layers_on_one_path_each_get_the_gradient_of_the_whole_rest(method):
+    # One head per target: the map of `relu1` must be the one it gets when explained
+    # alone (the gradient flows through conv2 and last_relu), not a map cut off there.
+    model = tiny_cnn()
+    images = np.random.default_rng(5).uniform(0, 255, (3, 16, 16, 3))
+    both = method(model, layer=["last_relu", "relu1"]).explain(images, class_index=1)
+    assert both.target_layers == ["last_relu", "relu1"]
+    for path in both.target_layers:
+        alone = method(model, layer=path).explain(images, class_index=1)
+        np.testing.assert_allclose(both.layer_heatmaps[path], alone.heatmaps, atol=1e-5)
+        np.testing.assert_allclose(both.scores, alone.scores, rtol=1e-6)
+    fused = normalize(np.mean([both.layer_heatmaps[p] for p in both.target_layers], axis=0))
+    np.testing.assert_allclose(both.heatmaps, fused, atol=1e-6)
 
 
 def test_bad_layer_type():
