@@ -9,6 +9,7 @@ from keras_cxr.explain.heatmaps import fuse, normalize, upsample
 from keras_cxr.explain.hirescam import HiResCAM
 from keras_cxr.explain.layercam import LayerCAM
 from keras_cxr.explain.scorecam import ScoreCAM
+from keras_cxr.explain.target_layers import block_layers
 from keras_cxr.explain.xgradcam import XGradCAM
 
 #: Method names accepted by the CLI and `GradCAMCallback(method=...)`.
@@ -60,6 +61,7 @@ __all__ = [
     "LayerCAM",
     "ScoreCAM",
     "XGradCAM",
+    "block_layers",
     "fuse",
     "get_method",
     "normalize",

@@ -43,8 +43,8 @@ class Explanation:
             otherwise.
 
     Args:
-        heatmaps, layer_heatmaps, scores, class_index, predictions, target_layers, method,
-        attributions, display, completeness_gap: The attributes above; explainers build
+        **fields: The attributes above, one argument each (`target_layers` defaults to
+            `[]`, `method` to `"gradcam"`, the last three to `None`); explainers build
             it, users read it.
 
     Returns:
