@@ -41,6 +41,17 @@ def test_explain_writes_figures_with_the_prediction(demo, tmp_path, capsys):
     assert capsys.readouterr().out.count("->") == 2
 
 
+def test_explain_with_a_pixel_attribution_method(demo, tmp_path):
+    image = sorted((demo / "data" / "test" / "PNEUMONIA").glob("*.jpeg"))[0]
+    out = tmp_path / "explained"
+    model = str(demo / "model.keras")
+    arguments = ["explain", "--model", model, str(image), "--out", str(out), "--quiet"]
+    assert main([*arguments, "--method", "integrated-gradients"]) == 0
+    (listed,) = json.loads((out / "predictions.json").read_text())
+    assert listed["method"] == "integrated-gradients"
+    assert "_integratedgradients_" in listed["figure"] and (out / listed["figure"]).is_file()
+
+
 def test_method_choices_are_the_explainers():
     explain = build_parser()._subparsers._group_actions[0].choices["explain"]
     method = next(a for a in explain._actions if a.dest == "method")
