@@ -11,6 +11,8 @@ Functions:
         reads (JAX passes their values to the executable as arguments).
     head_gradients(head, features, score): logits and d(score)/d(features), recording
         only the head.
+    input_gradients(function, images, score): logits and d(score)/d(images) through the
+        whole model, for the pixel attribution methods.
     hooked_gradients(forward, score): outputs, activations and their gradients for
         models that can only be run whole (subclassed models); `forward(watch)` runs the
         model, its hooks calling `tensor = watch(index, tensor)`.
@@ -26,11 +28,26 @@ SUPPORTED = ("tensorflow", "jax", "torch")
 BACKEND = keras.backend.backend()
 
 if BACKEND == "tensorflow":
-    from keras_cxr.backend.tensorflow import compile_function, head_gradients, hooked_gradients
+    from keras_cxr.backend.tensorflow import (
+        compile_function,
+        head_gradients,
+        hooked_gradients,
+        input_gradients,
+    )
 elif BACKEND == "jax":
-    from keras_cxr.backend.jax import compile_function, head_gradients, hooked_gradients
+    from keras_cxr.backend.jax import (
+        compile_function,
+        head_gradients,
+        hooked_gradients,
+        input_gradients,
+    )
 elif BACKEND == "torch":
-    from keras_cxr.backend.torch import compile_function, head_gradients, hooked_gradients
+    from keras_cxr.backend.torch import (
+        compile_function,
+        head_gradients,
+        hooked_gradients,
+        input_gradients,
+    )
 else:  # pragma: no cover - exercised only under other Keras backends
 
     def _unsupported(*args, **kwargs):
@@ -40,6 +57,13 @@ else:  # pragma: no cover - exercised only under other Keras backends
             "importing keras."
         )
 
-    compile_function = head_gradients = hooked_gradients = _unsupported
+    compile_function = head_gradients = hooked_gradients = input_gradients = _unsupported
 
-__all__ = ["BACKEND", "SUPPORTED", "compile_function", "head_gradients", "hooked_gradients"]
+__all__ = [
+    "BACKEND",
+    "SUPPORTED",
+    "compile_function",
+    "head_gradients",
+    "hooked_gradients",
+    "input_gradients",
+]

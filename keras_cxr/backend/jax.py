@@ -115,6 +115,28 @@ def head_gradients(
     return logits, gradients
 
 
+def input_gradients(
+    function: Callable[[object], object], images, score: Callable[[object], object]
+) -> tuple[object, object]:
+    """Run `function` on `images` and differentiate the per-image score w.r.t. the images.
+
+    Uses `jax.value_and_grad` of the batch-summed score w.r.t. the images (each image's
+    own gradient, as images are independent in inference mode); under
+    `compile_function` it is traced into the same `jax.jit` executable as the rest.
+
+    Arguments, result and errors are those of the TensorFlow version,
+    `keras_cxr.backend.tensorflow.input_gradients`, which documents the contract that
+    every backend module implements under the same name.
+    """
+
+    def total(x):
+        logits = function(x)
+        return jnp.sum(score(logits)), logits
+
+    (_, logits), gradients = jax.value_and_grad(total, has_aux=True)(images)
+    return logits, gradients
+
+
 def hooked_gradients(
     forward: Callable[[Callable], tuple[object, list]], score: Callable[[object], object]
 ) -> tuple[object, list, list]:

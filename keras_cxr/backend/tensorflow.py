@@ -74,6 +74,39 @@ def head_gradients(
     return logits, tape.gradient(scores, features)
 
 
+def input_gradients(
+    function: Callable[[object], object], images, score: Callable[[object], object]
+) -> tuple[object, object]:
+    """Run `function` on `images` and differentiate the per-image score w.r.t. the images.
+
+    The whole of `function` (the model up to its logits) is recorded, so this costs a
+    forward and a full backward pass, down to the pixels.
+
+    Args:
+        function: Maps the images `(batch, height, width, channels)` to the model's logits.
+        images: The input tensor; it is watched, so it need not be a variable.
+        score: Maps logits to one scalar per image, shape `(batch,)`.
+
+    Returns:
+        `(logits, gradients)`: the logits, and d(score)/d(images) with the images' shape.
+        Images are independent in inference mode, so differentiating the batch-summed
+        score gives each image's own gradient.
+
+    Raises:
+        Exception: Whatever `function` or `score` raise.
+
+    Example:
+        >>> logits, gradients = keras_cxr.backend.input_gradients(
+        ...     model_logits, images, lambda logits: logits[:, 0]
+        ... )
+    """
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        logits = function(images)
+        scores = score(logits)
+    return logits, tape.gradient(scores, images)
+
+
 def hooked_gradients(
     forward: Callable[[Callable], tuple[object, list]], score: Callable[[object], object]
 ) -> tuple[object, list, list]:

@@ -90,6 +90,26 @@ def head_gradients(
     return logits.detach(), gradients
 
 
+def input_gradients(
+    function: Callable[[object], object], images, score: Callable[[object], object]
+) -> tuple[object, object]:
+    """Run `function` on `images` and differentiate the per-image score w.r.t. the images.
+
+    The images are detached and marked with `requires_grad_`, so autograd records the
+    whole forward pass from them (also under the `torch.no_grad()` of
+    `compile_function`); the logits and gradients are returned detached.
+
+    Arguments, result and errors are those of the TensorFlow version,
+    `keras_cxr.backend.tensorflow.input_gradients`, which documents the contract that
+    every backend module implements under the same name.
+    """
+    with torch.enable_grad():
+        leaf = images.detach().requires_grad_(True)
+        logits = function(leaf)
+        (gradients,) = _gradients(score(logits), [leaf])
+    return logits.detach(), gradients
+
+
 def hooked_gradients(
     forward: Callable[[Callable], tuple[object, list]], score: Callable[[object], object]
 ) -> tuple[object, list, list]:

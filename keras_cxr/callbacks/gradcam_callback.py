@@ -18,7 +18,7 @@ from keras_cxr.callbacks.png_writer import write_png
 from keras_cxr.callbacks.samples import Samples
 from keras_cxr.callbacks.tensorboard_writer import TensorBoardWriter
 from keras_cxr.callbacks.warn_once import WarnOnce
-from keras_cxr.explain import BaseCAM, get_method
+from keras_cxr.explain import BaseAttribution, BaseCAM, SmoothGrad, get_method, is_cam
 from keras_cxr.metrics.localization import energy_in_mask, pointing_game
 
 #: Keys added to the epoch logs; the last two only when `masks` are given.
@@ -106,11 +106,14 @@ class GradCAMCallback(keras.callbacks.Callback):
             training begins. Defaults to `"logs/gradcam"`.
         every: Log every `every` epochs, an integer >= 1. Defaults to 1.
         method: A name in `keras_cxr.explain.METHODS` (e.g. `"gradcam"`,
-            `"gradcam++"`, `"hirescam"`) or a `keras_cxr.explain.BaseCAM` subclass.
-            Defaults to `"gradcam"`.
-        layer: Target layer(s), as for `keras_cxr.GradCAM`; `None` finds the last
-            spatial layer of every branch. Required for subclassed models without a
-            Functional graph. Defaults to `None`.
+            `"gradcam++"`, `"hirescam"`, `"integrated-gradients"`) or an explainer class
+            (a `keras_cxr.explain.BaseCAM` or `BaseAttribution` subclass, or
+            `SmoothGrad`), built as `method(model, layer)` for a CAM and `method(model)`
+            otherwise. Defaults to `"gradcam"`.
+        layer: Target layer(s) of a CAM, as for `keras_cxr.GradCAM`; `None` finds the
+            last spatial layer of every branch. Required for subclassed models without a
+            Functional graph; must be `None` for the pixel attribution methods, which
+            explain the input itself. Defaults to `None`.
         class_index: `None`, one int for all images, or one int per image as given; it
             overrides `labels` as the explained class (the labels are still shown).
             Defaults to `None`.
@@ -123,8 +126,8 @@ class GradCAMCallback(keras.callbacks.Callback):
 
     Attributes:
         samples: The `keras_cxr.callbacks.samples.Samples` taken at construction.
-        explainer: The `keras_cxr.explain.BaseCAM` instance, built at `on_train_begin`
-            (`None` before).
+        explainer: The explainer (e.g. a `keras_cxr.GradCAM`), built at
+            `on_train_begin` (`None` before).
         last_explanation: The `keras_cxr.Explanation` of the last logged epoch.
         history: Log key → one value per epoch seen (NaN where not measured); an epoch
             logged only at `on_train_end` gets its values here too.
@@ -135,10 +138,11 @@ class GradCAMCallback(keras.callbacks.Callback):
             batch, a path that cannot be read as an image, labels, masks or
             `class_index` whose length differs from the images, labels that are not
             class indices, non-binary or wrongly sized masks, `every` or `max_images`
-            not an integer >= 1, an unknown `method`, or a `model` that is not a
-            `keras.Model`. When training begins, for images whose size does not match
-            the model's input, a class index out of the model's range, or what the
-            explainer rejects (e.g. an unknown layer).
+            not an integer >= 1, an unknown `method`, a `layer` given to a pixel
+            attribution method, or a `model` that is not a `keras.Model`. When training
+            begins, for images whose size does not match the model's input, a class
+            index out of the model's range, or what the explainer rejects (e.g. an
+            unknown layer).
 
     Example:
         >>> callback = keras_cxr.callbacks.GradCAMCallback(
@@ -173,13 +177,20 @@ class GradCAMCallback(keras.callbacks.Callback):
         if model is not None and not isinstance(model, keras.Model):
             raise invalid_value("model", "None or a keras.Model", type(model).__name__)
         self.method_class = _method_class(method)
+        if layer is not None and not is_cam(self.method_class):
+            raise invalid_value(
+                "layer",
+                f"None for {self.method_class.__name__}, which explains the input pixels "
+                "rather than a layer",
+                layer,
+            )
         self.method = method
         self.layer = layer
         self.class_index = class_index
         self.samples = Samples(images, labels, masks, class_index, self.max_images)
         self._explained_model = model
 
-        self.explainer: BaseCAM | None = None
+        self.explainer: BaseCAM | BaseAttribution | SmoothGrad | None = None
         self.last_explanation = None
         self.history: dict[str, list[float]] = {key: [] for key in self._keys()}
         self.logged_epochs: list[int] = []
@@ -280,7 +291,10 @@ class GradCAMCallback(keras.callbacks.Callback):
         if self.explainer is not None and self.explainer.model is model:
             return False
         images, masks = self.samples.fit_to(model)
-        self.explainer = self.method_class(model, self.layer)
+        if is_cam(self.method_class):
+            self.explainer = self.method_class(model, self.layer)
+        else:
+            self.explainer = self.method_class(model)
         self._images, self._masks = images, masks
         if self._tensorboard is None and TensorBoardWriter.available():
             self._tensorboard = TensorBoardWriter(self.log_dir)
@@ -341,9 +355,9 @@ class GradCAMCallback(keras.callbacks.Callback):
         self._warning.report(message, stacklevel=3)
 
 
-def _method_class(method: Any) -> type[BaseCAM]:
-    if isinstance(method, type) and issubclass(method, BaseCAM):
+def _method_class(method: Any) -> type:
+    if isinstance(method, type) and issubclass(method, (BaseCAM, BaseAttribution, SmoothGrad)):
         return method
     if not isinstance(method, str):
-        raise invalid_value("method", "a method name or a BaseCAM subclass", method)
+        raise invalid_value("method", "a method name or an explainer class", method)
     return get_method(method)

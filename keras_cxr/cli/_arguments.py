@@ -5,9 +5,25 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-#: The names of `keras_cxr.explain.METHODS`, restated so that building the parser imports
-#: no Keras; tests/cli/test_explain.py checks that the two agree.
-CAM_METHODS = ("eigencam", "gradcam", "gradcam++", "hirescam", "layercam", "scorecam", "xgradcam")
+#: The names of `keras_cxr.explain.METHODS` (the CAMs and the pixel attribution methods),
+#: restated so that building the parser imports no Keras; tests/cli/test_arguments.py checks
+#: that the two agree.
+METHOD_NAMES = (
+    "eigencam",
+    "gradcam",
+    "gradcam++",
+    "gradient-times-input",
+    "hirescam",
+    "integrated-gradients",
+    "layercam",
+    "occlusion",
+    "saliency",
+    "scorecam",
+    "shap",
+    "smoothgrad",
+    "vargrad",
+    "xgradcam",
+)
 
 
 def integer_at_least(minimum: int) -> Callable[[str], int]:
@@ -39,8 +55,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_method_option(parser: argparse.ArgumentParser) -> None:
-    """`--method`, the CAM method of the heatmaps."""
-    parser.add_argument("--method", choices=CAM_METHODS, default="gradcam", help="CAM method")
+    """`--method`, the explanation method of the heatmaps (a CAM or a pixel method)."""
+    parser.add_argument(
+        "--method", choices=METHOD_NAMES, default="gradcam", help="explanation method"
+    )
 
 
 def add_quiet_option(parser: argparse.ArgumentParser) -> None:

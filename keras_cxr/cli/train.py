@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from keras_cxr.cli._arguments import CAM_METHODS
+from keras_cxr.cli._arguments import METHOD_NAMES
 from keras_cxr.cli._config_flags import add_config_flags, config_overrides
 
 HELP = "train a classifier on a Kermany-layout folder"
@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="settings to start from (default: seed, or offline with --weights none)",
     )
-    add_config_flags(parser, TrainConfig, recipes, choices={"gradcam_method": CAM_METHODS})
+    add_config_flags(parser, TrainConfig, recipes, choices={"gradcam_method": METHOD_NAMES})
 
 
 def run(args: argparse.Namespace) -> int:

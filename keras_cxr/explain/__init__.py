@@ -1,22 +1,33 @@
-"""Explainers: the CAM family over a shared base, target-layer resolution, the result type.
+"""Explainers: the CAM family and the pixel attribution methods, layers, the result type.
 
 `BatchExplainer` serves the same explainers to dict batches (Ray Data, an HTTP server).
 """
 
 from keras_cxr.explain.base import BaseCAM
+from keras_cxr.explain.base_attribution import BaseAttribution
 from keras_cxr.explain.batch_explainer import BatchExplainer
 from keras_cxr.explain.eigencam import EigenCAM
 from keras_cxr.explain.explanation import Explanation
 from keras_cxr.explain.gradcam import GradCAM
 from keras_cxr.explain.gradcam_plus_plus import GradCAMPlusPlus
+from keras_cxr.explain.gradient_times_input import GradientTimesInput
 from keras_cxr.explain.heatmap_statistics import heatmap_statistics
-from keras_cxr.explain.heatmaps import fuse, normalize, upsample
+from keras_cxr.explain.heatmaps import attribution_heatmaps, fuse, normalize, upsample
 from keras_cxr.explain.hirescam import HiResCAM
+from keras_cxr.explain.integrated_gradients import IntegratedGradients
 from keras_cxr.explain.layercam import LayerCAM
+from keras_cxr.explain.occlusion import Occlusion
+from keras_cxr.explain.saliency import Saliency
 from keras_cxr.explain.scorecam import ScoreCAM
+from keras_cxr.explain.shap import SHAP
+from keras_cxr.explain.smoothgrad import SmoothGrad
+from keras_cxr.explain.target_layers import block_layers
+from keras_cxr.explain.vargrad import VarGrad
 from keras_cxr.explain.xgradcam import XGradCAM
 
-#: Method names accepted by the CLI and `GradCAMCallback(method=...)`.
+#: Method names accepted by the CLI and `GradCAMCallback(method=...)`: the CAM family,
+#: then the pixel attribution methods (with their default arguments; `"smoothgrad"` and
+#: `"vargrad"` wrap `Saliency`).
 METHODS = {
     "gradcam": GradCAM,
     "gradcam++": GradCAMPlusPlus,
@@ -25,18 +36,28 @@ METHODS = {
     "layercam": LayerCAM,
     "eigencam": EigenCAM,
     "scorecam": ScoreCAM,
+    "saliency": Saliency,
+    "gradient-times-input": GradientTimesInput,
+    "integrated-gradients": IntegratedGradients,
+    "smoothgrad": SmoothGrad,
+    "vargrad": VarGrad,
+    "occlusion": Occlusion,
+    "shap": SHAP,
 }
 
 
-def get_method(name: str) -> type[BaseCAM]:
-    """Look up a CAM class by name.
+def get_method(name: str) -> type:
+    """Look up an explainer class by name.
+
+    Case, `_` and `-` do not count (`"IntegratedGradients"`, `"integrated_gradients"` and
+    `"integrated-gradients"` are one name), and `"gradcampp"` is an alias of `"gradcam++"`.
 
     Args:
-        name: One of `keras_cxr.explain.METHODS` (case-insensitive; `"gradcampp"` is an
-            alias of `"gradcam++"`).
+        name: One of `keras_cxr.explain.METHODS`.
 
     Returns:
-        The explainer class.
+        The explainer class: a `BaseCAM` or `BaseAttribution` subclass, or `SmoothGrad`
+        or `VarGrad`. Each is built with `cls(model)` alone.
 
     Raises:
         ValueError: For an unknown name; the message lists the known ones.
@@ -44,31 +65,71 @@ def get_method(name: str) -> type[BaseCAM]:
     Example:
         >>> keras_cxr.explain.get_method("hirescam")
         <class 'keras_cxr.explain.hirescam.HiResCAM'>
+        >>> keras_cxr.explain.get_method("Integrated_Gradients").__name__
+        'IntegratedGradients'
     """
-    key = name.lower().replace("gradcampp", "gradcam++").replace("_", "")
-    if key not in METHODS:
+    key = _plain(name.lower().replace("gradcampp", "gradcam++"))
+    found = {_plain(known): cls for known, cls in METHODS.items()}.get(key)
+    if found is None:
         raise ValueError(
             f"Invalid value received for argument `method`. Expected one of "
             f"{sorted(METHODS)}. Received: method={name!r}"
         )
-    return METHODS[key]
+    return found
+
+
+def is_cam(method: type) -> bool:
+    """Whether an explainer class is of the CAM family (it explains target layers).
+
+    Args:
+        method: An explainer class, e.g. from `get_method`.
+
+    Returns:
+        `True` for `BaseCAM` subclasses, which take `layer=`; `False` for the pixel
+        attribution methods and the noise wrappers, which explain the input pixels.
+
+    Raises:
+        Nothing: any class is accepted.
+
+    Example:
+        >>> keras_cxr.explain.is_cam(keras_cxr.GradCAM), keras_cxr.explain.is_cam(
+        ...     keras_cxr.explain.Saliency
+        ... )
+        (True, False)
+    """
+    return isinstance(method, type) and issubclass(method, BaseCAM)
+
+
+def _plain(name: str) -> str:
+    return name.replace("_", "").replace("-", "")
 
 
 __all__ = [
     "METHODS",
+    "SHAP",
+    "BaseAttribution",
     "BaseCAM",
     "BatchExplainer",
     "EigenCAM",
     "Explanation",
     "GradCAM",
     "GradCAMPlusPlus",
+    "GradientTimesInput",
     "HiResCAM",
+    "IntegratedGradients",
     "LayerCAM",
+    "Occlusion",
+    "Saliency",
     "ScoreCAM",
+    "SmoothGrad",
+    "VarGrad",
     "XGradCAM",
+    "attribution_heatmaps",
+    "block_layers",
     "fuse",
     "get_method",
     "heatmap_statistics",
+    "is_cam",
     "normalize",
     "upsample",
 ]

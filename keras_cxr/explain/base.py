@@ -8,7 +8,6 @@ through the head, batching with a compiled function, upsampling, normalising and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import keras
@@ -18,6 +17,7 @@ from keras import ops
 from keras_cxr import backend
 from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.explain import heatmaps as hm
+from keras_cxr.explain._inputs import check_images, image_shape_of, output_index
 from keras_cxr.explain.class_targets import (
     SCORE_MODES,
     apply_activation,
@@ -89,7 +89,7 @@ class BaseCAM:
         self._compiled: dict[tuple, object] = {}
         if functional_of(model) is not None:
             graph = flatten_model(model)
-            output_tensor = graph.outputs[_output_index(model, output)]
+            output_tensor = graph.outputs[output_index(model, output)]
             nodes = resolve_layers(graph, layer, output_tensor)
             self.target_layers: list[str] = [node.path for node in nodes]
             self._split = split_model(graph, nodes, output_tensor)
@@ -98,12 +98,11 @@ class BaseCAM:
             self._activation = self._split.activation
         else:
             self._split = None
-            self._hooked = HookedModel(model, layer, _output_index(model, output))
+            self._hooked = HookedModel(model, layer, output_index(model, output))
             self.target_layers = self._hooked.paths
             self._units = None
             self._activation = None
-        image_shape = tuple(model.inputs[0].shape[1:]) if _has_inputs(model) else None
-        self._image_shape = image_shape
+        self._image_shape = image_shape_of(model)
 
     # ------------------------------------------------------------------ hooks
     def compute_cam(self, activations, gradients):
@@ -152,7 +151,7 @@ class BaseCAM:
             >>> explanation.heatmaps.shape == images.shape[:3]
             True
         """
-        images = _check_images(images, self._image_shape)
+        images = check_images(images, self._image_shape)
         if self._units is None:
             self._units = self._probe_units(images)
         classes = check_class_index(class_index, images.shape[0], self._units)
@@ -235,13 +234,19 @@ class BaseCAM:
                 classes = resolve_classes(logits, class_index)
                 return select_scores(logits, classes, self.score, self._activation)
 
-            logits, gradients = backend.head_gradients(
-                lambda feature_maps: self._head(feature_maps, images), features, score
-            )
+            gradients: list = [None] * len(features)
+            for part, targets in enumerate(self._split.head_targets):
+                logits, part_gradients = backend.head_gradients(
+                    lambda maps, part=part: self._head_part(part, maps, images),
+                    [features[index] for index in targets],
+                    score,
+                )
+                for index, gradient in zip(targets, _as_list(part_gradients)):
+                    gradients[index] = gradient
             # Resolved again outside the differentiated function: under JAX, values made
             # inside it must not leak out (the arg-max gives the same classes).
             classes = resolve_classes(logits, class_index)
-            return features, _as_list(gradients), logits, classes
+            return features, gradients, logits, classes
         return self._hooked.activations_and_gradients(images, class_index, self.score)
 
     def _features(self, images) -> list:
@@ -251,56 +256,14 @@ class BaseCAM:
     def _head(self, features: list, images):
         """The model's logits from its target feature maps (and the image, where the head
         also reads it, e.g. through a skip connection)."""
-        extra = [images] if self._split.head_needs_image else []
-        return self._split.head([*features, *extra], training=False)
+        targets = self._split.head_targets[0]
+        return self._head_part(0, [features[index] for index in targets], images)
+
+    def _head_part(self, part: int, maps: list, images):
+        """The logits from the maps that head `part` takes (see `SplitModel.head_targets`)."""
+        extra = [images] if self._split.heads_need_image[part] else []
+        return self._split.heads[part]([*maps, *extra], training=False)
 
 
 def _as_list(value) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
-def _has_inputs(model: keras.Model) -> bool:
-    try:
-        return bool(model.inputs)
-    except (AttributeError, ValueError):
-        return False
-
-
-def _output_index(model: keras.Model, output: int | str | None) -> int:
-    if output is None:
-        return 0
-    names = list(getattr(model, "output_names", None) or [])
-    count = len(model.outputs) if _has_inputs(model) else max(len(names), 1)
-    if isinstance(output, int) and not isinstance(output, bool) and 0 <= output < count:
-        return output
-    if isinstance(output, str) and output in names:
-        return names.index(output)
-    raise invalid_value("output", f"an index below {count} or one of {names}", output)
-
-
-def _check_images(images, expected: Sequence | None) -> np.ndarray:
-    array = np.asarray(images)
-    if array.dtype == object or not (
-        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
-    ):
-        raise invalid_value("images", "a numeric array (uint8 or float)", f"dtype {array.dtype}")
-    if array.ndim != 4:
-        hint = " Add a batch axis with images[None]." if array.ndim == 3 else ""
-        raise invalid_value(
-            "images", f"a 4-D batch (batch, height, width, channels).{hint}", f"shape {array.shape}"
-        )
-    if array.shape[0] == 0:
-        raise invalid_value("images", "at least one image", f"shape {array.shape}")
-    if expected is not None:
-        for axis, (want, got) in enumerate(zip(expected, array.shape[1:]), start=1):
-            if want is not None and want != got:
-                raise invalid_value(
-                    "images",
-                    f"images of shape (batch, {', '.join(str(d) for d in expected)}) as the "
-                    f"model's input (axis {axis} differs)",
-                    f"shape {array.shape}",
-                )
-    array = array.astype(np.float32, copy=False)
-    if not np.isfinite(array).all():
-        raise invalid_value("images", "finite pixel values (no NaN or Inf)", "non-finite values")
-    return array

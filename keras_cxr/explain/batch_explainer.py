@@ -103,10 +103,12 @@ class BatchExplainer:
         self.model = model
         self.metadata = metadata
         self.image_size, self.color_mode = _input_of(model)
-        self.explainer = explainer_class(model, layer, score=score, batch_size=batch_size)
+        self.explainer = _build_explainer(explainer_class, model, layer, score, batch_size)
         self.units = _check_classifier(model, self.explainer)
         self.method = explainer_class.method_name
-        self.target_layers: list[str] = list(self.explainer.target_layers)
+        # Pixel methods explain the input: no target layers, one (fused) map.
+        self.target_layers: list[str] = list(getattr(self.explainer, "target_layers", []))
+        self.score = getattr(self.explainer, "score", score)
         self.branches: list[str] = branch_names(self.target_layers)
         if threshold is not None:
             self.threshold = check_unit_interval("threshold", threshold, include_zero=True)
@@ -245,6 +247,24 @@ def branch_names(target_layers: list[str]) -> list[str]:
     return [name if short.count(name) == 1 else path for name, path in zip(short, target_layers)]
 
 
+def _build_explainer(explainer_class, model, layer, score: str, batch_size: int):
+    """The explainer: a CAM on `layer`, a pixel method, or a noise wrapper over Saliency."""
+    from keras_cxr.explain import BaseAttribution, is_cam
+
+    if is_cam(explainer_class):
+        return explainer_class(model, layer, score=score, batch_size=batch_size)
+    if layer is not None:
+        raise invalid_value(
+            "layer",
+            f"None for {explainer_class.method_name}, which explains the input pixels "
+            "(target layers are for the CAM methods)",
+            layer,
+        )
+    if issubclass(explainer_class, BaseAttribution):
+        return explainer_class(model, score=score, batch_size=batch_size)
+    return explainer_class(model)  # SmoothGrad / VarGrad: over Saliency, their defaults
+
+
 def _input_of(model: keras.Model) -> tuple[tuple[int, int], str]:
     """`((height, width), color_mode)` of the model's image input."""
     shape = tuple(model.input_shape) if _has_inputs(model) else ()
@@ -268,8 +288,11 @@ def _has_inputs(model: keras.Model) -> bool:
 def _check_classifier(model: keras.Model, explainer) -> int:
     """The output's units, after checking it is a sigmoid unit or a softmax."""
     shape = tuple(model.outputs[0].shape) if len(model.outputs) == 1 else ()
-    # The explainer found the activation while splitting off the logits.
-    activation = explainer._activation
+    # The explainer found the activation while splitting off the logits (a noise wrapper's
+    # inner explainer did).
+    activation = getattr(explainer, "_activation", None)
+    if activation is None and hasattr(explainer, "explainer"):
+        activation = getattr(explainer.explainer, "_activation", None)
     units = shape[1] if len(shape) == 2 else None
     expected = "sigmoid" if units == 1 else "softmax"
     if units is not None and activation == expected:

@@ -18,17 +18,34 @@ class Explanation:
         heatmaps: float32 `(batch, height, width)` at input resolution, in [0, 1], never
             NaN; for several target layers, the fused map (the normalised mean of the
             per-layer maps).
-        layer_heatmaps: Target-layer path → float32 `(batch, height, width)` in [0, 1].
+        layer_heatmaps: Target-layer path → float32 `(batch, height, width)` in [0, 1];
+            empty for the pixel attribution methods, which have no target layer.
         scores: float32 `(batch,)`: the explained score (logit or probability) per image.
         class_index: int32 `(batch,)`: the class explained for each image.
         predictions: float32 `(batch, units)`: the model's output (probabilities).
         target_layers: Paths of the target layers, e.g.
             `["stacked_backbones/mobilenet_v2/out_relu", ...]`.
-        method: Name of the CAM method.
+        method: Name of the method, e.g. `"gradcam"` or `"integrated_gradients"`.
+        attributions: For the pixel attribution methods (`keras_cxr.explain.Saliency`,
+            `IntegratedGradients`, ...), the raw attribution of each pixel, float32
+            `(batch, height, width)`: signed and not normalised (summed over the
+            channels; `Saliency` takes the largest |gradient| over them instead). `None`
+            for the CAM family: a class activation map is defined up to scale and lives
+            on a feature-map grid, so it is no attribution of pixels to the score (its
+            ReLU'd, min-max scaled form is `heatmaps`).
+        display: How `heatmaps` were made from `attributions`: `"abs"` (the magnitude)
+            or `"positive"` (the positive part: evidence for the class), each then min-max
+            scaled per image like the CAMs. `None` for the CAM family.
+        completeness_gap: float32 `(batch,)` for methods whose attributions should add up
+            to the change of score from a baseline (`IntegratedGradients`, `SHAP`):
+            `Σ attributions − (f(image) − f(baseline))` per image, in score units. It
+            measures how well the path integral (or the sampling) converged; `None`
+            otherwise.
 
     Args:
-        heatmaps, layer_heatmaps, scores, class_index, predictions, target_layers, method:
-            The attributes above; explainers build it, users read it.
+        **fields: The attributes above, one argument each (`target_layers` defaults to
+            `[]`, `method` to `"gradcam"`, the last three to `None`); explainers build
+            it, users read it.
 
     Returns:
         The dataclass; `len(explanation)` is the batch size.
@@ -49,6 +66,9 @@ class Explanation:
     predictions: np.ndarray
     target_layers: list[str] = field(default_factory=list)
     method: str = "gradcam"
+    attributions: np.ndarray | None = None
+    display: str | None = None
+    completeness_gap: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.heatmaps.shape[0])

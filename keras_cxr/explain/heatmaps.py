@@ -1,4 +1,4 @@
-"""Turning raw class activation maps into heatmaps: upsampling, normalisation, fusion."""
+"""Turning raw maps into heatmaps: upsampling, normalisation, fusion, attribution display."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ from keras import ops
 
 #: A map whose value range is below this share of its magnitude counts as constant.
 RELATIVE_EPSILON = 1e-6
+
+#: How signed pixel attributions are shown: their magnitude, or their positive part.
+DISPLAYS = ("abs", "positive")
 
 
 def upsample(cams, size: tuple[int, int]):
@@ -89,3 +92,40 @@ def fuse(layer_maps: list):
     if len(layer_maps) == 1:
         return layer_maps[0]
     return normalize(ops.mean(ops.stack(layer_maps, axis=0), axis=0))
+
+
+def attribution_heatmaps(attributions, display: str):
+    """Heatmaps in [0, 1] from raw, signed pixel attributions.
+
+    `"abs"` shows where the score is sensitive, whichever way; `"positive"` shows the
+    evidence *for* the explained class only (as the ReLU of the CAM family does). Either is
+    then min-max scaled per image with `normalize`.
+
+    Args:
+        attributions: `(batch, height, width)` raw attributions, any scale and sign.
+        display: `"abs"` (the absolute value) or `"positive"` (the positive part).
+
+    Returns:
+        float32 `(batch, height, width)` in [0, 1], never NaN.
+
+    Raises:
+        ValueError: For a `display` that is not one of `DISPLAYS`.
+
+    Example:
+        >>> import numpy as np
+        >>> attributions = np.array([[[-2.0, 0.0], [1.0, 2.0]]], "float32")
+        >>> np.asarray(keras_cxr.explain.attribution_heatmaps(attributions, "positive"))
+        array([[[0. , 0. ],
+                [0.5, 1. ]]], dtype=float32)
+        >>> np.asarray(keras_cxr.explain.attribution_heatmaps(attributions, "abs"))
+        array([[[1. , 0. ],
+                [0.5, 1. ]]], dtype=float32)
+    """
+    if display not in DISPLAYS:
+        raise ValueError(
+            f"Invalid value received for argument `display`. Expected one of {DISPLAYS}. "
+            f"Received: display={display!r}"
+        )
+    attributions = ops.cast(attributions, "float32")
+    magnitude = ops.abs(attributions) if display == "abs" else ops.relu(attributions)
+    return normalize(magnitude)

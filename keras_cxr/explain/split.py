@@ -3,6 +3,8 @@
 Explaining costs one forward pass when the feature maps are computed once and gradients
 are taken only through the layers *after* them. Both parts are Keras models over the same
 layers (shared weights), built from the flattened graph of `keras_cxr.explain.graph`.
+`logits_model` is the uncut model up to its logits, for the methods that differentiate
+w.r.t. the image itself.
 """
 
 from __future__ import annotations
@@ -20,20 +22,28 @@ _SQUASHING = {"sigmoid", "softmax"}
 class SplitModel:
     """The two halves of a model cut at its target layers.
 
+    Targets on separate branches (one per backbone of a `StackedEnsemble`) share one head.
+    Targets on one path (several blocks of one backbone, as LayerCAM fuses them) get one
+    head each, from that target to the logits, since a head cut at a later target would
+    stop the gradient of an earlier one there.
+
     Attributes:
         features: Model from the image to the list of target feature maps.
-        head: Model from the feature maps (followed by the image, when `head_needs_image`)
-            to the logits of the explained output.
-        head_needs_image: Whether some path to the output bypasses every target layer, so
-            that the head also takes the image.
+        heads: Models from some of the feature maps (followed by the image, when
+            `heads_need_image` says so) to the logits of the explained output.
+        head_targets: For each head, the indices (into the outputs of `features`) of the
+            feature maps it takes, in order. Together they cover every target once.
+        heads_need_image: For each head, whether some path to the output bypasses its
+            targets, so that it also takes the image.
         activation: `"sigmoid"`, `"softmax"` or `None`: how logits become the model's
             output.
 
     Args:
-        features, head, head_needs_image, activation: The attributes above.
+        features, heads, head_targets, heads_need_image, activation: The attributes above.
 
     Returns:
-        The dataclass; `split_model` makes it.
+        The dataclass; `split_model` makes it. `head` and `head_needs_image` are those of
+        the first head.
 
     Raises:
         Nothing: no check of its own.
@@ -44,9 +54,20 @@ class SplitModel:
     """
 
     features: keras.Model
-    head: keras.Model
-    head_needs_image: bool
+    heads: list[keras.Model]
+    head_targets: list[tuple[int, ...]]
+    heads_need_image: list[bool]
     activation: str | None
+
+    @property
+    def head(self) -> keras.Model:
+        """The first head: enough to compute the logits from the feature maps."""
+        return self.heads[0]
+
+    @property
+    def head_needs_image(self) -> bool:
+        """Whether the first head also takes the image."""
+        return self.heads_need_image[0]
 
 
 def split_model(graph: FlatGraph, targets: list[GraphNode], output) -> SplitModel:
@@ -54,7 +75,9 @@ def split_model(graph: FlatGraph, targets: list[GraphNode], output) -> SplitMode
 
     A final `Activation("sigmoid"|"softmax")` layer is skipped, and a final layer with a
     built-in sigmoid/softmax activation (e.g. `Dense(1, activation="sigmoid")`) is
-    re-applied without it, so that the head returns pre-activation logits.
+    re-applied without it, so that the head returns pre-activation logits. Independent
+    targets share one head; when one target feeds another, each gets its own head (the
+    later layers are then run once per target, which costs more than one shared head).
 
     Args:
         graph: The flattened model.
@@ -65,8 +88,7 @@ def split_model(graph: FlatGraph, targets: list[GraphNode], output) -> SplitMode
         A `SplitModel`.
 
     Raises:
-        ValueError: If one target feeds another: the head would start at the later one,
-            so no gradient could reach the earlier one.
+        Nothing of its own: the targets were resolved in `graph`.
 
     Example:
         >>> graph = keras_cxr.explain.graph.flatten_model(model)
@@ -77,29 +99,62 @@ def split_model(graph: FlatGraph, targets: list[GraphNode], output) -> SplitMode
     """
     logits, activation = _logits_of(graph, output)
     target_tensors = [node.outputs[0] for node in targets]
-    _check_independent(graph, targets)
-    bypass = graph.ancestors([logits], stop=target_tensors)
-    head_needs_image = any(id(t) in bypass for t in graph.inputs)
     image = graph.inputs[0] if len(graph.inputs) == 1 else graph.inputs
     features = keras.Model(image, target_tensors, name="cam_features")
-    head_inputs = target_tensors + (list(graph.inputs) if head_needs_image else [])
-    head = keras.Model(head_inputs, logits, name="cam_head")
-    return SplitModel(features, head, head_needs_image, activation)
+    if _on_one_path(graph, targets):
+        groups = [(index,) for index in range(len(targets))]
+    else:
+        groups = [tuple(range(len(targets)))]
+    heads, needs_image = [], []
+    for number, group in enumerate(groups):
+        cut = [target_tensors[index] for index in group]
+        bypass = graph.ancestors([logits], stop=cut)
+        needs_image.append(any(id(t) in bypass for t in graph.inputs))
+        head_inputs = cut + (list(graph.inputs) if needs_image[-1] else [])
+        name = "cam_head" if len(groups) == 1 else f"cam_head_{number}"
+        heads.append(keras.Model(head_inputs, logits, name=name))
+    return SplitModel(features, heads, groups, needs_image, activation)
 
 
-def _check_independent(graph: FlatGraph, targets: list[GraphNode]) -> None:
+def logits_model(graph: FlatGraph, output) -> tuple[keras.Model, str | None]:
+    """The whole flat graph, from the image to the logits behind `output`.
+
+    The pixel attribution methods differentiate it w.r.t. the image. The final sigmoid or
+    softmax is taken off as in `split_model`.
+
+    Args:
+        graph: The flattened model; it must have a single input, the image.
+        output: The flat-graph output tensor being explained.
+
+    Returns:
+        `(model, activation)`: a Keras model from the image to the logits (sharing the
+        original layers), and `"sigmoid"`, `"softmax"` or `None`.
+
+    Raises:
+        ValueError: If the model has several inputs (only the image can be attributed).
+
+    Example:
+        >>> graph = keras_cxr.explain.graph.flatten_model(model)
+        >>> logits, activation = keras_cxr.explain.split.logits_model(graph, graph.outputs[0])
+        >>> activation
+        'sigmoid'
+    """
+    if len(graph.inputs) != 1:
+        raise ValueError(
+            f"The model has {len(graph.inputs)} inputs; the pixel attribution methods "
+            "explain a model whose only input is the image."
+        )
+    logits, activation = _logits_of(graph, output)
+    return keras.Model(graph.inputs[0], logits, name="attribution_logits"), activation
+
+
+def _on_one_path(graph: FlatGraph, targets: list[GraphNode]) -> bool:
+    """Whether some target feeds another, so that they cannot share a head."""
     for later in targets:
         upstream = graph.ancestors(later.inputs)
-        for earlier in targets:
-            if earlier is not later and id(earlier.outputs[0]) in upstream:
-                raise ValueError(
-                    f"Invalid value received for argument `layer`: `{earlier.path}` feeds "
-                    f"`{later.path}`, so the two lie on one path and cannot be explained "
-                    "together (the gradient of the later one's head never reaches the "
-                    "earlier one). Explain them with one explainer each, e.g. "
-                    f"GradCAM(model, layer={earlier.path!r}) and "
-                    f"GradCAM(model, layer={later.path!r})."
-                )
+        if any(e is not later and id(e.outputs[0]) in upstream for e in targets):
+            return True
+    return False
 
 
 def _activation_name(function) -> str | None:

@@ -1,4 +1,9 @@
-"""Choosing the layers to explain: automatic search, or resolution of names, paths and objects."""
+"""Choosing the layers to explain: automatic search, or resolution of names, paths and objects.
+
+`find_last_spatial` picks the last feature map of each branch (what the CAMs explain by
+default); `block_layers` picks the ends of the last few resolution stages of each branch,
+for the multi-layer fusion of LayerCAM.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,9 @@ from typing import Any
 
 import keras
 
-from keras_cxr.explain.graph import FlatGraph, GraphNode
+from keras_cxr._validation import check_int
+from keras_cxr.explain._inputs import output_index
+from keras_cxr.explain.graph import FlatGraph, GraphNode, flatten_model
 
 LayerSpec = Any  # str | keras.layers.Layer | Sequence of those
 
@@ -104,6 +111,82 @@ def find_last_spatial(graph: FlatGraph, output) -> list[GraphNode]:
     ]
     rank = _branch_order(graph, output)
     return sorted(found, key=lambda node: rank.get(id(node.outputs[0]), len(rank)))
+
+
+def block_layers(model: keras.Model, n: int = 3, output: int | str | None = None) -> list[str]:
+    """The outputs of the last `n` resolution stages of every branch, for multi-layer CAMs.
+
+    A stage is a run of feature maps of one spatial size; its end is the last map of that
+    size that every path from the image to the branch's final map passes through (a
+    block's output, not a layer inside one of its side branches). Maps that grow (zero
+    padding before a strided convolution) are no stage of their own. The deepest stage ends
+    at the map `find_last_spatial` picks. Passed as `layer=` to `keras_cxr.LayerCAM`,
+    they give one map per stage, fused into one: the shallow stages add detail at their
+    finer resolution (Jiang et al.). Each stage gets the gradient through all the layers
+    after it (`keras_cxr.explain.split`), so the cost grows with `n`.
+
+    Args:
+        model: A Functional or Sequential model with a fixed input size.
+        n: Stages per branch, an integer >= 1; a branch with fewer stages gives them all.
+            Defaults to 3.
+        output: For models with several outputs, the output's index or name. Defaults to
+            the first.
+
+    Returns:
+        Layer paths, branch by branch (in the order `find_last_spatial` gives them), each
+        branch's stages from shallow to deep.
+
+    Raises:
+        ValueError: For a model without a graph (subclassed) or without spatial layers, a
+            bad `n` or `output`, or a model whose feature-map sizes are not fixed.
+
+    Example:
+        >>> layers = keras_cxr.explain.block_layers(model, n=3)
+        >>> explanation = keras_cxr.LayerCAM(model, layer=layers).explain(images)
+        >>> len(explanation.layer_heatmaps) == len(layers)
+        True
+
+    Reference:
+        Jiang et al., "LayerCAM: Exploring Hierarchical Class Activation Maps for
+        Localization", IEEE TIP 30, 2021 (maps of several stages of one network, fused).
+    """
+    n = check_int("n", n)
+    graph = flatten_model(model)
+    output_tensor = graph.outputs[output_index(model, output)]
+    branches = resolve_layers(graph, None, output_tensor)
+    weighted = _tensors_below_weights(graph)
+    return [node.path for last in branches for node in _stage_ends(graph, last, weighted)[-n:]]
+
+
+def _stage_ends(graph: FlatGraph, last: GraphNode, weighted: set[int]) -> list[GraphNode]:
+    """The last node of each run of one spatial size among the maps that `last` cannot be
+    reached without (its dominators, which lie in one chain), in graph order. A map larger
+    than the one before it is padding for a strided layer, not a stage of its own."""
+    feeding = graph.ancestors([last.outputs[0]])
+    ends: list[GraphNode] = []
+    previous_size = None
+    for node in spatial_nodes(graph):
+        tensor = node.outputs[0]
+        if id(tensor) not in feeding or id(tensor) not in weighted:
+            continue
+        bypass = graph.ancestors([last.outputs[0]], stop=[tensor])
+        if any(id(image) in bypass for image in graph.inputs):
+            continue
+        size = tuple(tensor.shape[1:3])
+        if None in size:
+            raise ValueError(
+                f"The feature map `{node.path}` has no fixed size {size}, so its stages "
+                "cannot be told apart. Build the model with a fixed input size, or pass "
+                "the layers to explain by name."
+            )
+        if previous_size is not None and (size[0] > previous_size[0] or size[1] > previous_size[1]):
+            continue  # zero padding before a strided layer (MobileNet's block_13_pad)
+        if size == previous_size:
+            ends[-1] = node
+        else:
+            ends.append(node)
+        previous_size = size
+    return ends
 
 
 def _branch_order(graph: FlatGraph, output) -> dict[int, int]:

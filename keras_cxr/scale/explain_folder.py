@@ -272,7 +272,7 @@ def _manifest(
         "method": explainer.method,
         "target_layers": explainer.target_layers,
         "branches": explainer.branches,
-        "score": explainer.explainer.score,
+        "score": explainer.score,
         "threshold": explainer.threshold,
         "threshold_source": explainer.threshold_source,
         "class_names": list(explainer.class_names),

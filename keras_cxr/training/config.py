@@ -133,7 +133,7 @@ class TrainConfig:
             `keras_cxr.metrics.select_threshold`.
         gradcam_images: Validation images explained by `GradCAMCallback` (0: none).
         gradcam_every: Explain them every this many epochs.
-        gradcam_method: CAM method of the callback.
+        gradcam_method: Explanation method of the callback (a `keras_cxr.explain.METHODS` name).
         tensorboard: Write TensorBoard logs.
         max_images: Keep at most this many images per split (quick runs); None for all.
         seed: Seed of the splits, the shuffles and the augmentation.
@@ -240,7 +240,7 @@ class TrainConfig:
     gradcam_every: int = field(
         default=5, metadata=_flag("explain them every N epochs", minimum=1, resumable=True)
     )
-    gradcam_method: str = field(default="gradcam", metadata=_flag("CAM method of those maps"))
+    gradcam_method: str = field(default="gradcam", metadata=_flag("method of those maps"))
     tensorboard: bool = field(default=True, metadata=_flag("TensorBoard logs", resumable=True))
     max_images: int | None = field(
         default=None,

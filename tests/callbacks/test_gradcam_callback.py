@@ -229,6 +229,21 @@ def test_class_index_overrides_labels_and_method_is_looked_up(tmp_path):
     np.testing.assert_allclose(explanation.probabilities, probabilities, rtol=1e-6)
 
 
+def test_a_pixel_method_is_built_from_the_model_alone_and_logged(tmp_path):
+    images, labels = data(3)
+    callback = GradCAMCallback(
+        images, labels=labels, method="integrated-gradients", log_dir=tmp_path
+    )
+    callback_list = keras.callbacks.CallbackList([callback], model=tiny_model())
+    callback_list.on_train_begin()
+    callback_list.on_epoch_end(0)
+    assert isinstance(callback.explainer, keras_cxr.explain.IntegratedGradients)
+    explanation = callback.last_explanation
+    assert explanation.attributions.shape == explanation.heatmaps.shape == (3, SIZE, SIZE)
+    np.testing.assert_array_equal(explanation.class_index, labels[:, 0])
+    assert "epoch_001.png" in files(tmp_path)
+
+
 class NoGraphNet(keras.Model):
     """A subclassed model without a Functional graph."""
 

@@ -81,9 +81,18 @@ IMAGES, LABELS = data(4)
             {"images": IMAGES, "method": "gradcam2"},
             invalid_message(
                 "method",
-                "one of ['eigencam', 'gradcam', 'gradcam++', 'hirescam', 'layercam', "
-                "'scorecam', 'xgradcam']",
+                "one of ['eigencam', 'gradcam', 'gradcam++', 'gradient-times-input', "
+                "'hirescam', 'integrated-gradients', 'layercam', 'occlusion', 'saliency', "
+                "'scorecam', 'shap', 'smoothgrad', 'vargrad', 'xgradcam']",
                 "'gradcam2'",
+            ),
+        ),
+        (
+            {"images": IMAGES, "method": "saliency", "layer": "conv"},
+            invalid_message(
+                "layer",
+                "None for Saliency, which explains the input pixels rather than a layer",
+                "'conv'",
             ),
         ),
     ],

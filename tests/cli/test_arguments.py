@@ -6,7 +6,7 @@ import pytest
 
 import keras_cxr
 from keras_cxr.cli import build_parser
-from keras_cxr.cli._arguments import CAM_METHODS
+from keras_cxr.cli._arguments import METHOD_NAMES
 
 from ._helpers import subparser
 
@@ -15,7 +15,7 @@ from ._helpers import subparser
 def test_every_method_flag_offers_the_explainers(command, dest):
     parser = subparser(build_parser(), command)
     action = next(a for a in parser._actions if a.dest == dest)
-    assert tuple(action.choices) == CAM_METHODS == tuple(sorted(keras_cxr.explain.METHODS))
+    assert tuple(action.choices) == METHOD_NAMES == tuple(sorted(keras_cxr.explain.METHODS))
 
 
 # ----------------------------------------------------------------- bad input

@@ -59,3 +59,44 @@ def tiny_cnn(
         x = keras.layers.Dense(units, name="logits")(x)
         outputs = keras.layers.Activation("sigmoid" if units == 1 else "softmax", name="prob")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+def with_random_weights(model: keras.Model, seed: int, scale: float = 0.3) -> keras.Model:
+    """`model` with every weight, biases included, drawn from N(0, scale²): non-zero biases
+    move the ReLU kinks away from the black image, as in a trained network."""
+    rng = np.random.default_rng(seed)
+    model.set_weights(
+        [rng.normal(0, scale, w.shape).astype("float32") for w in model.get_weights()]
+    )
+    return model
+
+
+def smooth_cnn(input_shape=(6, 6, 2), units=1) -> keras.Model:
+    """Input → Conv(3, 3×3, valid, tanh) "conv" → GAP → Dense "logits" → sigmoid/softmax.
+
+    Smooth everywhere, so central finite differences converge; `numpy_smooth_cnn` repeats
+    its logits in float64.
+    """
+    inputs = keras.Input(input_shape, name="image")
+    x = keras.layers.Conv2D(3, 3, activation="tanh", name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(units, name="logits")(x)
+    activation = "sigmoid" if units == 1 else "softmax"
+    return keras.Model(inputs, keras.layers.Activation(activation)(x))
+
+
+def numpy_smooth_cnn(model: keras.Model, images: np.ndarray) -> np.ndarray:
+    """The logits of `smooth_cnn` computed in float64 numpy, `(batch, units)`."""
+    kernel, bias = (np.asarray(w, np.float64) for w in model.get_layer("conv").get_weights())
+    dense, dense_bias = (np.asarray(w, np.float64) for w in model.get_layer("logits").get_weights())
+    images = np.asarray(images, np.float64)
+    size = kernel.shape[0]
+    height, width = images.shape[1] - size + 1, images.shape[2] - size + 1
+    conv = np.zeros((len(images), height, width, kernel.shape[-1]))
+    for i in range(size):
+        for j in range(size):
+            conv += np.einsum(
+                "bhwc,ck->bhwk", images[:, i : i + height, j : j + width], kernel[i, j]
+            )
+    pooled = np.tanh(conv + bias).mean(axis=(1, 2))
+    return pooled @ dense + dense_bias

@@ -175,3 +175,26 @@ def test_bad_batches_are_refused(explainer, tiny_images):
         explainer({"image": tiny_images[:2], "path": ["a", "b", "c"]})
     with pytest.raises(ValueError, match=r"numeric pixels"):
         explainer({"image": np.array([["a"]], dtype=object)})
+
+
+@pytest.mark.parametrize(
+    ("method", "reference"),
+    [
+        ("saliency", lambda model: keras_cxr.explain.Saliency(model)),
+        ("smoothgrad", lambda model: keras_cxr.explain.SmoothGrad(model)),
+    ],
+)
+def test_pixel_methods_give_one_map_of_the_input(
+    two_branch_ensemble, tiny_images, method, reference
+):
+    explainer = BatchExplainer(two_branch_ensemble, method)
+    out = explainer({"image": tiny_images})
+    assert explainer.target_layers == [] and explainer.heatmap_keys == ["heatmap"]
+    expected = reference(two_branch_ensemble).explain(tiny_images.astype(np.float32))
+    np.testing.assert_allclose(out["heatmap"], expected.heatmaps, atol=1e-5)
+    np.testing.assert_allclose(out["score"], expected.scores, rtol=1e-5, atol=1e-6)
+
+
+def test_a_layer_for_a_pixel_method_is_refused(two_branch_ensemble):
+    with pytest.raises(ValueError, match="None for saliency, which explains the input pixels"):
+        BatchExplainer(two_branch_ensemble, "saliency", "stacked_backbones/b3/b3_stage2_relu")

@@ -1,0 +1,268 @@
+"""`BaseAttribution`: the plumbing every pixel attribution method shares.
+
+A pixel method attributes the explained score to the input pixels themselves, not to a
+feature map: the whole model, from the image to its logits, is differentiated (or run on
+perturbed images). A gradient method subclasses `BaseAttribution` and overrides one hook,
+`compute_attribution(images, gradients)`, written with `keras.ops`; a method that needs
+more (a path integral, perturbations, sampling) overrides `_explain_chunk` instead. The
+base checks the inputs, resolves the explained class and score exactly as the CAM family
+does (`keras_cxr.explain.class_targets`), batches with compiled functions and turns the
+raw attributions into display heatmaps.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_cxr import backend
+from keras_cxr._validation import check_int, invalid_value
+from keras_cxr.explain import heatmaps as hm
+from keras_cxr.explain._inputs import check_images, image_shape_of, output_index
+from keras_cxr.explain.class_targets import (
+    SCORE_MODES,
+    apply_activation,
+    check_class_index,
+    resolve_classes,
+    select_scores,
+)
+from keras_cxr.explain.explanation import Explanation
+from keras_cxr.explain.graph import flatten_model, functional_of
+from keras_cxr.explain.split import logits_model
+
+
+class BaseAttribution:
+    """Shared machinery of the pixel attribution methods; subclasses compute attributions.
+
+    Functional and Sequential models are explained through their logits (a final sigmoid or
+    softmax is taken off, as for the CAMs); a subclassed model is run whole and its output
+    is explained as it is (its `call` should return logits).
+
+    Args:
+        model: Any Keras model whose only input is the image.
+        output: For models with several outputs, the output's index or name. Defaults to
+            the first.
+        score: `"logit"` (default: the pre-activation score) or `"probability"`.
+        batch_size: Images per compiled call; bounds memory. Defaults to 16.
+        display: How `heatmaps` show the signed `attributions`: `"abs"` or `"positive"`
+            (see `keras_cxr.explain.attribution_heatmaps`). Defaults to the method's
+            `default_display`.
+
+    Returns:
+        An explainer bound to `model`; `explain(images, class_index=None)` gives a
+        `keras_cxr.Explanation` with `attributions` and `display` set.
+
+    Raises:
+        ValueError: For a `model` that is not a Keras model or has several inputs, an
+            unknown `output`, or a bad `score`, `batch_size` or `display`.
+
+    Example:
+        >>> class GradientSign(keras_cxr.explain.BaseAttribution):
+        ...     method_name = "gradient-sign"
+        ...
+        ...     def compute_attribution(self, images, gradients):
+        ...         return keras.ops.sum(keras.ops.sign(gradients), axis=-1)
+        >>> explanation = GradientSign(model).explain(images)
+    """
+
+    #: Name used in `Explanation.method`.
+    method_name = "base-attribution"
+    #: The `display` used when none is given.
+    default_display = "positive"
+
+    def __init__(
+        self,
+        model: keras.Model,
+        *,
+        output: int | str | None = None,
+        score: str = "logit",
+        batch_size: int = 16,
+        display: str | None = None,
+    ) -> None:
+        if not isinstance(model, keras.Model):
+            raise invalid_value("model", "a keras.Model", type(model).__name__)
+        if score not in SCORE_MODES:
+            raise invalid_value("score", f"one of {SCORE_MODES}", score)
+        display = self.default_display if display is None else display
+        if display not in hm.DISPLAYS:
+            raise invalid_value("display", f"one of {hm.DISPLAYS}", display)
+        self.model = model
+        self.score = score
+        self.batch_size = check_int("batch_size", batch_size)
+        self.display = display
+        # Compiled functions, keyed by (function name, image shape without the batch axis).
+        self._compiled: dict[tuple, object] = {}
+        self._output = output_index(model, output)
+        if functional_of(model) is not None:
+            graph = flatten_model(model)
+            self._logits_model, self._activation = logits_model(graph, graph.outputs[self._output])
+            self._units: int | None = int(self._logits_model.outputs[0].shape[-1])
+        else:
+            self._logits_model, self._activation, self._units = None, None, None
+        self._image_shape = image_shape_of(model)
+
+    # ------------------------------------------------------------------ hooks
+    def compute_attribution(self, images, gradients):
+        """Combine the images and d(score)/d(images) into one raw attribution per pixel.
+
+        Args:
+            images: float32 `(batch, height, width, channels)`.
+            gradients: float32 `(batch, height, width, channels)`.
+
+        Returns:
+            `(batch, height, width)` raw attributions (signed, not normalised).
+
+        Raises:
+            NotImplementedError: Always, in `BaseAttribution` itself: gradient methods
+                implement it.
+
+        Example:
+            >>> import numpy as np
+            >>> images = np.ones((1, 2, 2, 3), "float32")
+            >>> saliency = keras_cxr.explain.Saliency(model)
+            >>> float(np.asarray(saliency.compute_attribution(images, -2 * images))[0, 0, 0])
+            2.0
+        """
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ public
+    def explain(self, images, class_index=None) -> Explanation:
+        """Attribute the explained score of each image to its pixels.
+
+        Args:
+            images: `(batch, height, width, channels)` array or tensor of raw pixels, in
+                the model's own input scale (uint8 is accepted and cast to float32).
+            class_index: `None` for each image's predicted class, an int for all images,
+                or one int per image. For a single sigmoid unit, 1 explains the positive
+                class and 0 the negative one.
+
+        Returns:
+            A `keras_cxr.Explanation` with `attributions` (raw, float32 `(batch, height,
+            width)`), `heatmaps` (their display form in [0, 1]) and `display`; its
+            `layer_heatmaps` and `target_layers` are empty.
+
+        Raises:
+            ValueError: For a wrong rank, channel count, size or dtype, non-finite pixel
+                values, an out-of-range class index, or images that the method's own
+                arguments do not fit (e.g. an occlusion patch larger than the image).
+
+        Example:
+            >>> explanation = keras_cxr.explain.Saliency(model).explain(images, class_index=1)
+            >>> explanation.attributions.shape == images.shape[:3]
+            True
+        """
+        images = check_images(images, self._image_shape)
+        if self._units is None:
+            self._units = int(self._logits(images[:1]).shape[-1])
+        classes = check_class_index(class_index, images.shape[0], self._units)
+        self._check_fits(images)
+        extras = self._per_image_inputs(images)
+        pieces = []
+        for start in range(0, images.shape[0], self.batch_size):
+            rows = slice(start, start + self.batch_size)
+            chunk_extras = {key: value[rows] for key, value in extras.items()}
+            pieces.append(self._explain_chunk(images[rows], classes[rows], **chunk_extras))
+        merged = {key: np.concatenate([piece[key] for piece in pieces]) for key in pieces[0]}
+        return self._explanation(merged)
+
+    __call__ = explain
+
+    # ------------------------------------------------------------------ for subclasses
+    def _check_fits(self, images: np.ndarray) -> None:
+        """Refuse images that the method's own arguments do not fit (nothing by default)."""
+
+    def _per_image_inputs(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """Arrays with one row per image (e.g. baselines), cut into chunks with the images
+        and passed to `_explain_chunk` as keyword arguments. None by default."""
+        return {}
+
+    def _explain_chunk(self, images: np.ndarray, classes: np.ndarray) -> dict:
+        """`attributions`, `logits` and resolved `classes` of one chunk, as numpy arrays.
+
+        The default takes the input gradients once and calls `compute_attribution`.
+        """
+        result = self._compiled_for(self._input_gradients, images)(images, classes)
+        attributions = self.compute_attribution(images, result["gradients"])
+        return {
+            "attributions": to_numpy(attributions),
+            "logits": to_numpy(result["logits"]),
+            "classes": to_numpy(result["classes"]),
+        }
+
+    def _compiled_for(self, function, images: np.ndarray):
+        """`function(images, int32 per-image vector)`, compiled once per image size."""
+        key = (function.__name__, tuple(images.shape[1:]))
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            signature = [((None, *images.shape[1:]), "float32"), ((None,), "int32")]
+            compiled = backend.compile_function(function, signature, self.model)
+            self._compiled[key] = compiled
+        return compiled
+
+    def _logits(self, images):
+        """The explained output's logits (a subclassed model's output as it is)."""
+        if self._logits_model is not None:
+            return self._logits_model(images, training=False)
+        outputs = self.model(images, training=False)
+        return outputs[self._output] if isinstance(outputs, (list, tuple)) else outputs
+
+    def _scores_of(self, logits, classes):
+        return select_scores(logits, classes, self.score, self._activation)
+
+    def _input_gradients(self, images, class_index):
+        """Compiled: logits, resolved classes, and d(score)/d(images)."""
+
+        def score(logits):
+            return self._scores_of(logits, resolve_classes(logits, class_index))
+
+        logits, gradients = backend.input_gradients(self._logits, images, score)
+        # Resolved again outside the differentiated function: under JAX, values made
+        # inside it must not leak out (the arg-max gives the same classes).
+        classes = resolve_classes(logits, class_index)
+        return {"logits": logits, "classes": classes, "gradients": gradients}
+
+    def _predict(self, images, class_index):
+        """Compiled: logits and resolved classes, without gradients."""
+        logits = self._logits(images)
+        return {"logits": logits, "classes": resolve_classes(logits, class_index)}
+
+    def _scores(self, images, classes):
+        """Compiled: the explained score of each image for the given (resolved) classes."""
+        return self._scores_of(self._logits(images), classes)
+
+    def _explanation(self, merged: dict) -> Explanation:
+        logits, classes = merged["logits"], merged["classes"]
+        gap = merged.get("completeness_gap")
+        return Explanation(
+            heatmaps=to_numpy(hm.attribution_heatmaps(merged["attributions"], self.display)),
+            layer_heatmaps={},
+            scores=to_numpy(self._scores_of(logits, classes)),
+            class_index=classes.astype(np.int32),
+            predictions=to_numpy(apply_activation(logits, self._activation)),
+            target_layers=[],
+            method=self.method_name,
+            attributions=merged["attributions"].astype(np.float32),
+            display=self.display,
+            completeness_gap=None if gap is None else gap.astype(np.float32),
+        )
+
+
+def to_numpy(value) -> np.ndarray:
+    """A backend tensor (or array) as a numpy array: what every explainer returns.
+
+    Args:
+        value: A TensorFlow, JAX or PyTorch tensor, or anything `numpy.asarray` takes.
+
+    Returns:
+        The numpy array.
+
+    Raises:
+        Nothing of its own.
+
+    Example:
+        >>> from keras_cxr.explain.base_attribution import to_numpy
+        >>> to_numpy(keras.ops.ones((2,))).tolist()
+        [1.0, 1.0]
+    """
+    return np.asarray(ops.convert_to_numpy(value))
