@@ -17,31 +17,19 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_cxr import __version__
 from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.data.images import MIN_IMAGE_SIDE, read_image
 from keras_cxr.data.prefetch import prefetch_batches
 from keras_cxr.data.sources import ImageSource, find_images
 from keras_cxr.explain.batch_explainer import BatchExplainer
-from keras_cxr.models.fingerprint import model_fingerprint
-from keras_cxr.scale.heatmap_shards import heatmap_shards
-from keras_cxr.scale.results_table import (
-    RESULTS_FOLDER,
-    SKIPPED_FOLDER,
-    part_files,
-    part_numbers,
-    read_parts,
-    resolve_format,
-)
+from keras_cxr.scale.results_table import resolve_format
+from keras_cxr.scale.run_folder import manifest_of, next_shard, pending_images, run_summary
 from keras_cxr.scale.run_manifest import check_output, start_run
-from keras_cxr.scale.shard_writer import (
-    DEFAULT_HEATMAP_SIZE,
-    OVERLAYS_FOLDER,
-    SAVE_OPTIONS,
-    ShardWriter,
-)
+from keras_cxr.scale.shard_writer import DEFAULT_HEATMAP_SIZE, SAVE_OPTIONS, ShardWriter
 from keras_cxr.scale.shard_writer import remove_incomplete as _remove_incomplete
 from keras_cxr.scale.summary import ExplainFolderSummary
+
+__all__ = ["DEFAULT_SHARD_SIZE", "explain_folder"]
 
 #: Images per shard when `shard_size` is not given.
 DEFAULT_SHARD_SIZE = 256
@@ -149,13 +137,12 @@ def explain_folder(
     images = find_images(sources)
     existing = check_output(out, resume)
     explainer = _explainer(model, method, layer, threshold, batch_size)
-    manifest = start_run(out, _manifest(explainer, save, table_format, heatmap_size), existing)
+    manifest = start_run(out, manifest_of(explainer, save, table_format, heatmap_size), existing)
     resolve_format(manifest["table_format"])  # a resumed Parquet run still needs pyarrow
     out = Path(out)
     if existing is not None:
         _remove_incomplete(out)
-    done = _done_paths(out)
-    pending = [image for image in images if str(image.path) not in done]
+    pending = pending_images(out, images)
     explaining_started = time.perf_counter()
     explained, skipped = _explain_all(
         explainer,
@@ -166,23 +153,20 @@ def explain_folder(
         table_format=manifest["table_format"],
         batch_size=batch_size,
         shard_size=shard_size,
-        first_shard=_next_shard(out),
+        first_shard=next_shard(out),
         workers=workers,
         prefetch=prefetch,
         progress=progress,
     )
     now = time.perf_counter()
-    return ExplainFolderSummary(
-        out=out,
+    return run_summary(
+        out,
+        save,
         explained=explained,
         skipped=skipped,
         resumed=len(images) - len(pending),
         seconds=now - started,
         explaining_seconds=now - explaining_started,
-        tables=part_files(out / RESULTS_FOLDER),
-        skipped_files=part_files(out / SKIPPED_FOLDER),
-        heatmaps=heatmap_shards(out),
-        overlays=out / OVERLAYS_FOLDER if save in ("overlays", "both") else None,
     )
 
 
@@ -260,39 +244,3 @@ def _explainer(model, method, layer, threshold, batch_size: int) -> BatchExplain
     return BatchExplainer(
         model, method or "gradcam", layer, threshold=threshold, batch_size=batch_size
     )
-
-
-def _manifest(
-    explainer: BatchExplainer, save: str, table_format: str, heatmap_size: int | None
-) -> dict[str, Any]:
-    return {
-        "model_fingerprint": model_fingerprint(explainer.model),
-        "model_path": None if explainer.model_path is None else str(explainer.model_path),
-        "model_name": explainer.model.name,
-        "method": explainer.method,
-        "target_layers": explainer.target_layers,
-        "branches": explainer.branches,
-        "score": explainer.score,
-        "threshold": explainer.threshold,
-        "threshold_source": explainer.threshold_source,
-        "class_names": list(explainer.class_names),
-        "image_size": list(explainer.image_size),
-        "color_mode": explainer.color_mode,
-        "save": save,
-        "heatmap_size": heatmap_size,
-        "table_format": table_format,
-        "keras_cxr_version": __version__,
-    }
-
-
-def _done_paths(out: Path) -> set[str]:
-    """Paths already in a complete shard of the run, explained or skipped."""
-    done: set[str] = set()
-    for folder in (RESULTS_FOLDER, SKIPPED_FOLDER):
-        done.update(str(path) for path in read_parts(out / folder).get("path", ()))
-    return done
-
-
-def _next_shard(out: Path) -> int:
-    numbers = part_numbers(out / RESULTS_FOLDER)
-    return numbers[-1] + 1 if numbers else 0

@@ -25,6 +25,8 @@ PUBLIC_PACKAGES = [
     "keras_cxr.data.synthetic",
     "keras_cxr.metrics",
     "keras_cxr.scale",
+    "keras_cxr.scale.ray",
+    "keras_cxr.scale.ray_stages",
     "keras_cxr.viz",
     "keras_cxr.training",
 ]
