@@ -26,11 +26,32 @@ SUPPORTED = ("tensorflow", "jax", "torch")
 BACKEND = keras.backend.backend()
 
 if BACKEND == "tensorflow":
-    from keras_cxr.backend.tensorflow import compile_function, head_gradients, hooked_gradients
+    from keras_cxr.backend.tensorflow import (
+        EVEN_BATCHES,
+        compile_function,
+        data_parallel,
+        head_gradients,
+        hooked_gradients,
+        synchronized_batchnorm,
+    )
 elif BACKEND == "jax":
-    from keras_cxr.backend.jax import compile_function, head_gradients, hooked_gradients
+    from keras_cxr.backend.jax import (
+        EVEN_BATCHES,
+        compile_function,
+        data_parallel,
+        head_gradients,
+        hooked_gradients,
+        synchronized_batchnorm,
+    )
 elif BACKEND == "torch":
-    from keras_cxr.backend.torch import compile_function, head_gradients, hooked_gradients
+    from keras_cxr.backend.torch import (
+        EVEN_BATCHES,
+        compile_function,
+        data_parallel,
+        head_gradients,
+        hooked_gradients,
+        synchronized_batchnorm,
+    )
 else:  # pragma: no cover - exercised only under other Keras backends
 
     def _unsupported(*args, **kwargs):
@@ -41,5 +62,16 @@ else:  # pragma: no cover - exercised only under other Keras backends
         )
 
     compile_function = head_gradients = hooked_gradients = _unsupported
+    data_parallel = synchronized_batchnorm = _unsupported
+    EVEN_BATCHES = True
 
-__all__ = ["BACKEND", "SUPPORTED", "compile_function", "head_gradients", "hooked_gradients"]
+__all__ = [
+    "BACKEND",
+    "EVEN_BATCHES",
+    "SUPPORTED",
+    "compile_function",
+    "data_parallel",
+    "head_gradients",
+    "hooked_gradients",
+    "synchronized_batchnorm",
+]
