@@ -16,6 +16,12 @@ Functions:
     hooked_gradients(forward, score): outputs, activations and their gradients for
         models that can only be run whole (subclassed models); `forward(watch)` runs the
         model, its hooks calling `tensor = watch(index, tensor)`.
+    data_parallel(batch_size): a context for building, compiling and fitting a model
+        data-parallel over this host's devices (MirroredStrategy on TensorFlow,
+        keras.distribution.DataParallel on JAX; PyTorch raises); yields the device count.
+    synchronized_batchnorm(model): a context in which BatchNormalization uses the global
+        batch's statistics (TensorFlow; a no-op where the step already sees the batch).
+    EVEN_BATCHES: whether every batch must split evenly over the devices (JAX).
 """
 
 from __future__ import annotations
@@ -29,24 +35,33 @@ BACKEND = keras.backend.backend()
 
 if BACKEND == "tensorflow":
     from keras_cxr.backend.tensorflow import (
+        EVEN_BATCHES,
         compile_function,
+        data_parallel,
         head_gradients,
         hooked_gradients,
         input_gradients,
+        synchronized_batchnorm,
     )
 elif BACKEND == "jax":
     from keras_cxr.backend.jax import (
+        EVEN_BATCHES,
         compile_function,
+        data_parallel,
         head_gradients,
         hooked_gradients,
         input_gradients,
+        synchronized_batchnorm,
     )
 elif BACKEND == "torch":
     from keras_cxr.backend.torch import (
+        EVEN_BATCHES,
         compile_function,
+        data_parallel,
         head_gradients,
         hooked_gradients,
         input_gradients,
+        synchronized_batchnorm,
     )
 else:  # pragma: no cover - exercised only under other Keras backends
 
@@ -58,12 +73,17 @@ else:  # pragma: no cover - exercised only under other Keras backends
         )
 
     compile_function = head_gradients = hooked_gradients = input_gradients = _unsupported
+    data_parallel = synchronized_batchnorm = _unsupported
+    EVEN_BATCHES = True
 
 __all__ = [
     "BACKEND",
+    "EVEN_BATCHES",
     "SUPPORTED",
     "compile_function",
+    "data_parallel",
     "head_gradients",
     "hooked_gradients",
     "input_gradients",
+    "synchronized_batchnorm",
 ]

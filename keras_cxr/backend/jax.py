@@ -10,11 +10,14 @@ mode and changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 
 import jax
 import jax.numpy as jnp
 import keras
+
+from keras_cxr._validation import invalid_value
 
 
 def compile_function(
@@ -173,3 +176,49 @@ def hooked_gradients(
     zeros = [jnp.zeros(shape.shape, shape.dtype) for shape in shapes]
     (_, (outputs, activations)), gradients = jax.value_and_grad(total, has_aux=True)(zeros)
     return outputs, activations, gradients
+
+
+#: Whether every batch of a data-parallel step must split evenly between the devices:
+#: JAX shards each batch along its first axis and refuses uneven shards.
+EVEN_BATCHES = True
+
+
+@contextlib.contextmanager
+def data_parallel(batch_size: int) -> Iterator[int]:
+    """A `keras.distribution.DataParallel` scope over every device JAX sees.
+
+    Build, compile, fit and predict inside: each batch is sharded along its first axis,
+    so every batch (the last one, validation and prediction batches too) must be a
+    multiple of the device count. JAX runs the whole global batch in one program, so
+    BatchNormalization sees global statistics without further work. Several hosts are
+    `keras.distribution`'s business (`keras.distribution.initialize`), not tested here.
+
+    Arguments, result and errors are those of the TensorFlow version,
+    `keras_cxr.backend.tensorflow.data_parallel`; CPUs become several devices with
+    `XLA_FLAGS=--xla_force_host_platform_device_count=N`, set before JAX starts.
+    """
+    devices = jax.devices()
+    _check_devices(len(devices), batch_size)
+    with keras.distribution.DataParallel(devices=devices).scope():
+        yield len(devices)
+
+
+def _check_devices(count: int, batch_size: int) -> None:
+    if count < 2:
+        raise RuntimeError(
+            f"Data-parallel training needs at least 2 devices; found {count} JAX "
+            "device(s). To split the CPU into N devices, set "
+            "XLA_FLAGS=--xla_force_host_platform_device_count=N before JAX starts."
+        )
+    if batch_size % count:
+        raise invalid_value("batch_size", f"a multiple of the {count} devices", batch_size)
+
+
+@contextlib.contextmanager
+def synchronized_batchnorm(model: keras.Model) -> Iterator[None]:
+    """Nothing to do under JAX: a jitted step normalises by the global batch already.
+
+    See `keras_cxr.backend.tensorflow.synchronized_batchnorm` for the contract.
+    """
+    del model
+    yield

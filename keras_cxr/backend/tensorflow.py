@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 
+import keras
 import tensorflow as tf
+
+from keras_cxr._validation import invalid_value
 
 
 def compile_function(
@@ -142,3 +146,101 @@ def hooked_gradients(
         outputs, activations = forward(watch)
         scores = score(outputs)
     return outputs, activations, tape.gradient(scores, activations)
+
+
+#: Whether every batch of a data-parallel step must split evenly between the devices.
+#: MirroredStrategy splits a partial batch unevenly by itself; dropping it instead would
+#: give the batches a static shape, and synchronised BatchNorm's sample counts, folded
+#: into constants, then start their all-reduces in a different order on each replica
+#: ("Shape mismatch in the collective instance").
+EVEN_BATCHES = False
+
+
+@contextlib.contextmanager
+def data_parallel(batch_size: int) -> Iterator[int]:
+    """A `tf.distribute.MirroredStrategy` scope over this host's GPUs, or else its CPUs.
+
+    Build and compile the model inside: its variables are mirrored on every device and
+    each batch of `fit` is split between them, the gradients summed. One host only:
+    multi-worker training is not reliable under Keras 3 (keras-team/keras #20585).
+
+    Args:
+        batch_size: The global batch size; each device gets `batch_size // devices`.
+
+    Yields:
+        The number of devices.
+
+    Raises:
+        RuntimeError: If there are fewer than 2 devices.
+        ValueError: If `batch_size` is not a multiple of the number of devices.
+
+    Example:
+        >>> with keras_cxr.backend.data_parallel(batch_size=32) as devices:
+        ...     model = keras_cxr.training.build_model(config)
+        ...     model.compile(optimizer="adam", loss="binary_crossentropy")
+    """
+    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    _check_devices(len(devices), batch_size, "GPU or CPU", _TF_HINT)
+    # The default, collective all-reduce starts synchronised BatchNorm's all-reduces in a
+    # different order on each replica ("Shape mismatch in the collective instance"):
+    # reducing on one device has no such ordering to keep.
+    strategy = tf.distribute.MirroredStrategy(
+        [device.name for device in devices], cross_device_ops=tf.distribute.ReductionToOneDevice()
+    )
+    with strategy.scope():
+        yield len(devices)
+
+
+_TF_HINT = (
+    "To split one CPU into N devices, call tf.config.set_logical_device_configuration("
+    "tf.config.list_physical_devices('CPU')[0], [tf.config.LogicalDeviceConfiguration()] * N) "
+    "before TensorFlow starts."
+)
+
+
+def _check_devices(count: int, batch_size: int, kind: str, hint: str) -> None:
+    if count < 2:
+        raise RuntimeError(
+            f"Data-parallel training needs at least 2 devices; found {count} {kind} "
+            f"device(s). {hint}"
+        )
+    if batch_size % count:
+        raise invalid_value("batch_size", f"a multiple of the {count} devices", batch_size)
+
+
+@contextlib.contextmanager
+def synchronized_batchnorm(model: keras.Model) -> Iterator[None]:
+    """Batch statistics over the global batch, not each device's share, while inside.
+
+    Under `MirroredStrategy` each `BatchNormalization` normalises by its own replica's
+    statistics unless `synchronized`; synchronised, a data-parallel step matches one
+    device on the same batch. The flag is reset on exit, because a file saved with
+    `synchronized=True` loads on TensorFlow only.
+
+    Args:
+        model: The model whose `BatchNormalization` layers (nested ones too) to
+            synchronise.
+
+    Yields:
+        Nothing.
+
+    Example:
+        >>> with keras_cxr.backend.synchronized_batchnorm(model):
+        ...     model.fit(images, labels, batch_size=32)
+    """
+    layers = _batchnorm_layers(model)
+    for layer in layers:
+        layer.synchronized = True
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.synchronized = False
+
+
+def _batchnorm_layers(model: keras.Model) -> list:
+    return [
+        layer
+        for layer in model._flatten_layers(include_self=False, recursive=True)
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]

@@ -8,7 +8,8 @@ hooked models, the whole forward pass) is recorded for autograd.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 
 import keras
 import torch
@@ -139,3 +140,31 @@ def _gradients(scores, inputs: list) -> list:
         torch.zeros_like(tensor) if gradient is None else gradient
         for tensor, gradient in zip(inputs, gradients)
     ]
+
+
+#: Whether every batch of a data-parallel step must split evenly (moot: see below).
+EVEN_BATCHES = True
+
+
+def data_parallel(batch_size: int) -> Iterator[int]:
+    """Refuses: Keras offers no data-parallel distribution for PyTorch.
+
+    See `keras_cxr.backend.tensorflow.data_parallel` for the contract on the backends
+    that have one.
+
+    Raises:
+        NotImplementedError: Always, naming the backends that support it.
+    """
+    del batch_size
+    raise NotImplementedError(
+        "Data-parallel training (distribute=True) runs on the tensorflow and jax "
+        "backends; Keras has no data-parallel distribution for torch. Set "
+        "KERAS_BACKEND=tensorflow or KERAS_BACKEND=jax, or train on one device."
+    )
+
+
+@contextlib.contextmanager
+def synchronized_batchnorm(model: keras.Model) -> Iterator[None]:
+    """Nothing to do: PyTorch trains on one device here (see `data_parallel`)."""
+    del model
+    yield

@@ -82,6 +82,7 @@ class ImageSet:
         shuffle: bool = False,
         augment: bool = False,
         seed: int = 0,
+        drop_remainder: bool = False,
     ) -> Any:
         """A `tf.data.Dataset` of float32 batches `(images, labels[, sample weights])`.
 
@@ -95,6 +96,8 @@ class ImageSet:
             augment: Apply `keras_cxr.data.make_augmentation(seed=seed)` to each batch.
                 Defaults to False.
             seed: Seed of the shuffle and the augmentation. Defaults to 0.
+            drop_remainder: Leave out the last partial batch of each pass (data-parallel
+                training, where batches must split evenly). Defaults to False.
 
         Returns:
             The dataset, prefetched.
@@ -114,7 +117,8 @@ class ImageSet:
             dataset = tf.data.Dataset.from_tensor_slices((self.images, labels, weights))
         if shuffle:
             dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-        dataset = dataset.batch(check_int("batch_size", batch_size)).map(
+        batch_size = check_int("batch_size", batch_size)
+        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder).map(
             lambda x, *rest: (tf.cast(x, tf.float32), *rest), num_parallel_calls=tf.data.AUTOTUNE
         )
         if augment:

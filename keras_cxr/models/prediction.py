@@ -44,7 +44,9 @@ def predict_probabilities(
     starts = range(0, len(images), batch_size)
     for start in tqdm(starts, desc="predicting", disable=not progress, leave=False):
         batch = images[start : start + batch_size].astype(np.float32)
-        outputs.append(keras.ops.convert_to_numpy(model.predict_on_batch(batch)))
+        # Under a MirroredStrategy, Keras runs the whole batch on every replica and stacks
+        # the copies: the first `len(batch)` rows are the batch's.
+        outputs.append(keras.ops.convert_to_numpy(model.predict_on_batch(batch))[: len(batch)])
     predictions = np.concatenate(outputs) if outputs else np.zeros((0, 1), np.float32)
     return positive_probability(predictions)
 

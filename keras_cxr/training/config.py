@@ -28,9 +28,8 @@ from typing import Any
 
 from keras_cxr._validation import check_int, invalid_value
 
-#: Methods of `keras_cxr.metrics.select_threshold`, restated here so that the settings
-#: (and `keras-cxr train --help`) load without NumPy; tests/training/test_config.py checks
-#: that `select_threshold` accepts each of them.
+#: Methods of `keras_cxr.metrics.select_threshold`, restated so that the settings load
+#: without NumPy; tests/training/test_config.py checks that it accepts each of them.
 THRESHOLD_METHODS = ("youden", "f1", "sensitivity")
 
 
@@ -41,8 +40,7 @@ def _flag(help: str, **options: Any) -> dict[str, Any]:
 
 #: Settings that differ from the `TrainConfig` defaults (the "seed" recipe) in each recipe.
 RECIPES: dict[str, dict[str, Any]] = {
-    # The seed notebook: frozen ImageNet MobileNetV2 + DenseNet169, a head trained on
-    # cached features.
+    # The seed notebook: frozen ImageNet MobileNetV2 + DenseNet169, head on cached features.
     "seed": {},
     # No downloads: two compact CNNs trained end to end at 128 px on a CPU. Measured on the
     # 5,216 training images of Kermany et al. with 10% validation and 10% test carved out
@@ -140,6 +138,7 @@ class TrainConfig:
         resume: Continue the interrupted run in `out` instead of refusing to overwrite it.
         overwrite: Delete a previous run in `out` first.
         progress: Show progress bars.
+        distribute: Train data-parallel on this host's devices (TensorFlow or JAX).
         recipe_name: Name of the recipe the config came from (stored with the model).
 
     Example:
@@ -257,6 +256,9 @@ class TrainConfig:
     # `--quiet` sets progress=False; its help says what the flag does.
     progress: bool = field(
         default=True, metadata=_flag("no progress bars", flag="--quiet", resumable=True)
+    )
+    distribute: bool = field(
+        default=False, metadata=_flag("train data-parallel on every local device", resumable=True)
     )
     recipe_name: str = field(default="seed", metadata=_flag("the recipe's name", cli=False))
 

@@ -88,9 +88,11 @@ def extract_features(
             batch = images[start : start + batch_size].astype(np.float32)
             if augment is not None:
                 batch = keras.ops.convert_to_numpy(augment(batch, training=True))
+            # Under a MirroredStrategy, Keras runs the whole batch on every replica and
+            # stacks the copies: the first `len(batch)` rows are the batch's.
             features[view, start : start + len(batch)] = keras.ops.convert_to_numpy(
                 extractor.predict_on_batch(batch)
-            )
+            )[: len(batch)]
             bar.update()
     bar.close()
     return features
@@ -103,6 +105,7 @@ def feature_batches(
     batch_size: int,
     seed: int,
     first_epoch: int = 0,
+    drop_remainder: bool = False,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Yields `(features, labels, weights)` batches of cached features, epoch after epoch.
 
@@ -116,6 +119,8 @@ def feature_batches(
         batch_size: Images per batch.
         seed: Seed of the orders and views.
         first_epoch: The 0-based epoch to start at. Defaults to 0.
+        drop_remainder: Leave out each epoch's last partial batch (data-parallel
+            training, where batches must split evenly). Defaults to False.
 
     Yields:
         Batches of `(features (B, F), labels (B, 1), weights (B,))`, forever.
@@ -130,7 +135,8 @@ def feature_batches(
         rng = np.random.default_rng([seed, epoch])
         order = rng.permutation(count)
         chosen_views = rng.integers(0, views, count)
-        for start in range(0, count, batch_size):
+        end = count - count % batch_size if drop_remainder else count
+        for start in range(0, end, batch_size):
             index = order[start : start + batch_size]
             yield features[chosen_views[index], index], labels[index, None], weights[index]
         epoch += 1

@@ -24,6 +24,12 @@ from keras_cxr.data.image_splits import ImageSplits
 from keras_cxr.models.head import HeadModel
 from keras_cxr.models.prediction import positive_probability, predict_probabilities
 from keras_cxr.models.stacked_ensemble import StackedEnsemble
+from keras_cxr.training.data_parallel import (
+    batchnorm_synchronized,
+    drops_partial_batches,
+    padded,
+    validation_data,
+)
 from keras_cxr.training.features import extract_features, feature_batches
 from keras_cxr.training.history import best_epoch, read_history
 from keras_cxr.training.resume import ResumeState, StageResume
@@ -50,6 +56,7 @@ class Run:
         resumed: `(stage, 0-based epoch)` of every stage that continued a snapshot.
         head: The head trained on cached features (shares the model's head layers).
         val_features: Pooled validation features, when the head trained on them.
+        devices: Devices the run trains on (`keras_cxr.training.data_parallel`).
 
     Example:
         >>> run = keras_cxr.training.stages.Run(config, out, model, splits)
@@ -65,6 +72,7 @@ class Run:
     resumed: list[tuple[str, int]] = field(default_factory=list)
     head: HeadModel | None = None
     val_features: np.ndarray | None = None
+    devices: int = 1
 
     @property
     def class_weight(self) -> dict[int, float]:
@@ -145,10 +153,16 @@ def val_probabilities(run: Run) -> np.ndarray:
         array([0.12, 0.97])
     """
     fine_tuned = bool(run.config.fine_tune_last and run.config.fine_tune_epochs)
+    count = len(run.splits.val)
     if run.head is not None and run.val_features is not None and not fine_tuned:
-        outputs = run.head.predict(run.val_features, verbose=0)
-        return positive_probability(keras.ops.convert_to_numpy(outputs))
-    return predict_probabilities(run.model, run.splits.val.images, run.config.batch_size)
+        if run.devices == 1:
+            outputs = run.head.predict(run.val_features, verbose=0)
+        else:
+            features = padded(run.val_features, run.devices)
+            outputs = run.head.predict(features, batch_size=run.config.batch_size, verbose=0)
+        return positive_probability(keras.ops.convert_to_numpy(outputs))[:count]
+    images = padded(run.splits.val.images, run.devices)
+    return predict_probabilities(run.model, images, run.config.batch_size)[:count]
 
 
 def _fit_head(run: Run, resume: StageResume | None) -> int | None:
@@ -158,29 +172,39 @@ def _fit_head(run: Run, resume: StageResume | None) -> int | None:
     run.val_features = _cached_features(run, "val", splits.val.images, 0)[0]
     run.timings["features"] = time.perf_counter() - tic
     run.head = HeadModel(run.model)
-    _compile(run.head, config.learning_rate)
+    _compile(run.head, config.learning_rate, run.devices)
     if resume is not None and resume.done:
         _load_weights(run.head, best_weights_path(run.out, MAIN))
         return _best_epoch_of(run, MAIN, resume)
     initial_epoch = _resume_weights(run, run.head, resume)
     labels = splits.train.labels.astype(np.float32)
     sample_weights = np.asarray([run.class_weight[int(y)] for y in splits.train.labels], np.float32)
+    even = drops_partial_batches(run.devices)  # see keras_cxr.training.data_parallel
     batches = feature_batches(
-        train_features, labels, sample_weights, config.batch_size, config.seed, initial_epoch
+        train_features,
+        labels,
+        sample_weights,
+        config.batch_size,
+        config.seed,
+        initial_epoch,
+        drop_remainder=even,
     )
+    steps = len(labels) // config.batch_size if even else math.ceil(len(labels) / config.batch_size)
+    validation = _validation(run, run.val_features)
     callbacks, best = stage_callbacks(
         config, run.out, MAIN, config.epochs, resume, run.model, splits.val
     )
-    run.head.fit(
-        batches,
-        steps_per_epoch=math.ceil(len(labels) / config.batch_size),
-        epochs=config.epochs,
-        initial_epoch=initial_epoch,
-        validation_data=(run.val_features, splits.val.labels.astype(np.float32)[:, None]),
-        callbacks=callbacks,
-        shuffle=False,  # `feature_batches` shuffles, reproducibly per epoch
-        verbose=0,
-    )
+    with batchnorm_synchronized(run.model, run.devices):
+        run.head.fit(
+            batches,
+            steps_per_epoch=steps,
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            shuffle=False,  # `feature_batches` shuffles, reproducibly per epoch
+            verbose=0,
+            **validation,
+        )
     # The head shares the ensemble's layers: loading its best weights updates the model.
     _load_weights(run.head, best_weights_path(run.out, MAIN))
     return best.best_epoch
@@ -193,14 +217,15 @@ def _cached_features(run: Run, name: str, images: np.ndarray, views: int) -> np.
         features = np.load(path)
         if features.shape[:2] == (1 + views, len(images)):
             return features
+    batch_size = max(run.config.batch_size, 32)
     features = extract_features(
         run.model,
-        images,
+        padded(images, run.devices),
         augmented_views=views,
-        batch_size=max(run.config.batch_size, 32),
+        batch_size=-(-batch_size // run.devices) * run.devices,
         seed=run.config.seed,
         progress=run.config.progress,
-    )
+    )[:, : len(images)]
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda p: np.save(p, features), suffix=".npy")
     return features
@@ -208,27 +233,46 @@ def _cached_features(run: Run, name: str, images: np.ndarray, views: int) -> np.
 
 def _fit_images(run, stage, learning_rate, epochs, augment, resume) -> int | None:
     config, splits = run.config, run.splits
-    _compile(run.model, learning_rate)
+    _compile(run.model, learning_rate, run.devices)
     if resume is not None and resume.done:
         _load_weights(run.model, best_weights_path(run.out, stage))
         return _best_epoch_of(run, stage, resume)
     initial_epoch = _resume_weights(run, run.model, resume)
     train = splits.train.to_dataset(
-        config.batch_size, run.class_weight, shuffle=True, augment=augment, seed=config.seed
+        config.batch_size,
+        run.class_weight,
+        shuffle=True,
+        augment=augment,
+        seed=config.seed,
+        drop_remainder=drops_partial_batches(run.devices),
     )
-    val = splits.val.to_dataset(config.batch_size)
+    validation = _validation(run, splits.val.images)
     callbacks, best = stage_callbacks(config, run.out, stage, epochs, resume, run.model, splits.val)
-    run.model.fit(
-        train,
-        epochs=epochs,
-        initial_epoch=initial_epoch,
-        validation_data=val,
-        callbacks=callbacks,
-        shuffle=False,  # the dataset shuffles itself
-        verbose=0,
-    )
+    with batchnorm_synchronized(run.model, run.devices):
+        run.model.fit(
+            train,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            shuffle=False,  # the dataset shuffles itself
+            verbose=0,
+            **validation,
+        )
     _load_weights(run.model, best_weights_path(run.out, stage))
     return best.best_epoch
+
+
+def _validation(run: Run, inputs: np.ndarray) -> dict:
+    """`fit`'s validation arguments: the plain split, or padded to split between devices."""
+    labels = run.splits.val.labels
+    if run.devices == 1:
+        if inputs is run.splits.val.images:
+            return {"validation_data": run.splits.val.to_dataset(run.config.batch_size)}
+        return {"validation_data": (inputs, labels.astype(np.float32)[:, None])}
+    return {
+        "validation_data": validation_data(inputs, labels, run.devices),
+        "validation_batch_size": run.config.batch_size,
+    }
 
 
 def _best_epoch_of(run: Run, stage: str, resume: StageResume) -> int | None:
@@ -238,11 +282,15 @@ def _best_epoch_of(run: Run, stage: str, resume: StageResume) -> int | None:
     return best_epoch(read_history(run.out / HISTORY_FILE), stage, run.config.monitor)
 
 
-def _compile(model: keras.Model, learning_rate: float) -> None:
+def _compile(model: keras.Model, learning_rate: float, devices: int = 1) -> None:
+    metrics = [keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")]
+    # On several devices the padded validation rows weigh 0, so the metrics must be
+    # weighted to stay exact (training metrics are then class-weighted too).
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss="binary_crossentropy",
-        metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")],
+        metrics=None if devices > 1 else metrics,
+        weighted_metrics=metrics if devices > 1 else None,
         # XLA compilation of a whole backbone takes minutes on a CPU; graph mode is
         # ready in seconds and runs these small batches as fast.
         jit_compile=False,

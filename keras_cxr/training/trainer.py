@@ -37,6 +37,7 @@ from keras_cxr.metrics import classification_report, select_threshold
 from keras_cxr.models.metadata import save_model
 from keras_cxr.models.prediction import predict_probabilities
 from keras_cxr.training.config import TrainConfig
+from keras_cxr.training.data_parallel import drops_partial_batches, padded, training_devices
 from keras_cxr.training.history import read_history
 from keras_cxr.training.model_building import build_model
 from keras_cxr.training.resume import ResumeState
@@ -97,7 +98,9 @@ def train(config: TrainConfig, splits: ImageSplits | None = None) -> TrainResult
     `config.out` continues from its last snapshot: the same epoch, weights, optimizer
     state, learning rate, early-stopping counter and best score. A folder that holds
     files but no run is refused unless `config.overwrite`. Nothing is downloaded unless
-    `config.weights == "imagenet"`, which fails at once when offline.
+    `config.weights == "imagenet"`, which fails at once when offline. With
+    `config.distribute`, every step runs data-parallel on this host's devices
+    (`keras_cxr.training.data_parallel`); `batch_size` must be a multiple of their count.
 
     Args:
         config: The settings (`keras_cxr.training.TrainConfig`).
@@ -114,6 +117,8 @@ def train(config: TrainConfig, splits: ImageSplits | None = None) -> TrainResult
             different configuration.
         keras_cxr.WeightsUnavailableError: If ImageNet weights cannot be downloaded.
         OSError: If `config.out` cannot be written.
+        RuntimeError: With `config.distribute` and fewer than 2 devices.
+        NotImplementedError: With `config.distribute` under the PyTorch backend.
 
     Example:
         >>> config = keras_cxr.training.TrainConfig.recipe("offline", data="chest_xray")
@@ -122,6 +127,12 @@ def train(config: TrainConfig, splits: ImageSplits | None = None) -> TrainResult
         0.97
     """
     config.validate()
+    # With `distribute`, the model is built, trained, evaluated and saved in the scope.
+    with training_devices(config) as devices:
+        return _train(config, splits, devices)
+
+
+def _train(config: TrainConfig, splits: ImageSplits | None, devices: int) -> TrainResult:
     started = time.perf_counter()
     timings: dict[str, float] = {}
     if splits is None and config.data is None:
@@ -147,9 +158,9 @@ def train(config: TrainConfig, splits: ImageSplits | None = None) -> TrainResult
             index=index,
         )
         timings["load"] = time.perf_counter() - tic
-    _check_splits(splits, config)
+    _check_splits(splits, config, devices)
     atomic_write_json(out / CONFIG_FILE, config.to_dict())
-    run = Run(config, out, model, splits, resume, timings)
+    run = Run(config, out, model, splits, resume, timings, devices=devices)
     best_epoch = main_stage(run)
     if config.fine_tune_last and config.fine_tune_epochs:
         fine_tune_stage(run)
@@ -158,7 +169,9 @@ def train(config: TrainConfig, splits: ImageSplits | None = None) -> TrainResult
     val_metrics = classification_report(splits.val.labels, val_probability, threshold)
     test_metrics = None
     if splits.test is not None:
-        test_probabilities = predict_probabilities(model, splits.test.images, config.batch_size)
+        test_images = padded(splits.test.images, devices)
+        test_probabilities = predict_probabilities(model, test_images, config.batch_size)
+        test_probabilities = test_probabilities[: len(splits.test)]
         test_metrics = classification_report(splits.test.labels, test_probabilities, threshold)
     metadata = {
         "threshold": threshold,
@@ -208,7 +221,13 @@ def train(config: TrainConfig, splits: ImageSplits | None = None) -> TrainResult
     )
 
 
-def _check_splits(splits: ImageSplits, config: TrainConfig) -> None:
+def _check_splits(splits: ImageSplits, config: TrainConfig, devices: int) -> None:
+    if drops_partial_batches(devices) and len(splits.train) < config.batch_size:
+        raise ValueError(
+            f"Data-parallel training drops each epoch's last partial batch, and the "
+            f"{len(splits.train)} training images make no full batch of "
+            f"{config.batch_size}. Lower `batch_size`, or add images."
+        )
     for name in ("train", "val"):
         part = getattr(splits, name)
         classes = 0 if part is None else len(set(part.labels.tolist()))
