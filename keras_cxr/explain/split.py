@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import keras
 
 from keras_cxr.explain.graph import FlatGraph, GraphNode
+from keras_cxr.explain.lean_functional import LeanFunctional
 
 _SQUASHING = {"sigmoid", "softmax"}
 
@@ -100,7 +101,7 @@ def split_model(graph: FlatGraph, targets: list[GraphNode], output) -> SplitMode
     logits, activation = _logits_of(graph, output)
     target_tensors = [node.outputs[0] for node in targets]
     image = graph.inputs[0] if len(graph.inputs) == 1 else graph.inputs
-    features = keras.Model(image, target_tensors, name="cam_features")
+    features = LeanFunctional(image, target_tensors, name="cam_features")
     if _on_one_path(graph, targets):
         groups = [(index,) for index in range(len(targets))]
     else:
