@@ -23,8 +23,16 @@ import keras_cxr
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The folders whose `backends` tests run under every backend: the explainers, layers,
-#: models, callbacks and a smoke test of the command line (the demo and the commands on it).
-FOLDERS = ("tests/explain", "tests/layers", "tests/models", "tests/callbacks", "tests/cli")
+#: models, metrics, callbacks and a smoke test of the command line (the demo and the
+#: commands on it).
+FOLDERS = (
+    "tests/explain",
+    "tests/layers",
+    "tests/models",
+    "tests/metrics",
+    "tests/callbacks",
+    "tests/cli",
+)
 PACKAGE_ROOT = Path(keras_cxr.__file__).resolve().parents[1]
 
 

@@ -7,6 +7,8 @@ from keras_cxr.metrics import average_drop, average_increase
 
 from .perturbation_cases import ONES, ROW_MAJOR, RecordingPredict, region_score
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 
 def _two_class_mean(batch):
     mean = batch.mean(axis=(1, 2, 3))

@@ -6,6 +6,8 @@ import pytest
 
 from keras_cxr.metrics import classification_report, roc_auc, sensitivity
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 
 @pytest.mark.parametrize(
     ("y_true", "y_score", "message"),

@@ -11,6 +11,8 @@ from keras_cxr.metrics import expected_calibration_error, reliability_curve
 
 from .binary_cases import labelled_scores
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 
 def test_reliability_curve_by_hand_with_empty_bins_and_edges():
     y_prob = [0.0, 0.1, 0.3, 0.35, 1.0]

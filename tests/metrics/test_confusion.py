@@ -10,6 +10,8 @@ from keras_cxr.metrics import confusion_matrix, npv, ppv, sensitivity, specifici
 
 from .binary_cases import Y_SCORE, Y_TRUE
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 
 def test_confusion_matrix_by_hand():
     matrix = confusion_matrix([0, 0, 0, 1, 1], [0, 1, 1, 1, 0])

@@ -7,6 +7,8 @@ import pytest
 
 from keras_cxr.metrics import label_randomization
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 
 def test_label_randomization_permutes_rows_without_touching_the_input():
     labels = np.array([[1, 0], [1, 0], [0, 1], [0, 1], [0, 1]])

@@ -22,6 +22,8 @@ from keras_cxr.metrics import (
 
 from .perturbation_cases import ONES, ROW_MAJOR, RecordingPredict, region_score
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 
 def reference_blur(image, size=11, sigma=5.0):
     """Separable Gaussian blur with reflect-101 borders, written out with numpy only."""

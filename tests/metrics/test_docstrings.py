@@ -11,6 +11,8 @@ import pytest
 
 import keras_cxr
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 MODULES = [
     importlib.import_module(f"keras_cxr.metrics.{name}")
     for name in (

@@ -10,6 +10,8 @@ from hypothesis.extra import numpy as hnp
 
 from keras_cxr.metrics import energy_in_mask, pointing_game, top_k_iou
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 
 class FakeExplanation:
     """Stands in for keras_cxr.Explanation: only the `.heatmaps` attribute is used."""

@@ -13,6 +13,8 @@ from keras_cxr.metrics import (
     ssim,
 )
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 # ---------------------------------------------------------------- randomize_model
 
 

@@ -10,6 +10,8 @@ from keras_cxr.metrics import classification_report, expected_calibration_error
 
 from .binary_cases import Y_SCORE, Y_TRUE, brute_force_auc
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 
 def test_classification_report_by_hand():
     report = classification_report(Y_TRUE, Y_SCORE, threshold=0.5)

@@ -11,6 +11,8 @@ from keras_cxr.metrics import roc_auc, roc_curve
 
 from .binary_cases import brute_force_auc, labelled_scores
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 
 def test_roc_curve_by_hand():
     fpr, tpr, thresholds = roc_curve([0, 1, 0, 1], [0.1, 0.8, 0.8, 0.35])

@@ -11,6 +11,8 @@ from hypothesis.extra import numpy as hnp
 
 from keras_cxr.metrics import spearman_rank_correlation, ssim
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 C1, C2 = 0.01**2, 0.03**2
 
 

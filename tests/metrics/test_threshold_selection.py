@@ -11,6 +11,8 @@ from keras_cxr.metrics import select_threshold
 
 from .binary_cases import Y_SCORE, Y_TRUE, labelled_scores
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 
 def test_select_threshold_youden_by_hand():
     # J at thresholds .9, .6, .5, .4, .3: 1/3, 2/3, 2/3 - 1/5, 2/3 - 2/5, 1 - 2/5 = 0.6.

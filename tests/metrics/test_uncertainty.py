@@ -18,6 +18,8 @@ import keras_cxr
 from keras_cxr.layers import compact_cnn
 from keras_cxr.metrics import mc_dropout_predict
 
+pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+
 SIZE = 32
 RATE = 0.5
 
