@@ -29,9 +29,12 @@ def test_balanced_sample_is_as_even_as_the_classes_allow(labels, count, seed):
     assert len(set(chosen.tolist())) == len(chosen) and list(chosen) == sorted(chosen)
     taken = {c: int(np.sum(labels[chosen] == c)) for c in np.unique(labels)}
     available = {c: int(np.sum(labels == c)) for c in np.unique(labels)}
-    # A class short of images gives all it has; the others differ by at most one.
+    # A class short of images gives all it has; the others differ by at most one, and
+    # none of them has fewer than a class that gave all it has, less one.
     full = [taken[c] for c in taken if taken[c] < available[c]]
-    assert not full or max(full) - min(taken.values()) <= 1
+    short = [taken[c] for c in taken if taken[c] == available[c]]
+    assert not full or max(full) - min(full) <= 1
+    assert not full or not short or min(full) >= max(short) - 1
     assert np.array_equal(chosen, balanced_sample(labels, count, seed))
 
 

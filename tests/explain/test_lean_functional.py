@@ -27,8 +27,8 @@ def test_outputs_equal_keras_functional_on_a_flattened_ensemble(
     plain = keras.Model(graph.inputs[0], outputs)
     lean = LeanFunctional(graph.inputs[0], outputs, name="lean")
     images = tiny_images.astype("float32")
-    expected = [np.asarray(x) for x in plain(images, training=training)]
-    got = [np.asarray(x) for x in lean(images, training=training)]
+    expected = [keras.ops.convert_to_numpy(x) for x in plain(images, training=training)]
+    got = [keras.ops.convert_to_numpy(x) for x in lean(images, training=training)]
     assert len(got) == len(expected) == 3
     # In training mode the head's dropout draws anew on each call: compare the maps only
     # (their BatchNorm uses the batch's statistics, so both modes are deterministic there).
@@ -43,4 +43,9 @@ def test_a_single_output_is_returned_unwrapped(two_branch_ensemble, tiny_images)
     lean = LeanFunctional(graph.inputs[0], graph.outputs[0], name="lean")
     result = lean(tiny_images.astype("float32"), training=False)
     expected = two_branch_ensemble(tiny_images.astype("float32"), training=False)
-    np.testing.assert_allclose(np.asarray(result), np.asarray(expected), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(result),
+        keras.ops.convert_to_numpy(expected),
+        rtol=1e-5,
+        atol=1e-6,
+    )
