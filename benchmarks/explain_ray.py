@@ -54,53 +54,15 @@ def timed(function, *args, **kwargs) -> float:
     return time.perf_counter() - start
 
 
-def steady_rate(function, count: int, *args, **kwargs) -> tuple[float, float]:
-    """`(wall seconds, images/s from the driver's first batch to the end)` of one call.
+def steady_rate(function, *args, **kwargs) -> tuple[float, float]:
+    """`(wall seconds, images/s after start-up)` of one call, from its summary.
 
-    The second number leaves out what comes before the first answer: model loading, and
-    for Ray the actors' start. It wraps the private loop of each function to see when the
-    first batch arrives: a measurement, not an API.
+    Start-up is the time until the first batch is written: model loading, and for Ray
+    the actors' start (`ExplainFolderSummary.startup_seconds`).
     """
-    import importlib
-
-    single = importlib.import_module("keras_cxr.scale.explain_folder")  # not the function
-    spread = importlib.import_module("keras_cxr.scale.ray")
-
-    module = spread if function is spread.explain_dataset else single
-    name = "_write_all" if module is spread else "_explain_all"
-    loop = getattr(module, name)
-    first: list[float] = []
-
-    def watched(batches_or_explainer, *loop_args, **loop_kwargs):
-        if module is spread:
-
-            def stamped():
-                for batch in batches_or_explainer:
-                    first.append(first[0] if first else time.perf_counter())
-                    yield batch
-
-            return loop(stamped(), *loop_args, **loop_kwargs)
-        inner = batches_or_explainer.__call__
-
-        class Stamped(type(batches_or_explainer)):
-            def __call__(self, batch):
-                answer = inner(batch)
-                first.append(first[0] if first else time.perf_counter())
-                return answer
-
-        stamped = Stamped.__new__(Stamped)
-        stamped.__dict__.update(batches_or_explainer.__dict__)
-        return loop(stamped, *loop_args, **loop_kwargs)
-
-    setattr(module, name, watched)
-    try:
-        start = time.perf_counter()
-        function(*args, **kwargs)
-        end = time.perf_counter()
-    finally:
-        setattr(module, name, loop)
-    batch = kwargs.get("batch_size", 16)
-    return end - start, (count - batch) / (end - first[0])
+    start = time.perf_counter()
+    summary = function(*args, **kwargs)
+    return time.perf_counter() - start, summary.steady_images_per_second
 
 
 def driver_write_rate(model_path: Path, folder: Path, batch_size: int, save: str) -> float:
@@ -161,7 +123,6 @@ def main() -> None:
             listing = listing_of(count, folder, args.phantom_size)
             single = steady_rate(
                 keras_cxr.explain_folder,
-                count,
                 model_path,
                 listing,
                 folder / f"f{count}",
@@ -169,7 +130,6 @@ def main() -> None:
             )
             spread = steady_rate(
                 explain_dataset,
-                count,
                 model_path,
                 listing,
                 folder / f"r{count}",

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
-from pathlib import Path
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import keras
@@ -23,10 +22,10 @@ from keras_cxr.data.prefetch import prefetch_batches
 from keras_cxr.data.sources import ImageSource, find_images
 from keras_cxr.explain.batch_explainer import BatchExplainer
 from keras_cxr.scale.results_table import resolve_format
-from keras_cxr.scale.run_folder import manifest_of, next_shard, pending_images, run_summary
-from keras_cxr.scale.run_manifest import check_output, start_run
-from keras_cxr.scale.shard_writer import DEFAULT_HEATMAP_SIZE, SAVE_OPTIONS, ShardWriter
-from keras_cxr.scale.shard_writer import remove_incomplete as _remove_incomplete
+from keras_cxr.scale.run_folder import open_run, run_summary
+from keras_cxr.scale.run_manifest import check_output
+from keras_cxr.scale.shard_loop import ExplainedBatch, write_shards
+from keras_cxr.scale.shard_writer import DEFAULT_HEATMAP_SIZE, SAVE_OPTIONS
 from keras_cxr.scale.summary import ExplainFolderSummary
 
 __all__ = ["DEFAULT_SHARD_SIZE", "explain_folder"]
@@ -137,97 +136,49 @@ def explain_folder(
     images = find_images(sources)
     existing = check_output(out, resume)
     explainer = _explainer(model, method, layer, threshold, batch_size)
-    manifest = start_run(out, manifest_of(explainer, save, table_format, heatmap_size), existing)
-    resolve_format(manifest["table_format"])  # a resumed Parquet run still needs pyarrow
-    out = Path(out)
-    if existing is not None:
-        _remove_incomplete(out)
-    pending = pending_images(out, images)
+    manifest, pending = open_run(out, explainer, images, existing, save, table_format, heatmap_size)
     explaining_started = time.perf_counter()
-    explained, skipped = _explain_all(
-        explainer,
-        pending,
+    batches = _explained_batches(explainer, pending, batch_size, workers, prefetch)
+    counts = write_shards(
+        batches,
         out,
-        save=save,
-        heatmap_size=heatmap_size,
-        table_format=manifest["table_format"],
-        batch_size=batch_size,
+        explainer,
+        manifest,
         shard_size=shard_size,
-        first_shard=next_shard(out),
-        workers=workers,
-        prefetch=prefetch,
+        total=len(pending),
         progress=progress,
     )
-    now = time.perf_counter()
+    resumed = len(images) - len(pending)
     return run_summary(
-        out,
-        save,
-        explained=explained,
-        skipped=skipped,
-        resumed=len(images) - len(pending),
-        seconds=now - started,
-        explaining_seconds=now - explaining_started,
+        out, save, counts, resumed=resumed, started=started, explaining_started=explaining_started
     )
 
 
-def _explain_all(
+def _explained_batches(
     explainer: BatchExplainer,
     pending: list[ImageSource],
-    out: Path,
-    *,
-    save: str,
-    heatmap_size: int | None,
-    table_format: str,
     batch_size: int,
-    shard_size: int,
-    first_shard: int,
     workers: int | None,
     prefetch: int,
-    progress: bool,
-) -> tuple[int, int]:
-    """The decode-explain-write loop; returns `(explained, skipped)`."""
-    from tqdm.auto import tqdm
+) -> Iterator[ExplainedBatch]:
+    """The images of `pending`, decoded in threads a few batches ahead and explained."""
 
     def read(source: ImageSource) -> np.ndarray:
         return read_image(source.path, explainer.color_mode, explainer.image_size, MIN_IMAGE_SIDE)
 
-    def new_shard(number: int) -> ShardWriter:
-        return ShardWriter(
-            out,
-            number,
-            explainer.heatmap_keys,
-            save,
-            table_format,
-            explainer.class_names,
-            heatmap_size,
+    for batch in prefetch_batches(pending, read, batch_size, workers=workers, prefetch=prefetch):
+        if not batch.items:
+            yield ExplainedBatch(None, None, batch.skipped)
+            continue
+        images = np.stack(batch.images)
+        outputs = explainer(
+            {
+                "image": images,
+                "path": np.asarray([str(s.path) for s in batch.items], dtype=str),
+                "label": np.asarray([s.label for s in batch.items], dtype=str),
+            }
         )
-
-    explained = skipped = 0
-    writer = new_shard(first_shard)
-    batches = prefetch_batches(pending, read, batch_size, workers=workers, prefetch=prefetch)
-    with tqdm(total=len(pending), desc="explaining", unit="img", disable=not progress) as bar:
-        for batch in batches:
-            writer.add_skipped(batch.skipped)
-            skipped += len(batch.skipped)
-            if batch.items:
-                images = np.stack(batch.images)
-                outputs = explainer(
-                    {
-                        "image": images,
-                        "path": np.asarray([str(s.path) for s in batch.items], dtype=str),
-                        "label": np.asarray([s.label for s in batch.items], dtype=str),
-                    }
-                )
-                writer.add(outputs, images)
-                explained += len(batch.items)
-            bar.update(len(batch))
-            bar.set_postfix(skipped=skipped, refresh=False)
-            if len(writer) >= shard_size:
-                writer.commit()
-                writer = new_shard(writer.number + 1)
-        if len(writer):
-            writer.commit()
-    return explained, skipped
+        yield ExplainedBatch(outputs, images, batch.skipped)
 
 
 def _explainer(model, method, layer, threshold, batch_size: int) -> BatchExplainer:

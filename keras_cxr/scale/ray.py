@@ -31,15 +31,11 @@ from keras_cxr.explain.batch_explainer import OUTPUT_KEYS, BatchExplainer
 from keras_cxr.scale.explain_folder import DEFAULT_SHARD_SIZE
 from keras_cxr.scale.ray_stages import ExplainActor, decode_batch
 from keras_cxr.scale.results_table import resolve_format
-from keras_cxr.scale.run_folder import manifest_of, next_shard, pending_images, run_summary
-from keras_cxr.scale.run_manifest import check_output, start_run
-from keras_cxr.scale.shard_writer import (
-    DEFAULT_HEATMAP_SIZE,
-    SAVE_OPTIONS,
-    ShardWriter,
-    remove_incomplete,
-)
-from keras_cxr.scale.summary import ExplainFolderSummary
+from keras_cxr.scale.run_folder import open_run, run_summary
+from keras_cxr.scale.run_manifest import check_output
+from keras_cxr.scale.shard_loop import ExplainedBatch, write_shards
+from keras_cxr.scale.shard_writer import DEFAULT_HEATMAP_SIZE, SAVE_OPTIONS, STATISTICS_PREFIX
+from keras_cxr.scale.summary import ExplainFolderSummary, ShardCounts
 
 __all__ = ["INSTALL_HINT", "explain_dataset"]
 
@@ -153,40 +149,33 @@ def explain_dataset(
     explainer = BatchExplainer(
         model_path, method or "gradcam", layer, threshold=threshold, warm_up=False
     )
-    manifest = start_run(out, manifest_of(explainer, save, table_format, heatmap_size), existing)
-    resolve_format(manifest["table_format"])  # a resumed Parquet run still needs pyarrow
-    out = Path(out)
-    if existing is not None:
-        remove_incomplete(out)
-    pending = pending_images(out, images)
+    manifest, pending = open_run(out, explainer, images, existing, save, table_format, heatmap_size)
     explaining_started = time.perf_counter()
-    explained = skipped = 0
+    counts = ShardCounts(0, 0, None)
     if pending:
         with _connected(ray, ray_address), _ordered(ray):
             batches = _explained_batches(
-                ray, explainer, pending, save, batch_size, concurrency, ray_remote_args or {}
-            )
-            explained, skipped = _write_all(
-                batches,
+                ray,
                 explainer,
+                pending,
+                save,
+                batch_size,
+                concurrency,
+                ray_remote_args or {},
+                heatmap_size,
+            )
+            counts = write_shards(
+                (_as_explained(batch, explainer) for batch in batches),
                 out,
-                save=save,
-                heatmap_size=heatmap_size,
-                table_format=manifest["table_format"],
+                explainer,
+                manifest,
                 shard_size=shard_size,
-                first_shard=next_shard(out),
                 total=len(pending),
                 progress=progress,
             )
-    now = time.perf_counter()
+    resumed = len(images) - len(pending)
     return run_summary(
-        out,
-        save,
-        explained=explained,
-        skipped=skipped,
-        resumed=len(images) - len(pending),
-        seconds=now - started,
-        explaining_seconds=now - explaining_started,
+        out, save, counts, resumed=resumed, started=started, explaining_started=explaining_started
     )
 
 
@@ -246,6 +235,7 @@ def _explained_batches(
     batch_size: int,
     concurrency: int,
     remote_args: dict[str, Any],
+    heatmap_size: int | None,
 ) -> Iterator[dict[str, np.ndarray]]:
     """The explained rows as numpy batches of `batch_size`, in the order of `pending`."""
     rows = [{"path": str(source.path), "label": source.label} for source in pending]
@@ -270,66 +260,25 @@ def _explained_batches(
             "batch_size": batch_size,
             "keep_images": save in ("overlays", "both"),
             "driver_version": __version__,
+            "heatmap_size": heatmap_size,
         },
         **remote_args,
     )
     return explained.iter_batches(batch_size=batch_size, batch_format="numpy")
 
 
-def _write_all(
-    batches: Iterable[dict[str, np.ndarray]],
-    explainer: BatchExplainer,
-    out: Path,
-    *,
-    save: str,
-    heatmap_size: int | None,
-    table_format: str,
-    shard_size: int,
-    first_shard: int,
-    total: int,
-    progress: bool,
-) -> tuple[int, int]:
-    """The driver's loop, `explain_folder`'s shard rules; returns `(explained, skipped)`."""
-    from tqdm.auto import tqdm
-
-    def new_shard(number: int) -> ShardWriter:
-        return ShardWriter(
-            out,
-            number,
-            explainer.heatmap_keys,
-            save,
-            table_format,
-            explainer.class_names,
-            heatmap_size,
-        )
-
+def _as_explained(batch: dict[str, np.ndarray], explainer: BatchExplainer) -> ExplainedBatch:
+    """An actor's answer as the shard loop takes it: rows that failed become skipped files."""
+    decoded = np.asarray(batch["reason"]) == ""
+    paths, labels, reasons = (np.asarray(batch[key]) for key in ("path", "label", "reason"))
+    skipped = [
+        (ImageSource(Path(str(paths[row])), str(labels[row])), str(reasons[row]))
+        for row in np.flatnonzero(~decoded)
+    ]
+    if not decoded.any():
+        return ExplainedBatch(None, None, skipped)
     keys = ["path", "label", *OUTPUT_KEYS[:-1], *explainer.heatmap_keys]
-    explained = skipped = 0
-    writer = new_shard(first_shard)
-    with tqdm(total=total, desc="explaining", unit="img", disable=not progress) as bar:
-        for batch in batches:
-            decoded = np.asarray(batch["reason"]) == ""
-            failed = np.flatnonzero(~decoded)
-            writer.add_skipped(
-                [
-                    (
-                        ImageSource(Path(str(batch["path"][row])), str(batch["label"][row])),
-                        str(batch["reason"][row]),
-                    )
-                    for row in failed
-                ]
-            )
-            skipped += len(failed)
-            if decoded.any():
-                outputs = {key: np.asarray(batch[key])[decoded] for key in keys}
-                images = batch["image"][decoded] if "image" in batch else None
-                writer.add(outputs, images)
-                explained += int(decoded.sum())
-            bar.update(len(decoded))
-            bar.set_postfix(skipped=skipped, refresh=False)
-            if len(writer) >= shard_size:
-                writer.commit()
-                writer = new_shard(writer.number + 1)
-        if len(writer):
-            writer.commit()
-    return explained, skipped
+    keys += [key for key in batch if key.startswith(STATISTICS_PREFIX)]
+    outputs = {key: np.asarray(batch[key])[decoded] for key in keys}
+    images = batch["image"][decoded] if "image" in batch else None
+    return ExplainedBatch(outputs, images, skipped)

@@ -14,6 +14,7 @@ from keras_cxr import __version__
 from keras_cxr.data.images import MIN_IMAGE_SIDE, read_image
 from keras_cxr.data.prefetch import failure_reason
 from keras_cxr.explain.batch_explainer import BatchExplainer
+from keras_cxr.scale.shard_writer import STATISTICS_PREFIX, map_statistics, stored_size
 
 __all__ = ["ExplainActor", "decode_batch", "explain_rows"]
 
@@ -68,6 +69,9 @@ class ExplainActor:
         batch_size: Images per compiled explainer call.
         keep_images: Keep `"image"` in the answers (for overlays).
         driver_version: The driver's `keras_cxr.__version__`.
+        heatmap_size: Shrink the maps sent back to this longest side, as the run stores
+            them (ignored with `keep_images`: overlays are drawn from full maps).
+            Defaults to None: full maps.
 
     Returns:
         A callable; `actor(batch)` is `explain_rows(explainer, batch)`.
@@ -92,6 +96,7 @@ class ExplainActor:
         batch_size: int,
         keep_images: bool,
         driver_version: str,
+        heatmap_size: int | None = None,
     ) -> None:
         if driver_version != __version__:
             raise RuntimeError(
@@ -103,13 +108,20 @@ class ExplainActor:
             model_path, method, target_layers, threshold=threshold, batch_size=batch_size
         )
         self.keep_images = keep_images
+        self.heatmap_size = None if keep_images else heatmap_size
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return explain_rows(self.explainer, batch, keep_images=self.keep_images)
+        return explain_rows(
+            self.explainer, batch, keep_images=self.keep_images, heatmap_size=self.heatmap_size
+        )
 
 
 def explain_rows(
-    explainer: BatchExplainer, batch: dict[str, np.ndarray], *, keep_images: bool = False
+    explainer: BatchExplainer,
+    batch: dict[str, np.ndarray],
+    *,
+    keep_images: bool = False,
+    heatmap_size: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Explains the decoded rows of a `decode_batch` batch; failed rows keep their reason.
 
@@ -118,10 +130,14 @@ def explain_rows(
         batch: `decode_batch`'s output.
         keep_images: Keep `"image"` in the answer (the driver draws overlays from it).
             Defaults to False: fewer bytes through Ray's object store.
+        heatmap_size: Shrink the maps to this longest side (`stored_size`), after the
+            table's statistics are taken from the full maps (`STATISTICS_PREFIX` columns):
+            at 56 px, 1/16 of the bytes of 224-px maps. Defaults to None: full maps.
 
     Returns:
-        `"path"`, `"label"`, `"reason"`, the explainer's outputs (zeros in failed rows)
-        and, with `keep_images`, `"image"`; one entry per row of `batch`.
+        `"path"`, `"label"`, `"reason"`, the explainer's outputs (zeros in failed rows),
+        with `heatmap_size` the statistics columns, and, with `keep_images`, `"image"`;
+        one entry per row of `batch`.
 
     Raises:
         ValueError: As `keras_cxr.explain.BatchExplainer` raises for bad images.
@@ -147,4 +163,9 @@ def explain_rows(
         if key in outputs:
             column[decoded] = outputs[key]
         answer[key] = column
+    if heatmap_size is not None:
+        statistics = map_statistics(answer, explainer.heatmap_keys)
+        answer.update({STATISTICS_PREFIX + name: column for name, column in statistics.items()})
+        for key in explainer.heatmap_keys:
+            answer[key] = stored_size(answer[key], heatmap_size)
     return answer

@@ -8,6 +8,7 @@ a run started by one can be resumed by the other.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,20 @@ from keras_cxr.scale.results_table import (
     part_files,
     part_numbers,
     read_parts,
+    resolve_format,
 )
-from keras_cxr.scale.shard_writer import OVERLAYS_FOLDER
-from keras_cxr.scale.summary import ExplainFolderSummary
+from keras_cxr.scale.run_manifest import start_run
+from keras_cxr.scale.shard_writer import OVERLAYS_FOLDER, remove_incomplete
+from keras_cxr.scale.summary import ExplainFolderSummary, ShardCounts
 
-__all__ = ["done_paths", "manifest_of", "next_shard", "pending_images", "run_summary"]
+__all__ = [
+    "done_paths",
+    "manifest_of",
+    "next_shard",
+    "open_run",
+    "pending_images",
+    "run_summary",
+]
 
 
 def manifest_of(
@@ -69,6 +79,50 @@ def manifest_of(
         "table_format": table_format,
         "keras_cxr_version": __version__,
     }
+
+
+def open_run(
+    out: str | os.PathLike,
+    explainer: BatchExplainer,
+    images: Sequence[ImageSource],
+    existing: dict[str, Any] | None,
+    save: str,
+    table_format: str,
+    heatmap_size: int | None,
+) -> tuple[dict[str, Any], list[ImageSource]]:
+    """Starts or resumes the run in `out`: its manifest, and the images still to explain.
+
+    A new run writes its manifest; a resumed one checks that `explainer` and the options
+    are those of the run (`keras_cxr.scale.run_manifest.start_run`) and removes what a
+    killed call left half-written.
+
+    Args:
+        out: The run folder, checked by `keras_cxr.scale.run_manifest.check_output`.
+        explainer: The `keras_cxr.explain.BatchExplainer` of the run.
+        images: Every image of the run, as `keras_cxr.data.find_images` lists them.
+        existing: `check_output`'s answer: the manifest of the run being resumed, or None.
+        save: One of `keras_cxr.scale.SAVE_OPTIONS`.
+        table_format: `"parquet"` or `"csv"` (resolved).
+        heatmap_size: Longest side of the stored heatmaps (None: the input size).
+
+    Returns:
+        `(manifest, pending)`: the run's manifest (a resumed run keeps its table format)
+        and the images of `images` that no complete shard holds, in order.
+
+    Raises:
+        keras_cxr.scale.RunMismatchError: `existing` is a run of another model or settings.
+        ImportError: A resumed Parquet run without pyarrow.
+
+    Example:
+        >>> manifest, pending = keras_cxr.scale.run_folder.open_run(
+        ...     "explained", explainer, images, None, "heatmaps", "csv", 56
+        ... )
+    """
+    manifest = start_run(out, manifest_of(explainer, save, table_format, heatmap_size), existing)
+    resolve_format(manifest["table_format"])  # a resumed Parquet run still needs pyarrow
+    if existing is not None:
+        remove_incomplete(out)
+    return manifest, pending_images(out, images)
 
 
 def done_paths(out: str | os.PathLike) -> set[str]:
@@ -137,20 +191,21 @@ def next_shard(out: str | os.PathLike) -> int:
 def run_summary(
     out: str | os.PathLike,
     save: str,
+    counts: ShardCounts,
     *,
-    explained: int,
-    skipped: int,
     resumed: int,
-    seconds: float,
-    explaining_seconds: float,
+    started: float,
+    explaining_started: float,
 ) -> ExplainFolderSummary:
     """The summary of one call on the run in `out`, listing the files of the whole run.
 
     Args:
         out: The run folder.
         save: What the run saves, one of `keras_cxr.scale.SAVE_OPTIONS`.
-        explained, skipped, resumed: This call's counts.
-        seconds, explaining_seconds: This call's wall time, whole and of its loop.
+        counts: What this call wrote (`keras_cxr.scale.shard_loop.write_shards`).
+        resumed: Images an earlier call had done.
+        started, explaining_started: `time.perf_counter()` at the call's start and at
+            the start of its explaining loop; the end is now.
 
     Returns:
         A `keras_cxr.scale.ExplainFolderSummary`.
@@ -160,19 +215,22 @@ def run_summary(
 
     Example:
         >>> keras_cxr.scale.run_folder.run_summary(
-        ...     "explained", "both", explained=40, skipped=1, resumed=0, seconds=3.0,
-        ...     explaining_seconds=2.5,
-        ... ).images_per_second
-        16.4
+        ...     "explained", "both", ShardCounts(40, 1, first_batch), resumed=0,
+        ...     started=started, explaining_started=loop_started,
+        ... ).explained
+        40
     """
+    now = time.perf_counter()
     out = Path(out)
+    first_batch = now if counts.first_batch is None else counts.first_batch
     return ExplainFolderSummary(
         out=out,
-        explained=explained,
-        skipped=skipped,
+        explained=counts.explained,
+        skipped=counts.skipped,
         resumed=resumed,
-        seconds=seconds,
-        explaining_seconds=explaining_seconds,
+        seconds=now - started,
+        explaining_seconds=now - explaining_started,
+        startup_seconds=first_batch - started if counts.explained + counts.skipped else 0.0,
         tables=part_files(out / RESULTS_FOLDER),
         skipped_files=part_files(out / SKIPPED_FOLDER),
         heatmaps=heatmap_shards(out),

@@ -182,8 +182,13 @@ class ShardWriter:
             "predicted": [self._class_name(index) for index in decision],
             "score": list(outputs["score"]),
         }
-        named = {_statistics_name(key): outputs[key] for key in self.heatmap_keys}
-        rows.update({name: list(column) for name, column in heatmap_statistics(named).items()})
+        given = {
+            name.removeprefix(STATISTICS_PREFIX): column
+            for name, column in outputs.items()
+            if name.startswith(STATISTICS_PREFIX)
+        }
+        statistics = given or map_statistics(outputs, self.heatmap_keys)
+        rows.update({name: list(column) for name, column in statistics.items()})
         if self.save in ("heatmaps", "both"):
             shard = f"{HEATMAPS_FOLDER}/{part_name(self.number, 'npz')}"
             rows["heatmaps"] = [shard] * len(decision)
@@ -214,6 +219,32 @@ class ShardWriter:
             atomic_write(folder / name, lambda p, data=encoded: p.write_bytes(data.tobytes()))
             names.append(f"{OVERLAYS_FOLDER}/{name}")
         return names
+
+
+def map_statistics(outputs: dict[str, Any], heatmap_keys: Sequence[str]) -> dict[str, np.ndarray]:
+    """The table's heatmap-statistics columns of one explained batch, from its full maps.
+
+    A Ray actor computes them before it shrinks the maps it sends to the driver (as
+    `STATISTICS_PREFIX + name` columns), so that the table is the one `explain_folder`
+    writes from the same full-size maps.
+
+    Args:
+        outputs: `keras_cxr.explain.BatchExplainer` outputs.
+        heatmap_keys: The heatmap keys to describe (`"heatmap"`, `"heatmap/<branch>"`).
+
+    Returns:
+        `"fused/peak_row"`-style columns, as `keras_cxr.explain.heatmap_statistics` names
+        them (`"fused"` for the fused map, the branch for each other).
+
+    Raises:
+        KeyError: A key of `heatmap_keys` is not in `outputs`.
+
+    Example:
+        >>> columns = keras_cxr.scale.shard_writer.map_statistics(outputs, ["heatmap"])
+        >>> sorted(columns)[:2]
+        ['fused/central_share', 'fused/lung_share']
+    """
+    return heatmap_statistics({_statistics_name(key): outputs[key] for key in heatmap_keys})
 
 
 def stored_size(maps: np.ndarray, heatmap_size: int | None) -> np.ndarray:
@@ -294,6 +325,10 @@ def remove_incomplete(out: str | os.PathLike) -> None:
             )
             if path.is_file() and (path.name.startswith(".") or orphan):
                 path.unlink()
+
+
+#: Prefix of precomputed statistics columns in a batch (see `map_statistics`).
+STATISTICS_PREFIX = "statistics:"
 
 
 def _statistics_name(heatmap_key: str) -> str:

@@ -92,6 +92,9 @@ def _assert_same_run(out: Path, expected: Path) -> None:
     for name in ("path", "label", "reason"):
         assert list(skipped[name]) == list(reference_skipped[name]), name
     for folder in ("results", "heatmaps", "skipped", "overlays"):
+        assert (out / folder).exists() == (expected / folder).exists(), folder
+        if not (expected / folder).exists():
+            continue
         files = sorted(p.name for p in (out / folder).iterdir())
         assert files == sorted(p.name for p in (expected / folder).iterdir()), folder
 
@@ -128,3 +131,18 @@ def test_resume_after_a_lost_shard(model_file, damaged_archive, single_process, 
     summary = explain_dataset(model_file, damaged_archive, out, save="both", resume=True, **OPTIONS)
     assert summary.resumed == 8 and summary.explained + summary.skipped == 13
     _assert_same_run(out, single_process)
+
+
+@pytest.mark.slow
+def test_two_actors_send_shrunk_maps_and_write_the_same_run(
+    model_file, explainer, damaged_archive, tmp_path
+):
+    options = {**OPTIONS, "save": "heatmaps", "heatmap_size": 8}
+    expected = tmp_path / "folder"
+    keras_cxr.explain_folder(explainer, damaged_archive, expected, **options)
+    out = tmp_path / "out"
+    summary = explain_dataset(model_file, damaged_archive, out, concurrency=2, **options)
+    assert (summary.explained, summary.skipped) == (18, 3)
+    assert 0 < summary.startup_seconds < summary.seconds
+    assert read_heatmaps(out)["heatmap"].shape == (18, 8, 8)
+    _assert_same_run(out, expected)

@@ -47,3 +47,22 @@ def test_an_actor_refuses_another_keras_cxr_version(model_file):
     with pytest.raises(RuntimeError, match=r"runs keras_cxr .*, the driver 0.0.0-other"):
         ExplainActor(str(model_file), "gradcam", [], 0.5, 4, False, "0.0.0-other")
     assert __version__ != "0.0.0-other"
+
+
+def test_shrunk_maps_keep_the_statistics_of_the_full_maps(explainer, archive):
+    from keras_cxr.scale.shard_writer import STATISTICS_PREFIX, map_statistics, stored_size
+
+    rows = decode_batch(_rows(image_files(archive / "test")[:4]), explainer.image_size, "rgb")
+    full = explain_rows(explainer, rows)
+    shrunk = explain_rows(explainer, rows, heatmap_size=8)
+    for key in explainer.heatmap_keys:
+        assert full[key].shape[1:] == (32, 32) and shrunk[key].shape[1:] == (8, 8)
+        np.testing.assert_allclose(shrunk[key], stored_size(full[key], 8), atol=1e-6)
+        # the mean of each 4 x 4 cell, computed here by hand
+        cells = full[key].reshape(-1, 8, 4, 8, 4).mean(axis=(2, 4))
+        np.testing.assert_allclose(shrunk[key], cells, atol=1e-5)
+    expected = map_statistics(full, explainer.heatmap_keys)
+    assert sorted(expected) and all(STATISTICS_PREFIX + name in shrunk for name in expected)
+    for name, column in expected.items():
+        np.testing.assert_allclose(shrunk[STATISTICS_PREFIX + name], column, err_msg=name)
+    assert not any(name.startswith(STATISTICS_PREFIX) for name in full)

@@ -1,0 +1,137 @@
+"""`write_shards`: the one loop that turns explained batches into committed shards.
+
+`keras_cxr.explain_folder` (batches decoded in threads and explained in this process) and
+`keras_cxr.scale.ray.explain_dataset` (batches explained by Ray actors) both hand their
+batches to this loop as `ExplainedBatch`es, so both cut shards at the same rows, list
+skipped files the same way and commit each shard atomically: a run started by one can be
+resumed by the other.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from keras_cxr.data.sources import ImageSource
+from keras_cxr.explain.batch_explainer import BatchExplainer
+from keras_cxr.scale.run_folder import next_shard
+from keras_cxr.scale.shard_writer import ShardWriter
+from keras_cxr.scale.summary import ShardCounts
+
+__all__ = ["ExplainedBatch", "write_shards"]
+
+
+@dataclass(frozen=True)
+class ExplainedBatch:
+    """One batch as the shard loop takes it: explained rows and files that failed.
+
+    Attributes:
+        outputs: The explainer's outputs for the decoded rows, with `"path"` and
+            `"label"` (see `keras_cxr.explain.BatchExplainer`); None when no file of
+            the batch decoded.
+        images: The explained images at the model's input size (for overlays), or None
+            when no overlay is saved.
+        skipped: `(source, reason)` of each file that could not be decoded.
+
+    Args:
+        outputs, images, skipped: As above.
+
+    Returns:
+        The frozen record; `len(batch)` counts its files, explained or skipped.
+
+    Raises:
+        Nothing: a plain record.
+
+    Example:
+        >>> batch = keras_cxr.scale.shard_loop.ExplainedBatch(outputs, images, [])
+        >>> len(batch)
+        16
+    """
+
+    outputs: dict[str, Any] | None
+    images: np.ndarray | None = None
+    skipped: Sequence[tuple[ImageSource, str]] = field(default_factory=tuple)
+
+    def __len__(self) -> int:
+        explained = 0 if self.outputs is None else len(self.outputs["path"])
+        return explained + len(self.skipped)
+
+
+def write_shards(
+    batches: Iterable[ExplainedBatch],
+    out: str | Path,
+    explainer: BatchExplainer,
+    manifest: dict[str, Any],
+    *,
+    shard_size: int,
+    total: int,
+    progress: bool = True,
+) -> ShardCounts:
+    """Writes `batches` into the run folder `out`, one committed shard per `shard_size` files.
+
+    The first shard is numbered one past the last complete shard in `out` (0 for a new
+    run). A shard is committed when it holds `shard_size` files or more, explained or
+    skipped, and at the end; a run killed in between loses at most the shard it was
+    filling.
+
+    Args:
+        batches: The explained batches, in the order the table keeps.
+        out: The run folder (its manifest already written).
+        explainer: The run's `keras_cxr.explain.BatchExplainer`: its heatmap keys and
+            class names name the columns.
+        manifest: The run's manifest (`keras_cxr.scale.run_folder.open_run`): what it
+            saves, the heatmap size and the table format.
+        shard_size: Files per shard.
+        total: Files expected, for the progress bar.
+        progress: Show a progress bar with images/s. Defaults to True.
+
+    Returns:
+        A `keras_cxr.scale.summary.ShardCounts`.
+
+    Raises:
+        OSError: A shard cannot be written (the shards committed before it stay).
+
+    Example:
+        >>> counts = keras_cxr.scale.shard_loop.write_shards(
+        ...     batches, "explained", explainer, manifest, shard_size=256, total=1000
+        ... )
+        >>> counts.explained + counts.skipped
+        1000
+    """
+    from tqdm.auto import tqdm
+
+    def new_shard(number: int) -> ShardWriter:
+        return ShardWriter(
+            out,
+            number,
+            explainer.heatmap_keys,
+            manifest["save"],
+            manifest["table_format"],
+            explainer.class_names,
+            manifest["heatmap_size"],
+        )
+
+    explained = skipped = 0
+    first_batch = None
+    writer = new_shard(next_shard(out))
+    with tqdm(total=total, desc="explaining", unit="img", disable=not progress) as bar:
+        for batch in batches:
+            first_batch = first_batch or time.perf_counter()
+            writer.add_skipped(batch.skipped)
+            skipped += len(batch.skipped)
+            if batch.outputs is not None:
+                writer.add(batch.outputs, batch.images)
+                explained += len(batch.outputs["path"])
+            bar.update(len(batch))
+            bar.set_postfix(skipped=skipped, refresh=False)
+            if len(writer) >= shard_size:
+                writer.commit()
+                writer = new_shard(writer.number + 1)
+        if len(writer):
+            writer.commit()
+    return ShardCounts(explained, skipped, first_batch)
