@@ -122,11 +122,17 @@ class ImageSet:
             lambda x, *rest: (tf.cast(x, tf.float32), *rest), num_parallel_calls=tf.data.AUTOTUNE
         )
         if augment:
-            augmentation = make_augmentation(seed=seed)
-            dataset = dataset.map(
-                lambda x, *rest: (augmentation(x, training=True), *rest),
-                num_parallel_calls=tf.data.AUTOTUNE,
-            )
+            # Layer by layer: each preprocessing layer runs on TensorFlow inside tf.data
+            # whatever the Keras backend, but a Sequential around them would call them
+            # through JAX or PyTorch ops, which cannot take a symbolic tf.Tensor.
+            layers = make_augmentation(seed=seed).layers
+
+            def augmented(x, *rest):
+                for layer in layers:
+                    x = layer(x, training=True)
+                return (x, *rest)
+
+            dataset = dataset.map(augmented, num_parallel_calls=tf.data.AUTOTUNE)
         return dataset.prefetch(tf.data.AUTOTUNE)
 
 

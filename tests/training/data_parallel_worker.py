@@ -5,7 +5,8 @@ two (TensorFlow logical devices, or `XLA_FLAGS` for JAX, set before the framewor
 starts), then writes to RESULT.json: the weight difference between a data-parallel and
 a one-device fit of the same batches, padded validation against plain evaluation, the
 batch-size error, and two `train(TrainConfig(distribute=True))` runs on the phantoms in
-DATA (end to end and on cached features) saved under OUT.
+DATA (end to end and on cached features) saved under OUT, and a run with augmentation
+and fine-tuning that is resumed for one more fine-tuning epoch.
 `tests/training/test_data_parallel.py` runs it and reads the file.
 """
 
@@ -137,6 +138,35 @@ def trained(data: str, out: str) -> dict:
     return runs
 
 
+def fine_tuned_and_resumed(data: str, out: str) -> dict:
+    """Frozen backbone, augmented images and fine-tuning, then resumed for one more epoch."""
+    from keras_cxr.training import train
+    from tests.training.conftest import tiny_config
+
+    settings = dict(
+        backbones=("cnn_3x3",),
+        epochs=1,
+        tensorboard=False,
+        distribute=True,
+        train_backbones=False,
+        cache_features=False,
+        augment=True,
+        fine_tune_last=2,
+    )
+    folder = os.path.join(out, "fine_tuned")
+    first = train(tiny_config(data, folder, fine_tune_epochs=1, **settings))
+    again = train(tiny_config(data, folder, fine_tune_epochs=2, resume=True, **settings))
+    probabilities = again.model.predict(again.splits.val.images, verbose=0)
+    np.save(os.path.join(out, "fine_tuned_val_probabilities.npy"), probabilities)
+    return {
+        "first_stages": list(first.history["stage"]),
+        "stages": list(again.history["stage"]),
+        "resumed": [list(entry) for entry in again.resumed],
+        "val_loss": list(again.history["val_loss"]),
+        "model_path": str(again.model_path),
+    }
+
+
 def main(data: str, out: str, result_path: str) -> None:
     _split_cpu()
     import keras
@@ -146,6 +176,7 @@ def main(data: str, out: str, result_path: str) -> None:
         "equivalence": equivalence(),
         "batch_size_error": batch_size_error(),
         "runs": trained(data, out),
+        "fine_tuned": fine_tuned_and_resumed(data, out),
     }
     with open(result_path, "w") as file:
         json.dump(result, file, default=float)

@@ -106,6 +106,29 @@ def test_distributed_run_saves_a_model_that_loads_on_one_device(worker, mode):
     )
 
 
+@pytest.mark.slow
+def test_augmented_fine_tuned_run_resumes_data_parallel(worker):
+    result, out = worker
+    run = result["fine_tuned"]
+    assert run["first_stages"] == ["main", "fine_tune"]
+    assert run["resumed"] == [["fine_tune", 1]]
+    assert run["stages"] == ["main", "fine_tune", "fine_tune"]
+    assert all(math.isfinite(v) for v in run["val_loss"])
+    model = keras_cxr.load_model(run["model_path"])
+    config = json.loads((Path(run["model_path"]).parent / "config.json").read_text())
+    assert (config["distribute"], config["augment"], config["fine_tune_epochs"]) == (True, True, 2)
+    from keras_cxr.data import load_image_splits
+
+    splits = load_image_splits(
+        config["data"], image_size=32, val_fraction=config["val_fraction"], progress=False
+    )
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model.predict(splits.val.images, verbose=0)),
+        np.load(out / "fine_tuned_val_probabilities.npy"),
+        atol=1e-5,
+    )
+
+
 # ------------------------------------------------------------------ one process, no child
 def test_one_device_is_refused_with_the_count_and_the_fix(phantom_data, tmp_path):
     # This process has one CPU device: TensorFlow's or JAX's, by the active backend.
