@@ -83,7 +83,7 @@ def write_explaining_saved_model(
 
     Signatures: `serving_default` (also `explain`): one float32 input `images`
     `(batch, H, W, C)` of raw pixels, outputs `EXPLAIN_OUTPUTS` (see
-    `explaining_function`); `predict`: the model's probabilities alone.
+    `explaining_function`); `predict`: `probabilities`, the model's output alone.
 
     Args:
         model: A Functional classifier (TensorFlow backend).
@@ -105,7 +105,9 @@ def write_explaining_saved_model(
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("explain", explain, input_signature=spec)  # the first: the default
-    archive.add_endpoint("predict", lambda images: model(images, training=False), spec)
+    archive.add_endpoint(
+        "predict", lambda images: {"probabilities": model(images, training=False)}, spec
+    )
     archive.write_out(os.fspath(path), verbose=False)
 
 

@@ -155,6 +155,7 @@ def export_model(
             with contextlib.suppress(FileNotFoundError):
                 metadata_path(out, export_format).unlink()
 
+    out.parent.mkdir(parents=True, exist_ok=True)
     if export_format.is_folder:
         with atomic_folder(out, keep_previous=False) as temporary:
             write_and_check(temporary)

@@ -71,8 +71,9 @@ def exported(model_file, tmp_path_factory):
 
     def export(name: str):
         if name not in results:
-            out = folder / f"model{get_format(name).suffix}"
-            out = out if get_format(name).suffix else folder / name
+            # SavedModels go where TF Serving looks, into folders that do not exist yet.
+            suffix = get_format(name).suffix
+            out = folder / f"model{suffix}" if suffix else folder / name / "serving" / "1"
             results[name] = export_model(model_file, out, name)
         return results[name]
 

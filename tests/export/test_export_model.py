@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 
 import numpy as np
@@ -81,6 +82,19 @@ def test_an_existing_export_is_kept_unless_overwrite(exported, model_file):
     result = export_model(model_file, path, "onnx", overwrite=True, threshold=0.25)
     assert json.loads(sidecar.read_text())["threshold"] == 0.25 == result.metadata["threshold"]
     assert result.max_abs_diff <= 1e-4
+
+
+def test_missing_parent_folders_are_created(exported):
+    result = exported("savedmodel")  # to <tmp>/savedmodel/serving/1
+    assert (result.path / "saved_model.pb").is_file() and result.metadata_path.is_file()
+    assert (result.path.stat().st_mode & 0o777) == 0o777 & ~_umask()  # readable by a server
+    assert [p.name for p in result.path.parent.iterdir()] == ["1"]  # no temporary left
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def test_a_failed_check_writes_nothing(monkeypatch, model_file, tmp_path):
