@@ -7,7 +7,7 @@ import os
 import keras
 import numpy as np
 
-from keras_cxr._validation import check_int
+from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.export.formats import Format
 
 #: Images an export is checked on, and the largest absolute difference it may show.
@@ -147,8 +147,6 @@ def _max_abs_diff(actual, expected) -> float:
 def _image_input(model: keras.Model) -> tuple[int, int, int]:
     shape = tuple(model.input_shape)
     if len(shape) != 4 or None in shape[1:] or shape[3] not in (1, 3):
-        from keras_cxr._validation import invalid_value
-
         raise invalid_value(
             "model", "a model with one fixed-size image input (batch, H, W, 1 or 3)", shape
         )

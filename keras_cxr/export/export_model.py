@@ -13,9 +13,11 @@ from typing import Any
 import keras
 
 from keras_cxr import backend
+from keras_cxr._validation import check_unit_interval, invalid_value
 from keras_cxr.atomic import atomic_folder, atomic_write, atomic_write_json
 from keras_cxr.export.checks import CHECK_IMAGES, TOLERANCE, check_images, compare_export
 from keras_cxr.export.formats import Format, check_destination, get_format, metadata_path
+from keras_cxr.models import load_model, read_metadata
 
 
 @dataclass
@@ -94,8 +96,9 @@ def export_model(
         An `ExportResult`.
 
     Raises:
-        ValueError: For an unknown format, a path without the format's suffix, or a
-            difference above `tolerance` (nothing is written then).
+        ValueError: For an unknown format, a path without the format's suffix, a bad
+            `threshold` or `tolerance`, or a difference above `tolerance` (nothing is
+            written then).
         FileExistsError: If `out` exists and `overwrite` is False.
         RuntimeError: Under a Keras backend other than TensorFlow.
         ImportError: If the format's packages are missing (`pip install "keras-cxr[export]"`).
@@ -107,6 +110,8 @@ def export_model(
         True
     """
     export_format = get_format(format)
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or tolerance < 0:
+        raise invalid_value("tolerance", "a number >= 0", tolerance)
     _check_backend(export_format)
     out = check_destination(out, export_format, overwrite)
     if export_format.name == "onnx":
@@ -194,9 +199,6 @@ def _check_backend(export_format: Format) -> None:
 
 
 def _load(model) -> tuple[keras.Model, dict[str, Any], str | None]:
-    from keras_cxr._validation import invalid_value
-    from keras_cxr.models import load_model, read_metadata
-
     if isinstance(model, (str, os.PathLike)):
         return load_model(model, compile=False), read_metadata(model), os.fspath(model)
     if isinstance(model, keras.Model):
@@ -205,8 +207,6 @@ def _load(model) -> tuple[keras.Model, dict[str, Any], str | None]:
 
 
 def _threshold(threshold: float | None, source_metadata: dict[str, Any]) -> tuple[float, str]:
-    from keras_cxr._validation import check_unit_interval
-
     if threshold is not None:
         return check_unit_interval("threshold", threshold, include_zero=True), "argument"
     if source_metadata.get("threshold") is not None:

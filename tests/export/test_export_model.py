@@ -113,6 +113,8 @@ def test_bad_arguments_fail_before_any_work(model_file, tmp_path, monkeypatch):
         export_model(model_file, tmp_path / "model.tflite", "onnx")
     with pytest.raises(ValueError, match="argument `threshold`"):
         export_model(model_file, tmp_path / "sm", "savedmodel", threshold=1.5)
+    with pytest.raises(ValueError, match=r"argument `tolerance`\. Expected a number >= 0"):
+        export_model(model_file, tmp_path / "sm", "savedmodel", tolerance=-1)
     with pytest.raises(FileNotFoundError, match="No model file"):
         export_model(tmp_path / "missing.keras", tmp_path / "sm", "savedmodel")
     monkeypatch.setitem(sys.modules, "tf2onnx", None)  # not installed
