@@ -6,6 +6,7 @@ import importlib
 import json
 import os
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -32,7 +33,9 @@ def _onnx_outputs(path, images):
 
 
 def _tflite_outputs(path, images):
-    interpreter = tf.lite.Interpreter(model_path=str(path))
+    with warnings.catch_warnings():  # "use the LiteRT interpreter", not installed here
+        warnings.simplefilter("ignore", UserWarning)
+        interpreter = tf.lite.Interpreter(model_path=str(path))
     (given,) = interpreter.get_input_details()
     interpreter.resize_tensor_input(given["index"], images.shape)
     interpreter.allocate_tensors()
