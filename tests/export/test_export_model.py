@@ -18,7 +18,9 @@ from keras_cxr.models import model_fingerprint
 
 from .conftest import SIZE, THRESHOLD
 
-onnxruntime = pytest.importorskip("onnxruntime")  # the export extra
+
+def _needs_onnx():
+    return pytest.importorskip("onnxruntime")  # and tf2onnx: the export extra
 
 
 def _saved_model_outputs(path, images):
@@ -28,7 +30,7 @@ def _saved_model_outputs(path, images):
 
 
 def _onnx_outputs(path, images):
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = _needs_onnx().InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return session.run(None, {"image": images})[0]
 
 
@@ -49,6 +51,8 @@ RUNTIMES = {"savedmodel": _saved_model_outputs, "onnx": _onnx_outputs, "tflite":
 
 @pytest.mark.parametrize("name", sorted(RUNTIMES))
 def test_the_export_reloaded_by_its_runtime_matches_keras(name, exported, loaded_model, images):
+    if name == "onnx":
+        _needs_onnx()
     result = exported(name)
     assert result.max_abs_diff <= 1e-4 and result.metadata["check"]["images"] == 16
     outputs = RUNTIMES[name](result.path, images)  # 16 images the check did not see
@@ -60,6 +64,8 @@ def test_the_export_reloaded_by_its_runtime_matches_keras(name, exported, loaded
 
 @pytest.mark.parametrize("name", ["savedmodel", "onnx"])
 def test_the_metadata_names_the_source_and_its_threshold(name, exported, model_file, loaded_model):
+    if name == "onnx":
+        _needs_onnx()
     result = exported(name)
     expected_path = result.path / "keras_cxr.json" if name == "savedmodel" else None
     expected_path = expected_path or result.path.with_name(result.path.name + ".json")
@@ -75,6 +81,7 @@ def test_the_metadata_names_the_source_and_its_threshold(name, exported, model_f
 
 
 def test_an_existing_export_is_kept_unless_overwrite(exported, model_file):
+    _needs_onnx()
     path = exported("onnx").path
     sidecar = path.with_name(path.name + ".json")
     before = path.read_bytes(), sidecar.read_text()
@@ -101,6 +108,7 @@ def _umask() -> int:
 
 
 def test_a_failed_check_writes_nothing(monkeypatch, model_file, tmp_path):
+    _needs_onnx()
     module = importlib.import_module("keras_cxr.export.export_model")
     # A runtime that disagrees with Keras, as a broken converter would.
     monkeypatch.setattr(module, "compare_export", lambda *a, **k: {"probabilities": 0.5})
