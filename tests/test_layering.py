@@ -32,6 +32,7 @@ LEVELS = {
     "viz": 1,
     "callbacks": 6,
     "scale": 7,
+    "export": 7,
     "training": 8,
     "cli": 9,
 }

@@ -175,6 +175,38 @@ class BaseCAM:
 
     __call__ = explain
 
+    def explain_tensors(self, images, class_index) -> dict:
+        """The traceable core of `explain`: one batch, tensors in and out, no NumPy.
+
+        Made of `keras.ops` and `keras_cxr.backend` calls only, so it can be traced into
+        a graph, e.g. a SavedModel serving signature (`keras_cxr.export`); `explain`
+        calls it compiled, chunk by chunk. Inputs are not checked: pass what `explain`
+        would after its checks.
+
+        Args:
+            images: float32 `(batch, height, width, channels)` raw pixels.
+            class_index: int32 `(batch,)` class per image, `-1` for the predicted one.
+
+        Returns:
+            A dict of tensors: `"fused"` `(batch, height, width)` in [0, 1],
+            `"layer_maps"` `(batch, layers, height, width)`, `"scores"` `(batch,)`,
+            `"classes"` int32 `(batch,)` and `"predictions"` `(batch, units)`.
+
+        Raises:
+            ValueError: For a subclassed model (no graph to split); use `explain`.
+
+        Example:
+            >>> out = keras_cxr.GradCAM(model).explain_tensors(
+            ...     images.astype("float32"), np.full(len(images), -1, "int32")
+            ... )
+            >>> out["fused"].shape
+        """
+        if self._split is None:
+            raise invalid_value(
+                "model", "a Functional or Sequential model (a graph to split)", self.model.name
+            )
+        return self._run_batch(images, class_index)
+
     # ------------------------------------------------------------------ internals
     def _explain_chunk(self, chunk: np.ndarray, classes: np.ndarray) -> dict:
         """Explain one chunk; `classes` is int32 with -1 for "the predicted class"."""

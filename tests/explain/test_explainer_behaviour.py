@@ -324,3 +324,15 @@ def test_bad_class_index_fails_before_any_work():
     with pytest.raises(ValueError, match=r"indices in \[0, 1\]"):
         explainer.explain(np.zeros((3, 16, 16, 3)), class_index=[0, 1, 5])
     assert explainer._compiled == {}
+
+
+def test_explain_tensors_is_the_core_of_explain():
+    images = np.random.default_rng(4).uniform(0, 1, (3, 12, 12, 3)).astype("float32")
+    classes = np.array([2, -1, 0], "int32")
+    out = EXPLAINER.explain_tensors(images, classes)
+    predicted = int(np.argmax(NET.predict(images[1:2], verbose=0)))
+    explanation = EXPLAINER.explain(images, class_index=[2, predicted, 0])
+    assert list(np.asarray(out["classes"])) == [2, predicted, 0]
+    np.testing.assert_allclose(np.asarray(out["fused"]), explanation.heatmaps, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(out["scores"]), explanation.scores, atol=1e-6)
+    assert np.asarray(out["layer_maps"]).shape == (3, 1, 12, 12)
