@@ -75,8 +75,10 @@ def test_evaluate_prints_and_writes_the_multiclass_metrics(three_class_run, tmp_
     root, out = three_class_run
     capsys.readouterr()
     code = main(
-        ["evaluate", "--model", str(out / "model.keras"), "--data", str(root / "test"), "--quiet"]
-        + ["--out", str(tmp_path / "eval")]
+        [
+            *("evaluate", "--model", str(out / "model.keras"), "--data", str(root / "test")),
+            *("--quiet", "--out", str(tmp_path / "eval")),
+        ]
     )
     assert code == 0
     printed = capsys.readouterr().out
@@ -107,9 +109,11 @@ def test_explain_writes_a_map_per_class(three_class_run, tmp_path, capsys):
     explained = tmp_path / "explained"
     capsys.readouterr()
     code = main(
-        ["explain", "--model", str(out / "model.keras"), str(root / "test" / "PNEUMONIA")]
-        + ["--out", str(explained), "--all-classes", "--save", "both", "--quiet"]
-        + ["--table-format", "csv"]
+        [
+            *("explain", "--model", str(out / "model.keras"), str(root / "test" / "PNEUMONIA")),
+            *("--out", str(explained), "--all-classes", "--save", "both", "--quiet"),
+            *("--table-format", "csv"),
+        ]
     )
     assert code == 0
     assert "arg-max of NORMAL, BACTERIAL, VIRAL; a map per class" in capsys.readouterr().out
@@ -133,8 +137,10 @@ def test_report_shows_the_confusion_matrix_and_the_class_table(three_class_run, 
     root, out = three_class_run
     page = tmp_path / "report.html"
     code = main(
-        ["report", "--model", str(out / "model.keras"), "--data", str(root / "test")]
-        + ["--out", str(page), "--gallery", "2", "--mc-samples", "0", "--quiet"]
+        [
+            *("report", "--model", str(out / "model.keras"), "--data", str(root / "test")),
+            *("--out", str(page), "--gallery", "2", "--mc-samples", "0", "--quiet"),
+        ]
     )
     assert code == 0
     html = page.read_text()
