@@ -179,8 +179,9 @@ def write_report(
         if uncertainty is not None
         else "Uncertainty: not available for this model (a k-class model, or no "
         "StackedEnsemble dropout head).",
-        "ECE: expected calibration error over 10 equal-width probability bins.",
-    ][: 3 if multiclass else 4]
+    ]
+    if not multiclass:  # the k-class page shows no calibration
+        notes.append("ECE: expected calibration error over 10 equal-width probability bins.")
     path = write_html_report(
         out,
         title=title,
