@@ -71,9 +71,14 @@ def write_report(
     in inference mode). Images are embedded as base64 PNG (see
     `keras_cxr.viz.report.write_html_report`), so the one file is the whole report.
 
+    A k-class model (the three-class task) is decided by the arg-max: the page shows the
+    overall metrics, bacterial vs viral, a per-class one-vs-rest table and the k × k
+    confusion matrix, and the galleries rank cases by the probability of the predicted
+    class; there is no threshold, ROC curve, calibration or MC-dropout uncertainty.
+
     Args:
-        model: A binary `keras_cxr.StackedEnsemble` (uncertainty needs its dropout head;
-            other models get "n/a").
+        model: A binary or k-class `keras_cxr.StackedEnsemble` (uncertainty needs a binary
+            model with its dropout head; other models get "n/a").
         data: The labelled images (`keras_cxr.data.load_image_folder`).
         out: The `.html` file to write.
         threshold: Decision threshold, from validation. Defaults to 0.5.
