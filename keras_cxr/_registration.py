@@ -17,8 +17,9 @@ import importlib
 import importlib.abc
 import sys
 
-#: The modules whose import registers every saved keras_cxr class.
-_REGISTERING_MODULES = ("keras_cxr.layers", "keras_cxr.models")
+#: The modules whose import registers every saved keras_cxr class (`objective`: the metric
+#: that three-class models are compiled with, stored in their files).
+_REGISTERING_MODULES = ("keras_cxr.layers", "keras_cxr.models", "keras_cxr.training.objective")
 
 
 def register_when_keras_loads() -> None:

@@ -24,7 +24,10 @@ def load_model_and_threshold(
     model = keras_cxr.load_model(path, compile=False)
     if threshold is not None:
         return model, threshold, "--threshold"
-    stored = read_metadata(path).get("threshold")
+    metadata = read_metadata(path)
+    stored = metadata.get("threshold")
+    if stored is None and metadata.get("decision") == "argmax":
+        return model, 0.5, "none: the arg-max decides"  # a k-class model has no threshold
     if stored is None:
         warnings.warn(
             f"{path} has no stored decision threshold (it was not saved by `keras-cxr train`); "
@@ -49,3 +52,17 @@ def square_input(model: keras.Model) -> int:
 def color_mode(model: keras.Model) -> str:
     """`"grayscale"` for a one-channel input, else `"rgb"`."""
     return "grayscale" if model.input_shape[-1] == 1 else "rgb"
+
+
+def model_labels(path: str | os.PathLike, model: keras.Model) -> str:
+    """The label set a model was trained on: stored with it, else from its output units.
+
+    `"three_class"` for a model file that says so, or for three softmax outputs; else
+    `"binary"`.
+    """
+    from keras_cxr.models import read_metadata
+
+    stored = read_metadata(path).get("labels")
+    if stored is not None:
+        return str(stored)
+    return "three_class" if model.output_shape[-1] == 3 else "binary"

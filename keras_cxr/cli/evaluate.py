@@ -6,13 +6,15 @@ import argparse
 from pathlib import Path
 
 from keras_cxr.cli._arguments import add_model_options, add_quiet_option, positive_int
-from keras_cxr.cli._model import color_mode, load_model_and_threshold, square_input
+from keras_cxr.cli._model import color_mode, load_model_and_threshold, model_labels, square_input
 
 HELP = "metrics, ROC and calibration of a model on labelled images"
 DESCRIPTION = (
     "Accuracy, sensitivity, specificity, PPV, NPV, ROC AUC, confusion matrix and calibration "
     "(ECE, reliability diagram) at the threshold stored with the model. Writes metrics.json, "
-    "roc.png, reliability.png and confusion_matrix.png."
+    "roc.png, reliability.png and confusion_matrix.png. A three-class model (normal / "
+    "bacterial / viral) is decided by the arg-max: per-class sensitivity, specificity and "
+    "one-vs-rest AUC, macro-F1, the 3 x 3 confusion matrix, and bacterial vs viral."
 )
 
 
@@ -63,20 +65,33 @@ def run(args: argparse.Namespace) -> int:
         ... )
         0
     """
-    from keras_cxr.data import load_image_folder
+    from keras_cxr.data import CLASS_NAMES, load_image_folder
     from keras_cxr.training import check_writable, evaluate_model
 
     check_writable(args.out)
     model, threshold, source = load_model_and_threshold(args.model, args.threshold)
     progress = not args.quiet
-    data = load_image_folder(args.data, square_input(model), color_mode(model), progress=progress)
+    labels = model_labels(args.model, model)
+    data = load_image_folder(
+        args.data, square_input(model), color_mode(model), progress=progress, labels=labels
+    )
     evaluation = evaluate_model(
-        model, data.images, data.labels, threshold, source, args.batch_size, progress=progress
+        model,
+        data.images,
+        data.labels,
+        threshold,
+        source,
+        args.batch_size,
+        progress=progress,
+        class_names=CLASS_NAMES[labels],
     )
     out = Path(args.out)
     written = evaluation.save(out, extra={"model": args.model, "data": args.data})
     m = evaluation.metrics
     plots = ", ".join(path.name for key, path in written.items() if key != "metrics")
+    if evaluation.threshold is None:  # k classes, decided by the arg-max
+        print(f"{evaluation.summary()}\nWrote {written['metrics']} and {plots} in {out}")
+        return 0
     print(
         f"{m['n']} images ({m['n_positive']} pneumonia), threshold {threshold:.3f} ({source}):\n"
         f"  accuracy {m['accuracy']:.4f}  sensitivity {m['sensitivity']:.4f}  specificity "

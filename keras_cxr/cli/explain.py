@@ -52,6 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "none (default: overlays)",
     )
     parser.add_argument(
+        "--all-classes",
+        action="store_true",
+        help="also explain every class (e.g. NORMAL, BACTERIAL and VIRAL), not only the "
+        "decided one: maps and overlays named after the class",
+    )
+    parser.add_argument(
         "--resume", action="store_true", help="continue an interrupted run in --out"
     )
     parser.add_argument("--batch-size", type=positive_int, default=16, help="images per batch")
@@ -114,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         heatmap_size=args.heatmap_size,
         table_format=args.table_format,
         progress=not args.quiet,
+        all_classes=args.all_classes,
     )
     if summary.explained == 0 and summary.skipped:
         first = read_skipped(summary.out)["reason"][0]
@@ -125,9 +132,11 @@ def run(args: argparse.Namespace) -> int:
     source = manifest["threshold_source"]
     if source == "default":
         source = "the model file stores none; pass --threshold to choose one"
-    print(
-        f"{manifest['method']} on {', '.join(manifest['branches'])}; threshold "
-        f"{manifest['threshold']:.3f} ({source})."
-    )
+    decision = f"threshold {manifest['threshold']:.3f} ({source})"
+    if len(manifest["class_names"]) > 2:
+        decision = "decision: the arg-max of " + ", ".join(manifest["class_names"])
+    if manifest.get("all_classes"):
+        decision += "; a map per class: " + ", ".join(manifest["class_names"])
+    print(f"{manifest['method']} on {', '.join(manifest['branches'])}; {decision}.")
     print(summary)
     return 0

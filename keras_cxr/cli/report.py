@@ -12,7 +12,7 @@ from keras_cxr.cli._arguments import (
     non_negative_int,
     positive_int,
 )
-from keras_cxr.cli._model import color_mode, load_model_and_threshold, square_input
+from keras_cxr.cli._model import color_mode, load_model_and_threshold, model_labels, square_input
 
 HELP = "a self-contained HTML report"
 DESCRIPTION = (
@@ -83,7 +83,11 @@ def run(args: argparse.Namespace) -> int:
     check_writable(Path(args.out).parent)
     model, threshold, source = load_model_and_threshold(args.model, args.threshold)
     data = load_image_folder(
-        args.data, square_input(model), color_mode(model), progress=not args.quiet
+        args.data,
+        square_input(model),
+        color_mode(model),
+        progress=not args.quiet,
+        labels=model_labels(args.model, model),
     )
     if args.max_images is not None and len(data) > args.max_images:
         data = data.take(_spread(len(data), args.max_images))
@@ -103,7 +107,13 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     m = result.evaluation.metrics
-    print(f"ROC AUC {m['roc_auc']:.4f}, accuracy {m['accuracy']:.4f} on {m['n']} images.")
+    if result.evaluation.threshold is None:  # k classes
+        print(
+            f"Macro one-vs-rest ROC AUC {m['macro_roc_auc']:.4f}, accuracy {m['accuracy']:.4f}, "
+            f"macro-F1 {m['macro_f1']:.4f} on {m['n']} images."
+        )
+    else:
+        print(f"ROC AUC {m['roc_auc']:.4f}, accuracy {m['accuracy']:.4f} on {m['n']} images.")
     print(f"Wrote {result.path} (self-contained; open it in a browser).")
     return 0
 

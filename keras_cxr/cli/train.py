@@ -81,6 +81,16 @@ def run(args: argparse.Namespace) -> int:
     lines = [
         f"\nTrained the {recipe!r} recipe in {time.perf_counter() - started:.0f} s "
         f"(best epoch {None if result.best_epoch is None else result.best_epoch + 1}).",
+    ]
+    if result.threshold is None:  # three classes, decided by the arg-max
+        lines += [
+            _multiclass_line("Validation", val),
+            _multiclass_line("Test", result.test_metrics),
+        ]
+        lines += [f"Model: {result.model_path}", f"History: {result.out / 'history.csv'}"]
+        print("\n".join(line for line in lines if line))
+        return 0
+    lines += [
         f"Validation ({val['n']} images, threshold {result.threshold:.3f} chosen here): "
         f"ROC AUC {val['roc_auc']:.3f}, accuracy {val['accuracy']:.3f}, sensitivity "
         f"{val['sensitivity']:.3f}, specificity {val['specificity']:.3f}, ECE {val['ece']:.3f}.",
@@ -97,3 +107,23 @@ def run(args: argparse.Namespace) -> int:
     lines.append(f"History: {result.out / 'history.csv'}; logs: {result.out / 'logs'}")
     print("\n".join(lines))
     return 0
+
+
+def _multiclass_line(split: str, metrics: dict | None) -> str:
+    """One line of k-class metrics: accuracy, macro-F1 and AUC, per-class sensitivity."""
+    if metrics is None:
+        return ""
+    per_class = ", ".join(
+        f"{name} {row['sensitivity']:.3f}" for name, row in metrics["per_class"].items()
+    )
+    line = (
+        f"{split} ({metrics['n']} images, arg-max): accuracy {metrics['accuracy']:.3f}, "
+        f"macro-F1 {metrics['macro_f1']:.3f}, macro one-vs-rest ROC AUC "
+        f"{metrics['macro_roc_auc']:.3f}; sensitivity {per_class}."
+    )
+    pair = metrics.get("bacterial_vs_viral")
+    if pair is not None:
+        line += (
+            f" Bacterial vs viral: accuracy {pair['accuracy']:.3f}, ROC AUC {pair['roc_auc']:.3f}."
+        )
+    return line

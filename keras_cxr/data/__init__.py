@@ -14,6 +14,7 @@ from keras_cxr.data.dicom import read_dicom
 from keras_cxr.data.image_splits import ImageSet, ImageSplits, load_image_folder, load_image_splits
 from keras_cxr.data.images import MIN_IMAGE_SIDE, read_image, read_images, resize_images
 from keras_cxr.data.index import IndexRecord, ScannedIndex, index_chest_xray, scan_chest_xray
+from keras_cxr.data.labels import CLASS_NAMES, LABEL_SETS, kermany_label
 from keras_cxr.data.patients import patient_id, split_by_patient
 from keras_cxr.data.prefetch import DecodedBatch, prefetch_batches
 from keras_cxr.data.sampling import balanced_sample, stratified_sample
@@ -21,6 +22,8 @@ from keras_cxr.data.scan import MAX_IMAGE_PIXELS, scan_images
 from keras_cxr.data.sources import ImageSource, find_images
 
 __all__ = [
+    "CLASS_NAMES",
+    "LABEL_SETS",
     "MAX_IMAGE_PIXELS",
     "MIN_IMAGE_SIDE",
     "ChestXRay",
@@ -34,6 +37,7 @@ __all__ = [
     "balanced_sample",
     "find_images",
     "index_chest_xray",
+    "kermany_label",
     "load_chest_xray",
     "load_image_folder",
     "load_image_splits",

@@ -23,6 +23,7 @@ from keras_cxr.data._layout import find_class_files, has_class_folders, split_fo
 from keras_cxr.data.class_weight import balanced_class_weight
 from keras_cxr.data.images import read_images
 from keras_cxr.data.index import IndexRecord, ScannedIndex, scan_chest_xray
+from keras_cxr.data.labels import CLASS_NAMES, kermany_label
 from keras_cxr.data.patients import patient_id, split_by_patient
 from keras_cxr.data.sampling import stratified_sample
 from keras_cxr.data.scan import scan_images
@@ -37,7 +38,8 @@ class ImageSet:
 
     Attributes:
         images: uint8 `(N, H, W, C)`.
-        labels: int64 `(N,)`, 0 for NORMAL and 1 for PNEUMONIA.
+        labels: int64 `(N,)`, 0 for NORMAL and 1 for PNEUMONIA (or, for the
+            "three_class" labels, 0 NORMAL, 1 BACTERIAL and 2 VIRAL).
         paths: The file of each image.
         patients: The patient of each image (see `keras_cxr.data.patient_id`).
 
@@ -172,6 +174,7 @@ def load_image_splits(
     max_images: int | None = None,
     progress: bool = True,
     index: ScannedIndex | None = None,
+    labels: str = "binary",
 ) -> ImageSplits:
     """Loads a Kermany-layout folder into patient-split arrays.
 
@@ -194,9 +197,11 @@ def load_image_splits(
         max_images: Keep at most this many images per split (a seeded, class-stratified
             sample), for quick runs; None keeps all. Defaults to None.
         progress: Show a progress bar while decoding. Defaults to True.
-        index: The folder's `keras_cxr.data.scan_chest_xray(root, "binary", val_fraction,
+        index: The folder's `keras_cxr.data.scan_chest_xray(root, labels, val_fraction,
             seed)`, when the caller has it already (the training pipeline checks the
             folder before it builds a model); None scans the folder here. Defaults to None.
+        labels: `"binary"` or `"three_class"` (NORMAL / BACTERIAL / VIRAL, see
+            `keras_cxr.data.kermany_label`). Defaults to `"binary"`.
 
     Returns:
         A `keras_cxr.data.ImageSplits`.
@@ -220,7 +225,7 @@ def load_image_splits(
             "a float in [0, 1) with val_fraction + test_fraction < 1",
             test_fraction,
         )
-    scanned = scan_chest_xray(root, "binary", val_fraction, seed) if index is None else index
+    scanned = scan_chest_xray(root, labels, val_fraction, seed) if index is None else index
     records = {name: scanned.split(name) for name in ("train", "val", "test")}
     if test_fraction:
         if records["test"]:
@@ -257,6 +262,7 @@ def load_image_folder(
     image_size: int,
     color_mode: str = "rgb",
     progress: bool = True,
+    labels: str = "binary",
 ) -> ImageSet:
     """Loads the labelled images to evaluate: a split folder, or the `test/` split of a root.
 
@@ -269,9 +275,13 @@ def load_image_folder(
         image_size: Side the images are resized to (the model's input).
         color_mode: "rgb" or "grayscale". Defaults to "rgb".
         progress: Show a progress bar while decoding. Defaults to True.
+        labels: `"binary"`, or `"three_class"` to label pneumonia files BACTERIAL (1) or
+            VIRAL (2) from their names; pneumonia files whose name says neither are
+            skipped with the warning. Defaults to `"binary"`.
 
     Returns:
-        A `keras_cxr.data.ImageSet` with labels 0 (NORMAL) and 1 (PNEUMONIA).
+        A `keras_cxr.data.ImageSet` with labels 0 (NORMAL) and 1 (PNEUMONIA), or 0, 1, 2
+        for `"three_class"`.
 
     Raises:
         FileNotFoundError: `folder` does not exist.
@@ -296,25 +306,35 @@ def load_image_folder(
                 f"{str(folder)!r} has no NORMAL and PNEUMONIA sub-folders (nor a test/ split "
                 "holding them). Pass a folder laid out as DIR/{NORMAL,PNEUMONIA}/*.jpeg."
             )
-        return load_image_folder(test_dir, image_size, color_mode, progress)
+        return load_image_folder(test_dir, image_size, color_mode, progress, labels)
+    if labels not in CLASS_NAMES:
+        raise invalid_value("labels", f"one of {sorted(CLASS_NAMES)}", labels)
     files = find_class_files(folder)
     problems = dict(scan_images([file.path for file in files]))
+    for file in files:
+        if file.path not in problems:
+            try:
+                kermany_label(file.path, labels, file.class_folder)
+            except ValueError:
+                problems[file.path] = "its name says neither 'bacteria' nor 'virus'"
     if problems:
         listed = "; ".join(f"{p.name}: {reason}" for p, reason in list(problems.items())[:5])
         warnings.warn(f"Skipped {len(problems)} unusable files ({listed}).", stacklevel=2)
     records = [
         IndexRecord(
             file.path,
-            BINARY_CLASS_NAMES.index(file.class_folder),
+            kermany_label(file.path, labels, file.class_folder),
             patient_id(file.path.name) or file.path.name,
             "test",
         )
         for file in files
         if file.path not in problems
     ]
-    for label, name in enumerate(BINARY_CLASS_NAMES):
+    for label, name in enumerate(CLASS_NAMES[labels]):
         if not any(record.label == label for record in records):
-            raise ValueError(f"{str(folder / name)!r} holds no usable image.")
+            folder_name = "NORMAL" if label == 0 else "PNEUMONIA"
+            kind = "" if name == folder_name else f" {name.lower()}"
+            raise ValueError(f"{str(folder / folder_name)!r} holds no usable{kind} image.")
     return _decode(records, image_size, color_mode, progress, "evaluation")
 
 

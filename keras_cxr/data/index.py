@@ -10,14 +10,9 @@ from pathlib import Path
 
 from keras_cxr._validation import invalid_value
 from keras_cxr.data._layout import ImageFile, find_image_files
+from keras_cxr.data.labels import CLASS_NAMES, kermany_label
 from keras_cxr.data.patients import patient_id, split_by_patient
 from keras_cxr.data.scan import scan_images
-
-CLASS_NAMES = {
-    "binary": ("NORMAL", "PNEUMONIA"),
-    "categorical": ("NORMAL", "PNEUMONIA"),
-    "three_class": ("NORMAL", "BACTERIAL", "VIRAL"),
-}
 
 
 @dataclass(frozen=True)
@@ -248,13 +243,8 @@ def _check_split_arguments(label_mode: str, val_fraction: float) -> None:
 
 
 def _label(file: ImageFile, label_mode: str) -> int | None:
-    if file.class_folder == "NORMAL":
-        return 0
-    if label_mode != "three_class":
-        return 1
-    name = file.path.name.lower()
-    if "bacteria" in name:
-        return 1
-    if "virus" in name:
-        return 2
-    return None
+    """The file's label, or None for a pneumonia file whose name gives no cause."""
+    try:
+        return kermany_label(file.path, label_mode, file.class_folder)
+    except ValueError:
+        return None

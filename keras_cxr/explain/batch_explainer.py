@@ -53,6 +53,9 @@ class BatchExplainer:
             the model file, else 0.5.
         score: The explained score, `"logit"` (default) or `"probability"`.
         batch_size: Images per compiled explainer call. Defaults to 16.
+        all_classes: Also explain every class, whatever the decision: one fused map per
+            class under `"heatmap@<class name>"` (e.g. `"heatmap@VIRAL"`), k more passes
+            of the explainer. Defaults to False.
         warm_up: Explain one blank image in the constructor, so that the compilation
             happens there and not in the first call. Defaults to True.
 
@@ -61,8 +64,9 @@ class BatchExplainer:
         `(n,)`: of the positive class for a binary model, of the decided class for a
         k-way one), `"decision"` (int64 `(n,)`: the class index), `"score"` (float32
         `(n,)`: the explained score), `"heatmap"` (float32 `(n, H, W)` in [0, 1] at
-        the model's input size), `"heatmap/<branch>"` for each name of `branches`, and
-        every key of `batch` except `"image"`, unchanged.
+        the model's input size), `"heatmap/<branch>"` for each name of `branches`,
+        `"heatmap@<class>"` for each class with `all_classes`, and every key of `batch`
+        except `"image"`, unchanged.
 
     Raises:
         FileNotFoundError: If the model file does not exist.
@@ -85,6 +89,7 @@ class BatchExplainer:
         threshold: float | None = None,
         score: str = "logit",
         batch_size: int = 16,
+        all_classes: bool = False,
         warm_up: bool = True,
     ) -> None:
         from keras_cxr.explain import get_method  # the package's __init__ imports this module
@@ -120,6 +125,9 @@ class BatchExplainer:
             self.threshold = DEFAULT_THRESHOLD
             self.threshold_source = "default"
         self.class_names = tuple(metadata.get("class_names") or DEFAULT_CLASS_NAMES)
+        if len(self.class_names) != max(2, self.units):
+            self.class_names = tuple(str(c) for c in range(max(2, self.units)))
+        self.all_classes = bool(all_classes)
         if warm_up:
             channels = 1 if self.color_mode == "grayscale" else 3
             self({"image": np.zeros((1, *self.image_size, channels), np.uint8)})
@@ -141,7 +149,8 @@ class BatchExplainer:
             >>> keras_cxr.explain.BatchExplainer(model).heatmap_keys
             ['heatmap', 'heatmap/mobilenet_v2', 'heatmap/densenet169']
         """
-        return ["heatmap", *(f"heatmap/{branch}" for branch in self.branches)]
+        keys = ["heatmap", *(f"heatmap/{branch}" for branch in self.branches)]
+        return keys + [f"heatmap@{name}" for name in self.class_names if self.all_classes]
 
     def __call__(self, batch: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """Predicts and explains one batch.
@@ -180,6 +189,10 @@ class BatchExplainer:
             heatmaps["heatmap"][changed] = again.heatmaps
             for key, path in zip(self.heatmap_keys[1:], self.target_layers):
                 heatmaps[key][changed] = again.layer_heatmaps[path]
+        for index, name in enumerate(self.class_names if self.all_classes else ()):
+            heatmaps[f"heatmap@{name}"] = self.explainer.explain(
+                images.astype(np.float32), index
+            ).heatmaps
         return {
             "probability": probability.astype(np.float32),
             "decision": decision.astype(np.int64),

@@ -7,6 +7,8 @@ Classification, for binary diagnosis (labels 0 = normal, 1 = e.g. pneumonia):
 - `keras_cxr.metrics.calibration`: the reliability curve and the expected calibration error.
 - `keras_cxr.metrics.threshold_selection`: the decision threshold, chosen on validation data.
 - `keras_cxr.metrics.report`: all of the above at one threshold.
+- `keras_cxr.metrics.multiclass`: k classes (normal / bacterial / viral): the k × k
+  confusion matrix, one-vs-rest sensitivity, specificity and AUC, macro-F1.
 - `keras_cxr.metrics.uncertainty`: MC-dropout samples of a `keras_cxr.StackedEnsemble`.
 
 Explanation quality:
@@ -47,6 +49,11 @@ from keras_cxr.metrics.deletion_insertion import (
 )
 from keras_cxr.metrics.localization import energy_in_mask, pointing_game, top_k_iou
 from keras_cxr.metrics.model_randomization import model_randomization_test, randomize_model
+from keras_cxr.metrics.multiclass import (
+    multiclass_confusion_matrix,
+    multiclass_report,
+    pairwise_report,
+)
 from keras_cxr.metrics.report import classification_report
 from keras_cxr.metrics.roc import roc_auc, roc_curve
 from keras_cxr.metrics.similarity import spearman_rank_correlation, ssim
@@ -68,7 +75,10 @@ __all__ = [
     "label_randomization",
     "mc_dropout_predict",
     "model_randomization_test",
+    "multiclass_confusion_matrix",
+    "multiclass_report",
     "npv",
+    "pairwise_report",
     "pointing_game",
     "ppv",
     "randomize_model",

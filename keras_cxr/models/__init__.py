@@ -10,7 +10,7 @@ from keras_cxr.models.fingerprint import model_fingerprint
 from keras_cxr.models.head import HeadModel, feature_extractor, head_layers
 from keras_cxr.models.loading import ModelFileError, load_model
 from keras_cxr.models.metadata import METADATA_MEMBER, read_metadata, save_model
-from keras_cxr.models.prediction import positive_probability, predict_probabilities
+from keras_cxr.models.prediction import positive_probability, predict_outputs, predict_probabilities
 from keras_cxr.models.stacked_ensemble import StackedEnsemble
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "load_model",
     "model_fingerprint",
     "positive_probability",
+    "predict_outputs",
     "predict_probabilities",
     "read_metadata",
     "save_model",

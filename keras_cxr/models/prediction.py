@@ -1,4 +1,4 @@
-"""Predicted probabilities of a binary chest X-ray classifier, batch by batch."""
+"""Predicted probabilities of a chest X-ray classifier, batch by batch."""
 
 from __future__ import annotations
 
@@ -29,6 +29,31 @@ def predict_probabilities(
     Example:
         >>> p = keras_cxr.models.predict_probabilities(model, x_test)
     """
+    return positive_probability(predict_outputs(model, images, batch_size, progress))
+
+
+def predict_outputs(
+    model: keras.Model, images: np.ndarray, batch_size: int = 32, progress: bool = False
+) -> np.ndarray:
+    """The model's outputs, batch by batch: `(N, 1)` sigmoid or `(N, k)` softmax probabilities.
+
+    Args:
+        model: A model with one image input.
+        images: `(N, H, W, C)` raw pixels.
+        batch_size: Images per forward pass. Defaults to 32.
+        progress: Show a progress bar. Defaults to False.
+
+    Returns:
+        float64 `(N, units)`.
+
+    Raises:
+        ValueError: If the images do not match the model's input shape, or `batch_size`
+            is not an integer >= 1.
+
+    Example:
+        >>> keras_cxr.models.predict_outputs(three_class_model, x_test).shape
+        (624, 3)
+    """
     from tqdm.auto import tqdm
 
     batch_size = check_int("batch_size", batch_size)
@@ -47,8 +72,9 @@ def predict_probabilities(
         # Under a MirroredStrategy, Keras runs the whole batch on every replica and stacks
         # the copies: the first `len(batch)` rows are the batch's.
         outputs.append(keras.ops.convert_to_numpy(model.predict_on_batch(batch))[: len(batch)])
-    predictions = np.concatenate(outputs) if outputs else np.zeros((0, 1), np.float32)
-    return positive_probability(predictions)
+    units = int(model.output_shape[-1] or 1)
+    predictions = np.concatenate(outputs) if outputs else np.zeros((0, units), np.float32)
+    return np.asarray(predictions, np.float64)
 
 
 def positive_probability(predictions: np.ndarray) -> np.ndarray:

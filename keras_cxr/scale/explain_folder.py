@@ -51,6 +51,7 @@ def explain_folder(
     table_format: str = "auto",
     prefetch: int = 2,
     progress: bool = True,
+    all_classes: bool = False,
 ) -> ExplainFolderSummary:
     """Predicts and explains every image of an archive, writing a table shard by shard.
 
@@ -100,6 +101,10 @@ def explain_folder(
             `"parquet"` or `"csv"`. A resumed run keeps the format it started with.
         prefetch: Batches decoded ahead of the model. Defaults to 2.
         progress: Show a progress bar (images/s). Defaults to True.
+        all_classes: Also explain every class (`BatchExplainer(all_classes=True)`): the
+            heatmap shards hold `"heatmap@<class>"` maps, the table their statistics
+            (`<class>/...` columns) and, with overlays, `overlay@<class>` files named
+            `<stem>-<hash>-<class>.png`. Defaults to False.
 
     Returns:
         A `keras_cxr.scale.ExplainFolderSummary`.
@@ -135,7 +140,7 @@ def explain_folder(
     table_format = resolve_format(table_format)
     images = find_images(sources)
     existing = check_output(out, resume)
-    explainer = _explainer(model, method, layer, threshold, batch_size)
+    explainer = _explainer(model, method, layer, threshold, batch_size, all_classes)
     manifest, pending = open_run(out, explainer, images, existing, save, table_format, heatmap_size)
     explaining_started = time.perf_counter()
     batches = _explained_batches(explainer, pending, batch_size, workers, prefetch)
@@ -181,9 +186,12 @@ def _explained_batches(
         yield ExplainedBatch(outputs, images, batch.skipped)
 
 
-def _explainer(model, method, layer, threshold, batch_size: int) -> BatchExplainer:
+def _explainer(
+    model, method, layer, threshold, batch_size: int, all_classes: bool = False
+) -> BatchExplainer:
     if isinstance(model, BatchExplainer):
         given = {"method": method, "layer": layer, "threshold": threshold}
+        given["all_classes"] = all_classes or None  # the explainer has its own
         conflicting = sorted(name for name, value in given.items() if value is not None)
         if conflicting:
             raise invalid_value(
@@ -193,5 +201,10 @@ def _explainer(model, method, layer, threshold, batch_size: int) -> BatchExplain
             )
         return model
     return BatchExplainer(
-        model, method or "gradcam", layer, threshold=threshold, batch_size=batch_size
+        model,
+        method or "gradcam",
+        layer,
+        threshold=threshold,
+        batch_size=batch_size,
+        all_classes=all_classes,
     )

@@ -218,7 +218,7 @@ def read_skipped(out: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 def _typed(name: str, values) -> np.ndarray:
-    if name in TEXT_COLUMNS:
+    if name in TEXT_COLUMNS or name.startswith("overlay@"):  # per-class overlays
         return np.asarray([str(value) for value in values], dtype=str)
     if name in INTEGER_COLUMNS:
         return np.asarray([int(value) for value in values], dtype=np.int64)

@@ -78,6 +78,8 @@ def manifest_of(
         "heatmap_size": heatmap_size,
         "table_format": table_format,
         "keras_cxr_version": __version__,
+        # Only runs with per-class maps record it, so older manifests still match.
+        **({"all_classes": True} if getattr(explainer, "all_classes", False) else {}),
     }
 
 

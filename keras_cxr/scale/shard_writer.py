@@ -112,7 +112,11 @@ class ShardWriter:
         """
         rows = self._table_rows(outputs)
         if self.save in ("overlays", "both"):
-            rows["overlay"] = self._write_overlays(outputs["path"], images, outputs["heatmap"])
+            for key in ("heatmap", *_class_keys(self.heatmap_keys)):
+                column = key.replace("heatmap", "overlay", 1)  # "overlay", "overlay@VIRAL"
+                rows[column] = self._write_overlays(
+                    outputs["path"], images, outputs[key], key.partition("@")[2]
+                )
         for name, values in rows.items():
             self._rows.setdefault(name, []).extend(values)
         if self.save in ("heatmaps", "both"):
@@ -205,14 +209,20 @@ class ShardWriter:
         )
         names += list(stats)
         names += ["heatmaps"] if self.save in ("heatmaps", "both") else []
-        names += ["overlay"] if self.save in ("overlays", "both") else []
+        if self.save in ("overlays", "both"):
+            names += [
+                "overlay",
+                *(k.replace("heatmap", "overlay", 1) for k in _class_keys(self.heatmap_keys)),
+            ]
         return {name: [] for name in names}
 
-    def _write_overlays(self, paths, images: np.ndarray, heatmaps: np.ndarray) -> list[str]:
+    def _write_overlays(
+        self, paths, images: np.ndarray, heatmaps: np.ndarray, class_name: str = ""
+    ) -> list[str]:
         folder = _mkdir(self.out / OVERLAYS_FOLDER)
         names = []
         for path, rgb in zip(paths, overlay(images, heatmaps)):
-            name = overlay_name(path)
+            name = overlay_name(path, class_name)
             ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
             if not ok:  # pragma: no cover - OpenCV encodes any uint8 RGB image
                 raise OSError(f"OpenCV could not encode the overlay of {path}.")
@@ -274,17 +284,20 @@ def stored_size(maps: np.ndarray, heatmap_size: int | None) -> np.ndarray:
     return np.stack(resized) if resized else np.zeros((0, size[1], size[0]), np.float32)
 
 
-def overlay_name(path: str | os.PathLike) -> str:
+def overlay_name(path: str | os.PathLike, class_name: str = "") -> str:
     """The overlay file of an image: its stem and a short hash of its full path, `.png`.
 
     The hash keeps `a/NORMAL/1.jpeg` and `b/NORMAL/1.jpeg` apart; the same image always
-    gets the same name, so a resumed run overwrites rather than duplicates.
+    gets the same name, so a resumed run overwrites rather than duplicates. The map of one
+    class (`BatchExplainer(all_classes=True)`) ends in that class's name.
 
     Args:
         path: The image file (absolute, as in the results table).
+        class_name: The explained class, for a per-class map; "" for the decided class.
+            Defaults to "".
 
     Returns:
-        A file name like `IM-0001-0001-3fa2c1d0.png`.
+        A file name like `IM-0001-0001-3fa2c1d0.png` (`...-3fa2c1d0-VIRAL.png`).
 
     Raises:
         Nothing: only the path's text is read.
@@ -295,7 +308,8 @@ def overlay_name(path: str | os.PathLike) -> str:
     """
     text = os.fspath(path)
     stem = re.sub(r"[^\w.-]+", "_", Path(text).stem)
-    return f"{stem}-{hashlib.sha1(text.encode('utf-8')).hexdigest()[:8]}.png"
+    suffix = "-" + re.sub(r"[^\w.-]+", "_", class_name) if class_name else ""
+    return f"{stem}-{hashlib.sha1(text.encode('utf-8')).hexdigest()[:8]}{suffix}.png"
 
 
 def remove_incomplete(out: str | os.PathLike) -> None:
@@ -332,8 +346,18 @@ STATISTICS_PREFIX = "statistics:"
 
 
 def _statistics_name(heatmap_key: str) -> str:
-    """`"heatmap"` → `"fused"`, `"heatmap/b3"` → `"b3"`: the prefix of its table columns."""
-    return "fused" if heatmap_key == "heatmap" else heatmap_key.removeprefix("heatmap/")
+    """`"heatmap"` → `"fused"`, `"heatmap/b3"` → `"b3"`, `"heatmap@VIRAL"` → `"VIRAL"`.
+
+    The prefix of the key's table columns.
+    """
+    if heatmap_key == "heatmap":
+        return "fused"
+    return heatmap_key.removeprefix("heatmap/").removeprefix("heatmap@")
+
+
+def _class_keys(heatmap_keys: Sequence[str]) -> list[str]:
+    """The per-class keys, `"heatmap@<class>"`, of `BatchExplainer(all_classes=True)`."""
+    return [key for key in heatmap_keys if key.startswith("heatmap@")]
 
 
 def _mkdir(folder: Path) -> Path:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers, IDEs and the API docs
     from keras_cxr.training.features import extract_features, feature_batches
     from keras_cxr.training.history import read_history
     from keras_cxr.training.model_building import build_model
+    from keras_cxr.training.multiclass_evaluation import MulticlassEvaluation, evaluate_multiclass
     from keras_cxr.training.progress import EpochProgress
     from keras_cxr.training.reporting import ReportResult, write_report
     from keras_cxr.training.resume import ResumeState, StageResume
@@ -45,6 +46,8 @@ _EXPORTS = {
     "feature_batches": "features",
     "read_history": "history",
     "build_model": "model_building",
+    "MulticlassEvaluation": "multiclass_evaluation",
+    "evaluate_multiclass": "multiclass_evaluation",
     "EpochProgress": "progress",
     "ReportResult": "reporting",
     "write_report": "reporting",
@@ -63,6 +66,7 @@ __all__ = [
     "EpochProgress",
     "Evaluation",
     "ExplainedImage",
+    "MulticlassEvaluation",
     "ReportResult",
     "ResumeState",
     "RunExistsError",
@@ -73,6 +77,7 @@ __all__ = [
     "build_model",
     "check_writable",
     "evaluate_model",
+    "evaluate_multiclass",
     "explain_files",
     "extract_features",
     "feature_batches",

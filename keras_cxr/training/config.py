@@ -28,6 +28,10 @@ from typing import Any
 
 from keras_cxr._validation import check_int, invalid_value
 
+#: Label sets of `keras_cxr.data.kermany_label` that the pipeline trains, restated so that
+#: the settings load without NumPy; tests/training/test_config.py checks them.
+LABEL_SETS = ("binary", "three_class")
+
 #: Methods of `keras_cxr.metrics.select_threshold`, restated so that the settings load
 #: without NumPy; tests/training/test_config.py checks that it accepts each of them.
 THRESHOLD_METHODS = ("youden", "f1", "sensitivity")
@@ -96,6 +100,10 @@ class TrainConfig:
 
     Attributes:
         data: Kermany-layout folder, `data/{train,val,test}/{NORMAL,PNEUMONIA}/`.
+        labels: `"binary"` (NORMAL / PNEUMONIA: a sigmoid unit, a threshold chosen on
+            validation) or `"three_class"` (NORMAL / BACTERIAL / VIRAL read from the file
+            names, see `keras_cxr.data.kermany_label`: three softmax units, the decision
+            is the arg-max).
         out: Output folder: `model.keras`, `history.csv`, `checkpoints/`, `logs/`.
         backbones: Backbone names of `keras_cxr.layers.BACKBONES`: ImageNet ones or
             the compact CNNs (`keras_cxr.layers.COMPACT_BACKBONES`).
@@ -150,6 +158,14 @@ class TrainConfig:
         default=None,
         metadata=_flag(
             "the folder ROOT/{train,val,test}/{NORMAL,PNEUMONIA}/", required=True, metavar="ROOT"
+        ),
+    )
+    labels: str = field(
+        default="binary",
+        metadata=_flag(
+            "the task: binary (normal / pneumonia) or three_class (normal / bacterial / "
+            "viral, from the file names)",
+            choices=LABEL_SETS,
         ),
     )
     out: str | os.PathLike = field(
@@ -288,6 +304,16 @@ class TrainConfig:
         return config
 
     @property
+    def num_classes(self) -> int:
+        """Output units of the model: 1 (a sigmoid) for `"binary"`, else one per class.
+
+        Example:
+            >>> keras_cxr.training.TrainConfig(labels="three_class").num_classes
+            3
+        """
+        return 1 if self.labels == "binary" else 3
+
+    @property
     def mode(self) -> str:
         """How the main stage trains: `"cached_features"`, `"frozen_images"` or `"end_to_end"`.
 
@@ -394,5 +420,7 @@ class TrainConfig:
         resumable = {f.name for f in dataclasses.fields(self) if f.metadata.get("resumable")}
         relevant = {k: v for k, v in self.to_dict().items() if k not in resumable}
         relevant["data"] = os.path.abspath(relevant["data"]) if relevant["data"] else None
+        if relevant["labels"] == "binary":  # binary runs keep the hash they had before
+            del relevant["labels"]
         text = json.dumps(relevant, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]

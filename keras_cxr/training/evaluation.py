@@ -17,6 +17,11 @@ from keras_cxr.metrics import (
     roc_curve,
 )
 from keras_cxr.models.prediction import predict_probabilities
+from keras_cxr.training.multiclass_evaluation import (
+    THREE_CLASS_NAMES,
+    MulticlassEvaluation,
+    evaluate_multiclass,
+)
 from keras_cxr.viz import plots
 
 METRICS_FILE = "metrics.json"
@@ -117,15 +122,21 @@ def evaluate_model(
     n_bins: int = 10,
     progress: bool = False,
     class_names: tuple[str, ...] = ("NORMAL", "PNEUMONIA"),
-) -> Evaluation:
+) -> Evaluation | MulticlassEvaluation:
     """Evaluates a binary pneumonia classifier at a fixed decision threshold.
+
+    A model with k >= 3 softmax outputs (the three-class task) is evaluated by
+    `keras_cxr.training.multiclass_evaluation.evaluate_multiclass` instead: the decision is
+    the arg-max, `threshold`, `threshold_source` and `n_bins` are not used, and the
+    result is a `MulticlassEvaluation` (class names NORMAL, BACTERIAL, VIRAL unless
+    `class_names` has k names).
 
     The threshold should come from the validation split (`keras_cxr.training.train` stores
     it in the model file, see `keras_cxr.models.read_metadata`); choosing it on the
     images evaluated here would make sensitivity and specificity optimistic.
 
     Args:
-        model: A model with a `(batch, 1)` sigmoid or `(batch, 2)` softmax output.
+        model: A model with a `(batch, 1)` sigmoid or `(batch, k)` softmax output.
         images: `(N, H, W, C)` raw pixels matching the model's input.
         labels: `(N,)` true labels, 0 = NORMAL and 1 = PNEUMONIA.
         threshold: `p >= threshold` counts as pneumonia. Defaults to 0.5.
@@ -137,10 +148,10 @@ def evaluate_model(
         class_names: Names of the two classes. Defaults to `("NORMAL", "PNEUMONIA")`.
 
     Returns:
-        A `keras_cxr.training.Evaluation`.
+        A `keras_cxr.training.Evaluation`, or a `MulticlassEvaluation` for k >= 3.
 
     Raises:
-        ValueError: If images and labels differ in length, labels are not 0/1, or the
+        ValueError: If images and labels differ in length, labels are not class indices, or the
             images do not match the model's input shape.
 
     Example:
@@ -148,6 +159,11 @@ def evaluate_model(
         >>> round(evaluation.metrics["roc_auc"], 3)
         0.974
     """
+    units = int(model.output_shape[-1] or 1)
+    if units >= 3:
+        if len(class_names) != units:
+            class_names = THREE_CLASS_NAMES if units == 3 else tuple(map(str, range(units)))
+        return evaluate_multiclass(model, images, labels, class_names, batch_size, progress)
     labels = np.asarray(labels).reshape(-1).astype(np.int64)
     if len(labels) != len(images):
         raise ValueError(

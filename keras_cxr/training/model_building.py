@@ -51,6 +51,7 @@ def build_model(config: TrainConfig) -> StackedEnsemble:
     return StackedEnsemble(
         backbones=list(config.backbones),
         input_shape=(config.image_size, config.image_size, 3),
+        num_classes=config.num_classes,
         head_units=tuple(config.head_units),
         dropout=config.dropout,
         weights={name: config.weights if name in pretrained else None for name in config.backbones},

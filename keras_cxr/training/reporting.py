@@ -10,7 +10,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_cxr.data.image_splits import BINARY_CLASS_NAMES, ImageSet
+from keras_cxr.data.image_splits import ImageSet
 from keras_cxr.explain import get_method
 from keras_cxr.metrics import mc_dropout_predict
 from keras_cxr.models.head import feature_extractor
@@ -71,9 +71,14 @@ def write_report(
     in inference mode). Images are embedded as base64 PNG (see
     `keras_cxr.viz.report.write_html_report`), so the one file is the whole report.
 
+    A k-class model (the three-class task) is decided by the arg-max: the page shows the
+    overall metrics, bacterial vs viral, a per-class one-vs-rest table and the k × k
+    confusion matrix, and the galleries rank cases by the probability of the predicted
+    class; there is no threshold, ROC curve, calibration or MC-dropout uncertainty.
+
     Args:
-        model: A binary `keras_cxr.StackedEnsemble` (uncertainty needs its dropout head;
-            other models get "n/a").
+        model: A binary or k-class `keras_cxr.StackedEnsemble` (uncertainty needs a binary
+            model with its dropout head; other models get "n/a").
         data: The labelled images (`keras_cxr.data.load_image_folder`).
         out: The `.html` file to write.
         threshold: Decision threshold, from validation. Defaults to 0.5.
@@ -110,7 +115,8 @@ def write_report(
         progress=progress,
     )
     uncertainty = None
-    if mc_samples:
+    multiclass = evaluation.threshold is None  # k classes, decided by the arg-max
+    if mc_samples and not multiclass:  # MC dropout here samples p(pneumonia) only
         try:
             feature_extractor(model)
             draws = mc_dropout_predict(
@@ -122,7 +128,10 @@ def write_report(
     probabilities = evaluation.probabilities
     predicted = evaluation.predictions
     correct = predicted == evaluation.labels
-    confidence = np.where(predicted == 1, probabilities, 1 - probabilities)
+    if multiclass:
+        confidence = evaluation.confidence
+    else:
+        confidence = np.where(predicted == 1, probabilities, 1 - probabilities)
     confident = _top(np.flatnonzero(correct), confidence, gallery_size)
     wrong = _top(np.flatnonzero(~correct), confidence, gallery_size)
 
@@ -141,23 +150,10 @@ def write_report(
             "ok" if heading.startswith("Most confident correct") else "wrong",
         )
 
-    metrics = {
-        key: evaluation.metrics[key]
-        for key in (
-            "n",
-            "n_positive",
-            "accuracy",
-            "sensitivity",
-            "specificity",
-            "ppv",
-            "npv",
-            "roc_auc",
-            "ece",
-            "threshold",
-        )
-    }
-    metrics["threshold chosen on"] = threshold_source
-    metrics["confusion matrix [[TN, FP], [FN, TP]]"] = evaluation.metrics["confusion_matrix"]
+    if multiclass:
+        metrics, tables = evaluation.report_sections()
+    else:
+        metrics, tables = _binary_metrics(evaluation, threshold_source), {}
     if uncertainty is not None:
         metrics["mean MC-dropout std (correct)"] = (
             float(uncertainty[correct].mean()) if (correct.any()) else float("nan")
@@ -168,7 +164,7 @@ def write_report(
     figure_objects = evaluation.figures()
     figures: dict[str, Any] = {
         "ROC curve (dot: decision threshold)": figure_objects.get("roc"),
-        "Reliability diagram": figure_objects["reliability"],
+        "Reliability diagram": figure_objects.get("reliability"),
         "Confusion matrix": figure_objects["confusion_matrix"],
     }
     if uncertainty is not None:
@@ -177,16 +173,20 @@ def write_report(
         figures["Training history"] = plots.history_figure(history)
     figures = {k: plots.figure_to_png(v) for k, v in figures.items() if v is not None}
     notes = [
-        f"The decision threshold {threshold:.4f} was chosen on: {threshold_source}; it is "
-        "never tuned on the images evaluated here.",
+        "The decision is the arg-max of the class probabilities; there is no threshold."
+        if multiclass
+        else f"The decision threshold {threshold:.4f} was chosen on: {threshold_source}; it "
+        "is never tuned on the images evaluated here.",
         f"Overlays: {explainer.method_name}, red = strongest evidence for the predicted class. "
         "For an ensemble, one overlay per backbone branch and their fused map.",
         f"Uncertainty: standard deviation of p(pneumonia) over {mc_samples} forward passes "
         "with dropout active in the head only (BatchNorm in inference mode)."
         if uncertainty is not None
-        else "Uncertainty: not available for this model (no StackedEnsemble dropout head).",
-        "ECE: expected calibration error over 10 equal-width probability bins.",
+        else "Uncertainty: not available for this model (a k-class model, or no "
+        "StackedEnsemble dropout head).",
     ]
+    if not multiclass:  # the k-class page shows no calibration
+        notes.append("ECE: expected calibration error over 10 equal-width probability bins.")
     path = write_html_report(
         out,
         title=title,
@@ -195,6 +195,7 @@ def write_report(
         figures=figures,
         galleries=galleries,
         notes=notes,
+        tables=tables,
     )
     return ReportResult(Path(path), evaluation, uncertainty, confident, wrong)
 
@@ -226,16 +227,41 @@ def _gallery(explainer, data, indices, evaluation, uncertainty, highlight):
         )
         probability = evaluation.probabilities[index]
         spread = "" if uncertainty is None else f" ± {uncertainty[index]:.3f} (MC dropout)"
-        truth = BINARY_CLASS_NAMES[int(evaluation.labels[index])]
-        guess = BINARY_CLASS_NAMES[int(evaluation.predictions[index])]
+        truth = evaluation.class_names[int(evaluation.labels[index])]
+        guess = evaluation.class_names[int(evaluation.predictions[index])]
+        shown = "pneumonia"
+        if np.ndim(probability):  # k classes: the predicted one's probability
+            shown, probability = guess, probability[int(evaluation.predictions[index])]
         items.append(
             GalleryItem(
                 pictures,
                 (
                     f"{Path(data.paths[index]).name}" if data.paths else f"case {index}",
-                    f"truth {truth} · predicted {guess} · p(pneumonia) = {probability:.3f}{spread}",
+                    f"truth {truth} · predicted {guess} · p({shown}) = {probability:.3f}{spread}",
                 ),
                 highlight,
             )
         )
     return items
+
+
+def _binary_metrics(evaluation: Evaluation, threshold_source: str) -> dict[str, Any]:
+    """The metrics table of a binary model, at its threshold."""
+    metrics = {
+        key: evaluation.metrics[key]
+        for key in (
+            "n",
+            "n_positive",
+            "accuracy",
+            "sensitivity",
+            "specificity",
+            "ppv",
+            "npv",
+            "roc_auc",
+            "ece",
+            "threshold",
+        )
+    }
+    metrics["threshold chosen on"] = threshold_source
+    metrics["confusion matrix [[TN, FP], [FN, TP]]"] = evaluation.metrics["confusion_matrix"]
+    return metrics

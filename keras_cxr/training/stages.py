@@ -22,7 +22,7 @@ import numpy as np
 from keras_cxr.atomic import atomic_write
 from keras_cxr.data.image_splits import ImageSplits
 from keras_cxr.models.head import HeadModel
-from keras_cxr.models.prediction import positive_probability, predict_probabilities
+from keras_cxr.models.prediction import positive_probability, predict_outputs
 from keras_cxr.models.stacked_ensemble import StackedEnsemble
 from keras_cxr.training.data_parallel import (
     batchnorm_synchronized,
@@ -32,6 +32,7 @@ from keras_cxr.training.data_parallel import (
 )
 from keras_cxr.training.features import extract_features, feature_batches
 from keras_cxr.training.history import best_epoch, read_history
+from keras_cxr.training.objective import objective
 from keras_cxr.training.resume import ResumeState, StageResume
 from keras_cxr.training.run_folder import HISTORY_FILE
 from keras_cxr.training.stage_callbacks import best_weights_path, stage_callbacks
@@ -77,7 +78,10 @@ class Run:
     @property
     def class_weight(self) -> dict[int, float]:
         """Loss weight per label: balanced when `config.class_weights`, else 1."""
-        weights = self.splits.class_weight if self.config.class_weights else {0: 1.0, 1: 1.0}
+        classes = range(max(2, self.config.num_classes))
+        weights = (
+            self.splits.class_weight if self.config.class_weights else dict.fromkeys(classes, 1.0)
+        )
         return {int(k): float(v) for k, v in weights.items()}
 
     def stage_resume(self, stage: str, epochs: int) -> StageResume | None:
@@ -139,9 +143,6 @@ def fine_tune_stage(run: Run) -> int | None:
 def val_probabilities(run: Run) -> np.ndarray:
     """The trained model's pneumonia probability on the validation images.
 
-    Uses the cached validation features when the backbones never changed after they
-    were computed (no fine-tuning), which skips a pass through the backbones.
-
     Args:
         run: The run, after its stages.
 
@@ -152,6 +153,25 @@ def val_probabilities(run: Run) -> np.ndarray:
         >>> keras_cxr.training.stages.val_probabilities(run)[:2]
         array([0.12, 0.97])
     """
+    return positive_probability(val_outputs(run))
+
+
+def val_outputs(run: Run) -> np.ndarray:
+    """The trained model's outputs on the validation images: `(N, 1)`, or `(N, k)` softmax.
+
+    Uses the cached validation features when the backbones never changed after they
+    were computed (no fine-tuning), which skips a pass through the backbones.
+
+    Args:
+        run: The run, after its stages.
+
+    Returns:
+        float64 `(N, units)`.
+
+    Example:
+        >>> keras_cxr.training.stages.val_outputs(run).shape
+        (520, 3)
+    """
     fine_tuned = bool(run.config.fine_tune_last and run.config.fine_tune_epochs)
     count = len(run.splits.val)
     if run.head is not None and run.val_features is not None and not fine_tuned:
@@ -160,9 +180,9 @@ def val_probabilities(run: Run) -> np.ndarray:
         else:
             features = padded(run.val_features, run.devices)
             outputs = run.head.predict(features, batch_size=run.config.batch_size, verbose=0)
-        return positive_probability(keras.ops.convert_to_numpy(outputs))[:count]
+        return np.asarray(keras.ops.convert_to_numpy(outputs), np.float64)[:count]
     images = padded(run.splits.val.images, run.devices)
-    return predict_probabilities(run.model, images, run.config.batch_size)[:count]
+    return predict_outputs(run.model, images, run.config.batch_size)[:count]
 
 
 def _fit_head(run: Run, resume: StageResume | None) -> int | None:
@@ -172,7 +192,7 @@ def _fit_head(run: Run, resume: StageResume | None) -> int | None:
     run.val_features = _cached_features(run, "val", splits.val.images, 0)[0]
     run.timings["features"] = time.perf_counter() - tic
     run.head = HeadModel(run.model)
-    _compile(run.head, config.learning_rate, run.devices)
+    _compile(run.head, config.learning_rate, run.devices, config.num_classes)
     if resume is not None and resume.done:
         _load_weights(run.head, best_weights_path(run.out, MAIN))
         return _best_epoch_of(run, MAIN, resume)
@@ -233,7 +253,7 @@ def _cached_features(run: Run, name: str, images: np.ndarray, views: int) -> np.
 
 def _fit_images(run, stage, learning_rate, epochs, augment, resume) -> int | None:
     config, splits = run.config, run.splits
-    _compile(run.model, learning_rate, run.devices)
+    _compile(run.model, learning_rate, run.devices, config.num_classes)
     if resume is not None and resume.done:
         _load_weights(run.model, best_weights_path(run.out, stage))
         return _best_epoch_of(run, stage, resume)
@@ -282,13 +302,15 @@ def _best_epoch_of(run: Run, stage: str, resume: StageResume) -> int | None:
     return best_epoch(read_history(run.out / HISTORY_FILE), stage, run.config.monitor)
 
 
-def _compile(model: keras.Model, learning_rate: float, devices: int = 1) -> None:
-    metrics = [keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")]
+def _compile(
+    model: keras.Model, learning_rate: float, devices: int = 1, num_classes: int = 1
+) -> None:
+    loss, metrics = objective(num_classes)
     # On several devices the padded validation rows weigh 0, so the metrics must be
     # weighted to stay exact (training metrics are then class-weighted too).
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
-        loss="binary_crossentropy",
+        loss=loss,
         metrics=None if devices > 1 else metrics,
         weighted_metrics=metrics if devices > 1 else None,
         # XLA compilation of a whole backbone takes minutes on a CPU; graph mode is

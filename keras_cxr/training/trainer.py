@@ -35,11 +35,12 @@ from keras_cxr.data.image_splits import ImageSplits, load_image_splits
 from keras_cxr.data.index import scan_chest_xray
 from keras_cxr.metrics import classification_report, select_threshold
 from keras_cxr.models.metadata import save_model
-from keras_cxr.models.prediction import predict_probabilities
+from keras_cxr.models.prediction import predict_outputs, predict_probabilities
 from keras_cxr.training.config import TrainConfig
 from keras_cxr.training.data_parallel import drops_partial_batches, padded, training_devices
 from keras_cxr.training.history import read_history
 from keras_cxr.training.model_building import build_model
+from keras_cxr.training.multiclass_evaluation import multiclass_metrics
 from keras_cxr.training.resume import ResumeState
 from keras_cxr.training.run_folder import (
     CONFIG_FILE,
@@ -49,7 +50,13 @@ from keras_cxr.training.run_folder import (
     check_writable,
     prepare_run_folder,
 )
-from keras_cxr.training.stages import Run, fine_tune_stage, main_stage, val_probabilities
+from keras_cxr.training.stages import (
+    Run,
+    fine_tune_stage,
+    main_stage,
+    val_outputs,
+    val_probabilities,
+)
 
 
 @dataclass
@@ -59,9 +66,11 @@ class TrainResult:
     Attributes:
         model: The full image → probability model with the best weights.
         model_path: Where it was saved (`<out>/model.keras`, threshold inside).
-        threshold: Decision threshold chosen on the validation split.
+        threshold: Decision threshold chosen on the validation split; None for the
+            three-class task, decided by the arg-max.
         val_metrics: `keras_cxr.metrics.classification_report` on validation at
-            `threshold`.
+            `threshold`; for the three-class task,
+            `keras_cxr.training.multiclass_evaluation.multiclass_metrics`.
         test_metrics: The same on the test split, or None without one.
         history: Log key → one value per epoch, every stage in order.
         best_epoch: 0-based best epoch of the main stage.
@@ -80,7 +89,7 @@ class TrainResult:
 
     model: keras.Model
     model_path: Path
-    threshold: float
+    threshold: float | None
     val_metrics: dict[str, Any]
     test_metrics: dict[str, Any] | None
     history: dict[str, list[float]]
@@ -141,7 +150,7 @@ def _train(config: TrainConfig, splits: ImageSplits | None, devices: int) -> Tra
     index = None
     if splits is None:
         # Before any model is built: a folder that is no data set fails in seconds.
-        index = scan_chest_xray(config.data, "binary", config.val_fraction, config.seed)
+        index = scan_chest_xray(config.data, config.labels, config.val_fraction, config.seed)
     model = build_model(config)
     out = prepare_run_folder(config.out, config.resume, config.overwrite)
     resume = ResumeState.read(out, config.fingerprint()) if config.resume else None
@@ -156,6 +165,7 @@ def _train(config: TrainConfig, splits: ImageSplits | None, devices: int) -> Tra
             max_images=config.max_images,
             progress=config.progress,
             index=index,
+            labels=config.labels,
         )
         timings["load"] = time.perf_counter() - tic
     _check_splits(splits, config, devices)
@@ -164,20 +174,25 @@ def _train(config: TrainConfig, splits: ImageSplits | None, devices: int) -> Tra
     best_epoch = main_stage(run)
     if config.fine_tune_last and config.fine_tune_epochs:
         fine_tune_stage(run)
-    val_probability = val_probabilities(run)
-    threshold = select_threshold(splits.val.labels, val_probability, config.threshold_method)
-    val_metrics = classification_report(splits.val.labels, val_probability, threshold)
-    test_metrics = None
-    if splits.test is not None:
-        test_images = padded(splits.test.images, devices)
-        test_probabilities = predict_probabilities(model, test_images, config.batch_size)
-        test_probabilities = test_probabilities[: len(splits.test)]
-        test_metrics = classification_report(splits.test.labels, test_probabilities, threshold)
+    if config.num_classes > 1:  # the three-class task: the arg-max decides, no threshold
+        threshold, val_metrics, test_metrics = _multiclass_metrics(run, devices)
+    else:
+        val_probability = val_probabilities(run)
+        threshold = select_threshold(splits.val.labels, val_probability, config.threshold_method)
+        val_metrics = classification_report(splits.val.labels, val_probability, threshold)
+        test_metrics = None
+        if splits.test is not None:
+            test_images = padded(splits.test.images, devices)
+            test_probabilities = predict_probabilities(model, test_images, config.batch_size)
+            test_probabilities = test_probabilities[: len(splits.test)]
+            test_metrics = classification_report(splits.test.labels, test_probabilities, threshold)
     metadata = {
         "threshold": threshold,
         "threshold_method": config.threshold_method,
         "threshold_split": "validation",
         "class_names": list(splits.class_names),
+        "labels": config.labels,
+        "decision": "threshold" if threshold is not None else "argmax",
         "image_size": config.image_size,
         "color_mode": "rgb",
         "recipe": config.recipe_name,
@@ -231,9 +246,11 @@ def _check_splits(splits: ImageSplits, config: TrainConfig, devices: int) -> Non
     for name in ("train", "val"):
         part = getattr(splits, name)
         classes = 0 if part is None else len(set(part.labels.tolist()))
-        if classes < 2:
+        wanted = len(splits.class_names)
+        if classes < wanted:
             raise ValueError(
-                f"The {name} split needs images of both classes; it has "
+                f"The {name} split needs images of {'both' if wanted == 2 else 'all'} "
+                f"classes; it has "
                 f"{0 if part is None else len(part)} images of {classes} class(es). Add "
                 "images, or raise `val_fraction`."
             )
@@ -244,3 +261,14 @@ def _check_splits(splits: ImageSplits, config: TrainConfig, devices: int) -> Non
                 f"{config.image_size}×{config.image_size}. Load them with "
                 f"image_size={config.image_size}."
             )
+
+
+def _multiclass_metrics(run: Run, devices: int) -> tuple[None, dict, dict | None]:
+    """`(None, val_metrics, test_metrics)` of a k-class model, decided by the arg-max."""
+    splits, names = run.splits, tuple(run.splits.class_names)
+    val_metrics = multiclass_metrics(splits.val.labels, val_outputs(run), names)
+    if splits.test is None:
+        return None, val_metrics, None
+    images = padded(splits.test.images, devices)
+    outputs = predict_outputs(run.model, images, run.config.batch_size)[: len(splits.test)]
+    return None, val_metrics, multiclass_metrics(splits.test.labels, outputs, names)

@@ -72,11 +72,12 @@ def render_html_report(
     figures: Mapping[str, Any] | None = None,
     galleries: Mapping[str, Sequence[GalleryItem]] | None = None,
     notes: Sequence[str] = (),
+    tables: Mapping[str, tuple[Sequence[str], Sequence[Sequence[Any]]]] | None = None,
 ) -> str:
     """Renders the report as one HTML string.
 
-    Sections appear in this order: the metrics table, the figures, each gallery (in the
-    mapping's order), then the notes. All text is HTML-escaped.
+    Sections appear in this order: the metrics table, the other tables, the figures, each
+    gallery (in the mapping's order), then the notes. All text is HTML-escaped.
 
     Args:
         title: Page title and heading.
@@ -86,6 +87,8 @@ def render_html_report(
         figures: Caption → PNG bytes, an image array, or a matplotlib figure.
         galleries: Section heading → cards.
         notes: Paragraphs listed at the end (how to read the page, caveats).
+        tables: Heading → `(column names, rows)`, e.g. a per-class table or a k × k
+            confusion matrix; cells are formatted like the metrics. Defaults to None.
 
     Returns:
         The HTML document.
@@ -113,6 +116,12 @@ def render_html_report(
         for name, value in metrics.items():
             css = ' class="num"' if isinstance(value, (int, float, np.number)) else ""
             parts.append(f"<tr><td>{_text(name)}</td><td{css}>{_text(_format(value))}</td></tr>")
+        parts.append("</table>")
+    for heading, (columns, rows) in (tables or {}).items():
+        parts.append(f'<h2>{_text(heading)}</h2><table class="metrics"><tr>')
+        parts.extend(f"<th>{_text(column)}</th>" for column in columns)
+        parts.append("</tr>")
+        parts.extend(f"<tr>{''.join(_cell(value) for value in row)}</tr>" for row in rows)
         parts.append("</table>")
     if figures:
         parts.append('<h2 id="figures">Figures</h2><div class="figures">')
@@ -221,6 +230,11 @@ def png_data_uri(image: Any) -> str:
             raise ValueError("OpenCV could not encode the image as PNG.")
         data = encoded.tobytes()
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def _cell(value: Any) -> str:
+    css = ' class="num"' if isinstance(value, (int, float, np.number)) else ""
+    return f"<td{css}>{_text(_format(value))}</td>"
 
 
 def _format(value: Any) -> str:

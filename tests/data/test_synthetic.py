@@ -210,3 +210,40 @@ def test_write_chest_xray_never_overwrites(tmp_path):
         write_chest_xray(tmp_path / "file")
     with pytest.raises(ValueError, match=r"argument `n_test`. Expected an int >= 0"):
         write_chest_xray(tmp_path / "new", n_test=-1)
+
+
+def test_three_class_phantoms_split_pneumonia_by_pattern():
+    binary = make_phantoms(36, image_size=64, seed=4)
+    three = make_phantoms(36, image_size=64, seed=4, three_class=True)
+    assert np.bincount(three.labels).tolist() == [18, 12, 6]  # a third of 18 are viral
+    assert ((three.labels > 0) == (binary.labels == 1)).all()
+    # Normal and bacterial phantoms are those of the binary set, pixel for pixel.
+    kept = three.labels < 2
+    np.testing.assert_array_equal(three.images[kept], binary.images[kept])
+    viral = np.flatnonzero(three.labels == 2)
+    assert not np.array_equal(three.images[viral], binary.images[viral])
+    # The interstitial pattern covers both lungs; consolidation covers a small part.
+    half = 32
+    for i in viral:
+        mask = three.lesion_masks[i]
+        assert mask[:, :half].any() and mask[:, half:].any()
+        assert mask.sum() > 0.4 * three.lung_masks[i].sum()
+    bacterial = three.labels == 1
+    coverage = three.lesion_masks[bacterial].sum((1, 2)) / three.lung_masks[bacterial].sum((1, 2))
+    assert coverage.max() < 0.4
+    assert not three.lesion_masks[three.labels == 0].any()
+
+
+def test_write_chest_xray_names_three_class_phantoms_by_their_pattern(tmp_path):
+    root = write_chest_xray(tmp_path / "x", n_train=24, n_test=6, image_size=32, three_class=True)
+    records = index_chest_xray(root, label_mode="three_class", val_fraction=0)
+    phantoms = make_phantoms(  # the train split's phantoms, made as the writer makes them
+        24, 32, 0.5, int(np.random.SeedSequence([0, 0]).generate_state(1)[0]), three_class=True
+    )
+    train = [r for r in records if r.split == "train"]
+    assert sorted(r.label for r in train) == sorted(phantoms.labels.tolist())
+    for record in train:
+        image = read_image(record.path, "grayscale", (32, 32))[..., 0].astype(float)
+        twins = phantoms.images[phantoms.labels == record.label][..., 0]
+        # Every file is one of the phantoms of its label (JPEG changes a few levels).
+        assert np.abs(twins - image).mean(axis=(1, 2)).min() < 3

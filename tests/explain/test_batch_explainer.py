@@ -120,6 +120,25 @@ def test_a_softmax_decides_by_arg_max():
     assert list(out) == ["probability", "decision", "score", "heatmap", "heatmap/last_relu"]
 
 
+def test_all_classes_gives_a_map_per_class_named_after_it(tmp_path):
+    model = tiny_cnn(units=3)
+    path = save_model(
+        model, tmp_path / "m.keras", {"class_names": ["NORMAL", "BACTERIAL", "VIRAL"]}
+    )
+    images = np.random.default_rng(2).uniform(0, 1, (4, 16, 16, 3)).astype(np.float32)
+    explainer = BatchExplainer(path, all_classes=True, warm_up=False)
+    keys = ["heatmap@NORMAL", "heatmap@BACTERIAL", "heatmap@VIRAL"]
+    assert explainer.heatmap_keys == ["heatmap", "heatmap/last_relu", *keys]
+    out = explainer({"image": images})
+    for index, key in enumerate(keys):
+        expected = _reference(explainer.model, images, index).heatmaps
+        np.testing.assert_allclose(out[key], expected, atol=1e-6)
+    for row, decided in enumerate(out["decision"]):
+        np.testing.assert_allclose(out[keys[decided]][row], out["heatmap"][row], atol=1e-6)
+    # Without stored names, a 3-unit model's classes are numbered, not called PNEUMONIA.
+    assert BatchExplainer(model, warm_up=False).class_names == ("0", "1", "2")
+
+
 def test_branch_names_are_short_unless_they_clash():
     assert branch_names(["stacked_backbones/b3/relu", "stacked_backbones/b5/relu"]) == [
         "b3",

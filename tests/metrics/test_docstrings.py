@@ -23,6 +23,7 @@ MODULES = [
         "deletion_insertion",
         "localization",
         "model_randomization",
+        "multiclass",
         "report",
         "roc",
         "similarity",

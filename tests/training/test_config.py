@@ -253,3 +253,22 @@ def test_each_flag_parses_to_its_setting(setting):
     assert getattr(args, setting.name) == expected
     given = {name for name in FIELDS if hasattr(args, name)}
     assert given == {"data", setting.name}
+
+
+# ----------------------------------------------------------------- the three-class task
+def test_label_sets_are_those_of_the_data_layer():
+    from keras_cxr.data import CLASS_NAMES, LABEL_SETS
+
+    assert config_module.LABEL_SETS == LABEL_SETS
+    assert all(labels in CLASS_NAMES for labels in LABEL_SETS)
+
+
+def test_three_class_config_has_three_outputs_and_its_own_fingerprint():
+    binary = TrainConfig(data="chest_xray")
+    three = TrainConfig(data="chest_xray", labels="three_class")
+    assert (binary.num_classes, three.num_classes) == (1, 3)
+    assert three.fingerprint() != binary.fingerprint()
+    # Binary runs keep their fingerprint (see test_fingerprints_are_stable_across_versions).
+    assert TrainConfig(data="chest_xray", labels="binary").fingerprint() == binary.fingerprint()
+    with pytest.raises(ValueError, match=r"argument `labels`.*'five_class'"):
+        TrainConfig(labels="five_class").validate()

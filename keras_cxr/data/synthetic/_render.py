@@ -29,19 +29,30 @@ class Grid:
         return cls(size, axis[np.newaxis, :], axis[:, np.newaxis])
 
 
+#: The opacity patterns a pneumonia phantom can have: focal consolidation (as in bacterial
+#: pneumonia) or a diffuse bilateral interstitial pattern (as in viral pneumonia).
+PATTERNS = ("consolidation", "interstitial")
+
+
 def render(
-    rng: np.random.Generator, grid: Grid, positive: bool, size: int
+    rng: np.random.Generator,
+    grid: Grid,
+    positive: bool,
+    size: int,
+    pattern: str = "consolidation",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Renders one `size × size` radiograph; returns `(image in [0, 1], lungs, lesions)`.
 
     The anatomy is drawn on `grid`, which may be coarser than `size` (it is smooth, so
     drawing it at up to 160 pixels and resizing saves most of the time); the noise is
-    added at full size, so the picture keeps its grain.
+    added at full size, so the picture keeps its grain. A positive phantom gets the
+    opacity `pattern`, one of `PATTERNS`.
     """
     image, lungs, lung_side = _anatomy(rng, grid)
     lesion = np.zeros(lungs.shape, dtype=bool)
     if positive:
-        opacity, lesion = _consolidation(rng, grid, lungs, lung_side)
+        draw = _consolidation if pattern == "consolidation" else _interstitial
+        opacity, lesion = draw(rng, grid, lungs, lung_side)
         image += opacity
     sigma = 0.004 * grid.size
     image = cv2.GaussianBlur(image, (0, 0), sigma) if sigma >= 0.5 else image
@@ -206,6 +217,27 @@ def _consolidation(
         strength[rows, cols] = np.maximum(strength[rows, cols], density * patch)
     inside = cv2.GaussianBlur(lungs.astype(np.float32), (0, 0), 0.006 * grid.size + 0.3)
     return strength * inside, (coverage > 0.5) & lungs
+
+
+def _interstitial(
+    rng: np.random.Generator, grid: Grid, lungs: np.ndarray, side: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """A diffuse reticular pattern over both lungs, densest near the hila and the bases.
+
+    Viral pneumonia in children is mostly bilateral, perihilar and interstitial: a fine
+    net of lines and a faint haze rather than one dense lobe. The net is the set of
+    contour lines of a smooth random field; the haze covers both lungs.
+    """
+    del side  # both lungs, by definition
+    field = _smooth_noise(rng, grid.size, cells=int(rng.integers(9, 14)))
+    lines = _bump(_fraction(3 * field), rng.uniform(0.12, 0.2))
+    hilum_x = np.where(grid.x < 0.5, 0.36, 0.64)
+    # Closer to the hila (mid-height, next to the mediastinum) and lower is denser.
+    spread = np.exp(-(((grid.x - hilum_x) / 0.22) ** 2) - ((grid.y - 0.55) / 0.3) ** 2)
+    envelope = np.clip(0.45 + 0.55 * spread + 0.3 * (grid.y - 0.5), 0, 1)
+    strength = envelope * (rng.uniform(0.1, 0.16) * lines + rng.uniform(0.06, 0.11))
+    inside = cv2.GaussianBlur(lungs.astype(np.float32), (0, 0), 0.006 * grid.size + 0.3)
+    return (strength * inside).astype(np.float32), lungs & (envelope > 0.6)
 
 
 def _position(rng, size, image, lungs, lesion):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from keras_cxr._validation import invalid_value
-from keras_cxr.data.synthetic._render import Grid, burn_marker, render
+from keras_cxr.data.synthetic._render import PATTERNS, Grid, burn_marker, render
 
 # The anatomy is smooth: it is drawn at up to this size and resized, noise is added after.
 _MAX_DRAWING_SIZE = 160
@@ -27,8 +27,10 @@ class Phantoms:
     Attributes:
         images: uint8 array `(n, S, S, 3)`; the three channels are identical, so the images
             feed ImageNet backbones as they are and `images[..., :1]` is the gray image.
-        labels: int64 array `(n,)`, 1 for pneumonia and 0 for normal.
-        lesion_masks: bool array `(n, S, S)`, True on consolidation; all False for normals.
+        labels: int64 array `(n,)`, 1 for pneumonia and 0 for normal; with
+            `three_class=True`, 0 normal, 1 bacterial (consolidation) and 2 viral
+            (interstitial).
+        lesion_masks: bool array `(n, S, S)`, True on the opacities; all False for normals.
         lung_masks: bool array `(n, S, S)`, True inside the lung fields (the heart excluded).
         marker_masks: bool array `(n, S, S)`, True on the burned-in marker, when made with
             `shortcut=True`; None otherwise.
@@ -56,6 +58,7 @@ def make_phantoms(
     seed: int = 0,
     shortcut: bool = False,
     marker_rates: tuple[float, float] = (MARKER_RATE_POSITIVE, MARKER_RATE_NEGATIVE),
+    three_class: bool = False,
 ) -> Phantoms:
     """Makes synthetic frontal chest radiographs, half of them (by default) with pneumonia.
 
@@ -76,6 +79,12 @@ def make_phantoms(
     image has an unmarked twin, and `marker_rates=(1.0, 1.0)` marks every image (to ask
     a model what the marker alone does to its prediction).
 
+    With `three_class=True`, a third of the pneumonia phantoms (rounded, at random) are
+    viral (label 2): a faint net of interstitial lines and a haze over both lungs,
+    densest near the hila and the bases, instead of focal consolidation; the other
+    pneumonia phantoms are bacterial (label 1), drawn as above. The normal and bacterial
+    phantoms are the same as with `three_class=False`.
+
     Exactly `round(n * prevalence)` phantoms are positive, in random order. The same `seed`
     gives the same phantoms, image by image. Rendering is vectorized per image with NumPy
     and OpenCV and spread over threads; the smooth anatomy is drawn at up to 160 × 160 and
@@ -91,6 +100,8 @@ def make_phantoms(
         marker_rates: `(positive, negative)`: the share of pneumonia and of normal images
             that carry the marker when `shortcut=True`, each in [0, 1]. Defaults to
             `(MARKER_RATE_POSITIVE, MARKER_RATE_NEGATIVE)`, i.e. `(0.95, 0.05)`.
+        three_class: Split pneumonia into bacterial (1) and viral (2) phantoms. Defaults
+            to False.
 
     Returns:
         A `keras_cxr.data.synthetic.Phantoms` with `images`, `labels`, `lesion_masks`,
@@ -118,6 +129,9 @@ def make_phantoms(
     labels[: round(n * prevalence)] = 1
     labels = rng.permutation(labels)
     marked = rng.random(n) < np.where(labels == 1, *rates)
+    if three_class:
+        positives = np.flatnonzero(labels == 1)
+        labels[rng.choice(positives, round(len(positives) / 3), replace=False)] = 2
     size = int(image_size)
     grid = Grid.of(min(size, _MAX_DRAWING_SIZE))
     shape = (n, size, size)
@@ -129,7 +143,8 @@ def make_phantoms(
     def draw(i: int) -> None:
         # One generator per image keeps each phantom the same whatever the thread order.
         image_rng = np.random.default_rng([seed, i])
-        image, lungs[i], lesions[i] = render(image_rng, grid, bool(labels[i]), size)
+        pattern = PATTERNS[1] if labels[i] == 2 else PATTERNS[0]
+        image, lungs[i], lesions[i] = render(image_rng, grid, bool(labels[i]), size, pattern)
         if markers is not None and marked[i]:
             markers[i] = burn_marker(image_rng, image)
         images[i] = np.rint(image * 255)[..., np.newaxis]

@@ -21,6 +21,7 @@ def write_chest_xray(
     shortcut: bool = False,
     n_val: int = 0,
     prevalence: float = 0.5,
+    three_class: bool = False,
 ) -> Path:
     """Saves phantoms as a Kermany-layout folder, a stand-in for the real data set.
 
@@ -28,7 +29,9 @@ def write_chest_xray(
     with grayscale JPEGs named the Kermany way, so `keras_cxr.data.patient_id` and the
     "three_class" labels work: normals are `IM-<patient>-<k>.jpeg` (every third patient
     `NORMAL2-IM-<patient>-<k>.jpeg`), pneumonias `person<patient>_<bacteria|virus>_<k>.jpeg`
-    (two bacterial for one viral). About a third of the patients have two or three
+    (two bacterial for one viral, drawn at random; with `three_class=True` the name
+    follows the phantom, bacterial consolidation or viral interstitial pattern, see
+    `keras_cxr.data.synthetic.make_phantoms`). About a third of the patients have two or three
     images. Patients are unique across splits, and each split's phantoms come from their
     own seed, so the test split is independent of `n_train`.
 
@@ -42,6 +45,8 @@ def write_chest_xray(
             `keras_cxr.data.synthetic.make_phantoms`). Defaults to False.
         n_val: Number of images in an official-style `val/` split. Defaults to 0 (none).
         prevalence: Share of pneumonia images in each split. Defaults to 0.5.
+        three_class: Draw bacterial and viral pneumonia differently and name the files
+            after what they show, for the "three_class" labels. Defaults to False.
 
     Returns:
         The `Path` of `root`, ready for `keras_cxr.data.load_chest_xray`.
@@ -70,12 +75,18 @@ def write_chest_xray(
         if count == 0:
             continue
         split_seed = int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
-        phantoms = make_phantoms(count, image_size, prevalence, split_seed, shortcut)
-        for label, class_folder in enumerate(("NORMAL", "PNEUMONIA")):
+        phantoms = make_phantoms(
+            count, image_size, prevalence, split_seed, shortcut, three_class=three_class
+        )
+        # Binary phantoms get a random cause in their name; three-class ones their own.
+        kinds = ((0, "NORMAL", None), (1, "PNEUMONIA", None))
+        if three_class:
+            kinds = ((0, "NORMAL", None), (1, "PNEUMONIA", "bacteria"), (2, "PNEUMONIA", "virus"))
+        for label, class_folder, kind in kinds:
             folder = root / split / class_folder
             folder.mkdir(parents=True, exist_ok=True)
             images = phantoms.images[phantoms.labels == label]
-            for image, name in zip(images, namer.names(label, len(images))):
+            for image, name in zip(images, namer.names(min(label, 1), len(images), kind)):
                 _write_new(folder / name, image[..., 0])
     return root
 
@@ -88,7 +99,7 @@ class _KermanyNamer:
         self._next_patient = [1, 1]
         self._next_image = 1
 
-    def names(self, label: int, count: int) -> list[str]:
+    def names(self, label: int, count: int, kind: str | None = None) -> list[str]:
         names: list[str] = []
         while len(names) < count:
             patient = self._next_patient[label]
@@ -98,9 +109,9 @@ class _KermanyNamer:
                 prefix = "NORMAL2-IM" if patient % 3 == 0 else "IM"
                 names += [f"{prefix}-{patient:04d}-{k:04d}.jpeg" for k in range(1, images + 1)]
             else:
-                kind = "virus" if self._rng.random() < 1 / 3 else "bacteria"
+                cause = kind or ("virus" if self._rng.random() < 1 / 3 else "bacteria")
                 for _ in range(images):
-                    names.append(f"person{patient}_{kind}_{self._next_image}.jpeg")
+                    names.append(f"person{patient}_{cause}_{self._next_image}.jpeg")
                     self._next_image += 1
         return names
 

@@ -1,0 +1,228 @@
+"""`evaluate_multiclass`: a k-class classifier (normal / bacterial / viral) on labelled images."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_cxr.atomic import atomic_write, atomic_write_json
+from keras_cxr.data.labels import CLASS_NAMES
+from keras_cxr.metrics import multiclass_report, pairwise_report
+from keras_cxr.models.prediction import predict_outputs
+from keras_cxr.viz import plots
+
+#: The three-class task's names, whose BACTERIAL and VIRAL get a pairwise report.
+THREE_CLASS_NAMES = CLASS_NAMES["three_class"]
+PLOT_FILES = {"confusion_matrix": "confusion_matrix.png"}
+
+
+def multiclass_metrics(
+    labels: np.ndarray, probabilities: np.ndarray, class_names: tuple[str, ...]
+) -> dict[str, Any]:
+    """`keras_cxr.metrics.multiclass_report`, plus bacterial vs viral for the three-class task.
+
+    With the class names NORMAL, BACTERIAL, VIRAL, `"bacterial_vs_viral"` holds
+    `keras_cxr.metrics.pairwise_report` among the pneumonia images (the number Kermany et
+    al. give: accuracy 90.7 %, AUC 0.940), and `"n_positive"` the pneumonia count.
+
+    Args:
+        labels: `(N,)` true class indices.
+        probabilities: `(N, k)` class probabilities.
+        class_names: Name of each class.
+
+    Returns:
+        The JSON-friendly metrics dict.
+
+    Raises:
+        ValueError: For invalid inputs, see `keras_cxr.metrics.multiclass_report`.
+
+    Example:
+        >>> metrics = keras_cxr.training.multiclass_evaluation.multiclass_metrics(
+        ...     y_val, p_val, ("NORMAL", "BACTERIAL", "VIRAL"))
+        >>> metrics["macro_f1"], metrics["bacterial_vs_viral"]["accuracy"]
+    """
+    metrics = multiclass_report(labels, probabilities, class_names)
+    metrics["n_positive"] = int(np.sum(np.asarray(labels).reshape(-1) != 0))
+    if tuple(class_names) == THREE_CLASS_NAMES:
+        metrics["bacterial_vs_viral"] = pairwise_report(labels, probabilities, (1, 2))
+    return metrics
+
+
+@dataclass
+class MulticlassEvaluation:
+    """The metrics of a k-class classifier on labelled images, decided by the arg-max.
+
+    Attributes:
+        labels: int64 `(N,)` true labels.
+        probabilities: float64 `(N, k)` predicted class probabilities.
+        metrics: `multiclass_metrics`: accuracy, macro-F1, macro one-vs-rest AUC, the
+            k × k confusion matrix, per-class sensitivity, specificity, PPV, F1 and AUC,
+            and (three-class task) bacterial vs viral.
+        class_names: The class names.
+
+    Example:
+        >>> evaluation = keras_cxr.training.evaluate_model(three_class_model, x, y)
+        >>> evaluation.metrics["per_class"]["VIRAL"]["sensitivity"]
+        >>> evaluation.save("runs/evaluate")
+    """
+
+    labels: np.ndarray
+    probabilities: np.ndarray
+    metrics: dict[str, Any]
+    class_names: tuple[str, ...]
+    threshold: None = None  # the decision is the arg-max; no threshold
+
+    @property
+    def predictions(self) -> np.ndarray:
+        """int64 `(N,)` predicted classes, the arg-max."""
+        return self.probabilities.argmax(axis=1).astype(np.int64)
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """float64 `(N,)` probability of the predicted class."""
+        return self.probabilities.max(axis=1)
+
+    def figures(self) -> dict[str, Any]:
+        """The k × k confusion matrix as a matplotlib figure, under `"confusion_matrix"`."""
+        matrix = self.metrics["confusion_matrix"]
+        return {"confusion_matrix": plots.confusion_figure(matrix, self.class_names)}
+
+    def save(self, out: str | os.PathLike, extra: dict[str, Any] | None = None) -> dict[str, Path]:
+        """Writes `metrics.json` and `confusion_matrix.png` into `out`, each atomically.
+
+        Args:
+            out: Output folder, created if needed.
+            extra: More JSON values stored in `metrics.json` (e.g. the model path).
+
+        Returns:
+            Name → path of every file written.
+
+        Raises:
+            OSError: If `out` cannot be written.
+        """
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        written = {}
+        for name, figure in self.figures().items():
+            path = out / PLOT_FILES[name]
+            atomic_write(path, lambda p, f=figure: f.savefig(p, format="png", dpi=110))
+            written[name] = path
+        written["metrics"] = atomic_write_json(
+            out / "metrics.json",
+            {**(extra or {}), **self.metrics, "plots": {k: v.name for k, v in written.items()}},
+        )
+        return written
+
+    def report_sections(self) -> tuple[dict[str, Any], dict[str, tuple[list, list]]]:
+        """`(metrics, tables)` for `keras_cxr.viz.report.render_html_report`.
+
+        The metrics are the overall ones (and bacterial vs viral); the tables are the
+        per-class one-vs-rest table and the k × k confusion matrix.
+        """
+        m = self.metrics
+        metrics: dict[str, Any] = {
+            "n": m["n"],
+            "decision": "arg-max of the class probabilities (no threshold)",
+            "accuracy": m["accuracy"],
+            "macro-F1": m["macro_f1"],
+            "macro one-vs-rest ROC AUC": m["macro_roc_auc"],
+            "balanced accuracy (macro sensitivity)": m["macro_sensitivity"],
+        }
+        pair = m.get("bacterial_vs_viral")
+        if pair is not None:
+            metrics[f"bacterial vs viral accuracy ({pair['n']} pneumonia images)"] = pair[
+                "accuracy"
+            ]
+            metrics["bacterial vs viral ROC AUC"] = pair["roc_auc"]
+        columns = ["class", "n", "sensitivity", "specificity", "PPV", "F1", "ROC AUC (vs rest)"]
+        rows = [
+            [name, r["n"], r["sensitivity"], r["specificity"], r["ppv"], r["f1"], r["roc_auc"]]
+            for name, r in m["per_class"].items()
+        ]
+        confusion = [
+            [f"true {name}", *counts]
+            for name, counts in zip(self.class_names, m["confusion_matrix"])
+        ]
+        tables = {
+            "Per class (one vs rest)": (columns, rows),
+            "Confusion matrix (rows true, columns predicted)": (
+                ["", *(f"predicted {name}" for name in self.class_names)],
+                confusion,
+            ),
+        }
+        return metrics, tables
+
+    def summary(self) -> str:
+        """A few lines for the terminal: overall metrics, then one line per class."""
+        m = self.metrics
+        lines = [
+            f"{m['n']} images, decision = arg-max of the {len(self.class_names)} classes:",
+            f"  accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  macro one-vs-rest "
+            f"ROC AUC {m['macro_roc_auc']:.4f}",
+            f"  {'class':<10} {'n':>5} {'sens.':>7} {'spec.':>7} {'PPV':>7} {'F1':>7} {'AUC':>7}",
+        ]
+        for name, row in m["per_class"].items():
+            lines.append(
+                f"  {name:<10} {row['n']:>5} {row['sensitivity']:>7.4f} "
+                f"{row['specificity']:>7.4f} {row['ppv']:>7.4f} {row['f1']:>7.4f} "
+                f"{row['roc_auc']:>7.4f}"
+            )
+        header = " ".join(f"{name[:9]:>9}" for name in self.class_names)
+        lines.append(f"  confusion (rows true, columns predicted): {header}")
+        for name, row in zip(self.class_names, m["confusion_matrix"]):
+            lines.append(f"    {name:<38}" + " ".join(f"{count:>9}" for count in row))
+        pair = m.get("bacterial_vs_viral")
+        if pair is not None:
+            lines.append(
+                f"  bacterial vs viral ({pair['n']} pneumonia images): accuracy "
+                f"{pair['accuracy']:.4f}, ROC AUC {pair['roc_auc']:.4f} "
+                "(Kermany et al.: 0.907, 0.940)"
+            )
+        return "\n".join(lines)
+
+
+def evaluate_multiclass(
+    model: keras.Model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    class_names: tuple[str, ...] = THREE_CLASS_NAMES,
+    batch_size: int = 32,
+    progress: bool = False,
+) -> MulticlassEvaluation:
+    """Evaluates a k-class softmax classifier; the decision is the arg-max.
+
+    Args:
+        model: A model with a `(batch, k)` softmax output, k >= 3.
+        images: `(N, H, W, C)` raw pixels matching the model's input.
+        labels: `(N,)` true class indices.
+        class_names: Name of each class. Defaults to NORMAL, BACTERIAL, VIRAL.
+        batch_size: Images per forward pass. Defaults to 32.
+        progress: Show a progress bar. Defaults to False.
+
+    Returns:
+        A `keras_cxr.training.multiclass_evaluation.MulticlassEvaluation`.
+
+    Raises:
+        ValueError: If images and labels differ in length, the labels are not class
+            indices, `class_names` has not one name per output, or the images do not match
+            the model's input shape.
+
+    Example:
+        >>> evaluation = keras_cxr.training.multiclass_evaluation.evaluate_multiclass(
+        ...     model, test.images, test.labels)
+        >>> print(evaluation.summary())
+    """
+    labels = np.asarray(labels).reshape(-1).astype(np.int64)
+    if len(labels) != len(images):
+        raise ValueError(
+            f"Invalid value received for argument `labels`. Expected one label per image "
+            f"({len(images)}). Received: len(labels)={len(labels)}"
+        )
+    probabilities = predict_outputs(model, images, batch_size, progress)
+    metrics = multiclass_metrics(labels, probabilities, tuple(class_names))
+    return MulticlassEvaluation(labels, probabilities, metrics, tuple(class_names))

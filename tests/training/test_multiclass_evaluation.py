@@ -1,0 +1,110 @@
+"""`evaluate_model` with k classes: a hand-made 3-class softmax model, decided by the arg-max."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from keras_cxr.training import evaluate_model
+from keras_cxr.training.multiclass_evaluation import MulticlassEvaluation, multiclass_metrics
+
+NAMES = ("NORMAL", "BACTERIAL", "VIRAL")
+REAL_TRAIN = Path(__file__).resolve().parents[2].parent / "shared/data/chest_xray/train"
+
+
+def _mean_brightness_model() -> keras.Model:
+    """Softmax over (0, 1, 2) × mean pixel / 255: brighter images lean to class 2."""
+    inputs = keras.Input((8, 8, 1))
+    mean = keras.layers.GlobalAveragePooling2D()(inputs)
+    logits = keras.layers.Dense(3, name="logits")(mean)
+    outputs = keras.layers.Activation("softmax", name="predictions")(logits)
+    model = keras.Model(inputs, outputs)
+    model.get_layer("logits").set_weights([np.array([[0.0, 4.0, 8.0]]) / 255, np.array([2, 0, -3])])
+    return model
+
+
+def _softmax(brightness: np.ndarray) -> np.ndarray:
+    logits = brightness[:, None] * np.array([0.0, 4.0, 8.0]) / 255 + np.array([2.0, 0, -3])
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def test_evaluate_model_decides_by_the_arg_max(tmp_path):
+    brightness = np.array([0, 10, 100, 120, 140, 200, 230, 255, 60, 250], dtype=np.float32)
+    images = np.broadcast_to(brightness[:, None, None, None], (10, 8, 8, 1)).copy()
+    labels = np.array([0, 0, 1, 1, 1, 2, 2, 2, 1, 0])
+    evaluation = evaluate_model(_mean_brightness_model(), images, labels, class_names=NAMES)
+    assert isinstance(evaluation, MulticlassEvaluation) and evaluation.threshold is None
+    expected = _softmax(brightness)
+    np.testing.assert_allclose(evaluation.probabilities, expected, rtol=1e-5)
+    np.testing.assert_array_equal(evaluation.predictions, expected.argmax(axis=1))
+    m = evaluation.metrics
+    predicted = expected.argmax(axis=1)
+    assert m["accuracy"] == pytest.approx(np.mean(predicted == labels))
+    assert sum(map(sum, m["confusion_matrix"])) == 10
+    pneumonia = labels > 0
+    chosen = np.where(expected[:, 2] > expected[:, 1], 2, 1)[pneumonia]
+    pair = m["bacterial_vs_viral"]
+    assert pair["accuracy"] == pytest.approx(np.mean(chosen == labels[pneumonia]))
+    assert m["n_positive"] == 7
+    written = evaluation.save(tmp_path, extra={"model": "toy"})
+    saved = json.loads(written["metrics"].read_text())
+    assert saved["model"] == "toy" and saved["per_class"]["VIRAL"]["n"] == 3
+    assert written["confusion_matrix"].stat().st_size > 1000
+    text = evaluation.summary()
+    assert all(name in text for name in NAMES) and "Kermany" in text
+    metrics, tables = evaluation.report_sections()
+    assert metrics["accuracy"] == m["accuracy"]
+    columns, rows = tables["Per class (one vs rest)"]
+    assert [row[0] for row in rows] == list(NAMES) and columns[2] == "sensitivity"
+
+
+def test_other_class_names_get_no_pairwise_report():
+    metrics = multiclass_metrics(np.array([0, 1, 2]), np.eye(3), ("a", "b", "c"))
+    assert "bacterial_vs_viral" not in metrics and metrics["accuracy"] == 1.0
+
+
+@pytest.mark.skipif(not REAL_TRAIN.is_dir(), reason="../shared/data/chest_xray/train is absent")
+def test_tiny_real_subset_trains_through_the_python_api(tmp_path):
+    from keras_cxr.data import load_image_folder
+    from keras_cxr.training import TrainConfig, train
+
+    root = tmp_path / "chest_xray" / "train"
+    # 10 images per class, each from its own patient, picked by file name.
+    picks = {"NORMAL": "IM-*", "PNEUMONIA": "*_bacteria_*"}
+    for folder, pattern in [*picks.items(), ("PNEUMONIA", "*_virus_*")]:
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        seen = set()
+        for path in sorted((REAL_TRAIN / folder).glob(pattern)):
+            patient = path.name.split("_")[0] if folder == "PNEUMONIA" else path.name[:7]
+            if patient not in seen and len(seen) < 10:
+                seen.add(patient)
+                shutil.copy(path, root / folder / path.name)
+    config = TrainConfig.recipe(
+        "demo",
+        data=root.parent,
+        out=tmp_path / "run",
+        labels="three_class",
+        backbones=("cnn_3x3",),
+        image_size=32,
+        head_units=(8,),
+        epochs=1,
+        val_fraction=0.3,
+        gradcam_images=0,
+        tensorboard=False,
+        progress=False,
+    )
+    result = train(config)
+    assert result.threshold is None and result.model.output_shape == (None, 3)
+    assert result.val_metrics["class_names"] == list(NAMES)
+    data = load_image_folder(root, 32, progress=False, labels="three_class")
+    assert np.bincount(data.labels).tolist() == [10, 10, 10]
+    evaluation = evaluate_model(result.model, data.images, data.labels)
+    assert evaluation.class_names == NAMES
+    assert not math.isnan(evaluation.metrics["macro_roc_auc"])
