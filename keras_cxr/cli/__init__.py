@@ -1,7 +1,7 @@
 """The `keras-cxr` command line: a thin layer over `keras_cxr.training` and `keras_cxr.scale`.
 
 Commands: `demo` (the whole pipeline on synthetic phantoms, no download), `train`,
-`evaluate`, `explain`, `report` and `selfcheck`, one module each. Every command prints
+`evaluate`, `explain`, `report`, `selfcheck` and `serve`, one module each. Every command prints
 where its files went. Errors print one line, `error: ...`, on stderr and exit with status
 1 (2 for bad arguments); `--debug` (anywhere on the line) shows the traceback instead.
 
@@ -16,7 +16,7 @@ import argparse
 import sys
 from collections.abc import Collection
 
-from keras_cxr.cli import _tf_logging, demo, evaluate, explain, report, selfcheck, train
+from keras_cxr.cli import _tf_logging, demo, evaluate, explain, report, selfcheck, serve, train
 from keras_cxr.cli._errors import EXIT_ERROR, EXIT_INTERRUPTED, one_line
 
 #: The sub-commands, in the order `keras-cxr --help` lists them.
@@ -27,6 +27,7 @@ _COMMANDS = {
     "explain": explain,
     "report": report,
     "selfcheck": selfcheck,
+    "serve": serve,
 }
 
 __all__ = ["build_parser", "main"]
