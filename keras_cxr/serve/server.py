@@ -157,7 +157,9 @@ class BackgroundServer:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host.strip("[]"), port))
         self.port = int(self._socket.getsockname()[1])
-        config = uvicorn.Config(app, log_level=log_level, lifespan="on")
+        # log_config=None: uvicorn's loggers keep the process's logging set-up (a
+        # notebook's, pytest's) instead of handlers bound to the sys.stderr of the moment.
+        config = uvicorn.Config(app, log_level=log_level, lifespan="on", log_config=None)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
