@@ -12,7 +12,7 @@ import contextlib
 import os
 import time
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -172,11 +172,14 @@ def create_app(
         request: fastapi.Request,
         uncertainty: bool = False,
         raw_size: int = fastapi.Query(0, ge=0, le=MAX_RAW_SIZE),
+        images: Literal["overlays", "colormaps", "none"] = "overlays",
     ) -> JSONResponse:
         """Predicts and explains one JPEG, PNG or DICOM image (multipart field `file`).
 
         `uncertainty=true` adds the MC-dropout spread of the probability (models with
-        dropout in the head); `raw_size=N` adds each map averaged down to N pixels a side.
+        dropout in the head); `raw_size=N` adds each map averaged down to N pixels a side;
+        `images` picks the PNGs: each map blended on the image and alone ("overlays"),
+        alone ("colormaps"), or none.
         """
         started = time.perf_counter()
         if uncertainty and not service.uncertainty_available:
@@ -188,14 +191,16 @@ def create_app(
         data, declared = parse_multipart(body, request.headers.get("content-type"))
         del body
         received = time.perf_counter()
+        # No PNG asked for: no display image to shrink.
+        shown = display_size if images != "none" else None
         image, display = await asyncio.to_thread(
-            _decode, service, data, declared, max_upload_bytes, max_pixels, display_size
+            _decode, service, data, declared, max_upload_bytes, max_pixels, shown
         )
         del data
         decoded = time.perf_counter()
         row = await request.app.state.batcher.submit(ExplainRequest(image, uncertainty))
         explained = time.perf_counter()
-        answer = await asyncio.to_thread(explain_response, row, display, info, raw_size)
+        answer = await asyncio.to_thread(explain_response, row, display, info, raw_size, images)
         finished = time.perf_counter()
         waited = (explained - decoded) * 1000.0
         answer["batch_size"] = row["batch_size"]
@@ -241,9 +246,6 @@ def create_app(
 def static_files() -> dict[str, tuple[bytes, str]]:
     """The viewer's files, read once from the package: only these are ever served.
 
-    Args:
-        None.
-
     Returns:
         `{file name: (content, media type)}` for the HTML, JS, CSS and image files in
         `keras_cxr/serve/static/` (no subfolders, so no path can lead elsewhere).
@@ -275,11 +277,13 @@ def _decode(
     declared: str,
     max_bytes: int,
     max_pixels: int,
-    display_size: int,
+    display_size: int | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The upload at the model's input and at display size (runs in a pool thread)."""
+    """The upload at the model's input and at display size, or as it is when `display_size`
+    is None (runs in a pool thread)."""
     image = read_upload(data, declared, max_bytes=max_bytes, max_pixels=max_pixels)
-    return service.prepare(image), display_image(image, display_size)
+    shown = image if display_size is None else display_image(image, display_size)
+    return service.prepare(image), shown
 
 
 def _one_line(errors: list[dict[str, Any]]) -> str:

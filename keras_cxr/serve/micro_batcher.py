@@ -86,9 +86,6 @@ class MicroBatcher:
     def start(self) -> MicroBatcher:
         """Starts the worker thread.
 
-        Args:
-            None.
-
         Returns:
             The batcher itself.
 

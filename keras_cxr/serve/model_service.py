@@ -158,9 +158,6 @@ class ModelService:
     def model_info(self) -> dict[str, Any]:
         """What `GET /v1/model` answers: the model, its inputs, classes and threshold.
 
-        Args:
-            None.
-
         Returns:
             A JSON-ready dict: `keras_cxr_version`, `backend`, `model` (file name or
             model name), `backbones`, `input_size` `[height, width]`, `color_mode`,

@@ -15,7 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from keras_cxr._validation import check_int
+from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.viz.overlay import colorize, overlay
 
 #: Longest side, in pixels, of the PNGs in an answer, by default.
@@ -24,8 +24,10 @@ DEFAULT_DISPLAY_SIZE = 320
 MAX_RAW_SIZE = 64
 #: Weight of the heatmap in the blended `overlay_png`.
 OVERLAY_ALPHA = 0.4
-# Fast zlib level: the PNGs are sent once, not archived.
-_PNG_FLAGS = [cv2.IMWRITE_PNG_COMPRESSION, 1]
+#: Which PNGs an answer holds: `"overlays"` (the image, and each map blended on it and
+#: alone), `"colormaps"` (the image and each map alone, for a viewer that blends them at
+#: any opacity) or `"none"` (numbers only; PNG encoding is most of an answer's cost).
+IMAGES = ("overlays", "colormaps", "none")
 
 
 def display_image(image: np.ndarray, display_size: int = DEFAULT_DISPLAY_SIZE) -> np.ndarray:
@@ -71,7 +73,7 @@ def encode_png(rgb: np.ndarray) -> str:
         'iVBORw0K'
     """
     pixels = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb
-    ok, encoded = cv2.imencode(".png", pixels, _PNG_FLAGS)
+    ok, encoded = cv2.imencode(".png", pixels)
     if not ok:
         raise ValueError(f"OpenCV could not encode an image of shape {rgb.shape} as PNG.")
     return base64.b64encode(encoded.tobytes()).decode("ascii")
@@ -109,6 +111,7 @@ def explain_response(
     display: np.ndarray,
     info: dict[str, Any],
     raw_size: int = 0,
+    images: str = "overlays",
 ) -> dict[str, Any]:
     """The JSON object that answers one explained upload.
 
@@ -117,30 +120,33 @@ def explain_response(
         display: The upload at display size (`display_image`), uint8 RGB.
         info: `ModelService.model_info()` of the model.
         raw_size: Longest side of the raw maps to include; 0 (default) for none.
+        images: Which PNGs to include, one of `IMAGES`. Defaults to "overlays".
 
     Returns:
         A JSON-ready dict: `probability`, `calibrated`, `threshold`, `decision`
         (`index`, `label`, `positive`), `score`, `uncertainty` (None, or `samples`,
         `mean`, `std`, `interval` [2.5 %, 97.5 %]), `method`, `target_layers`,
-        `branches`, `image` (`width`, `height`, `png`) and `heatmaps`: `"fused"` and one
-        entry per branch, each with `overlay_png`, `colormap_png` and, when asked for,
-        `raw`.
+        `branches`, `image` (`width`, `height` and, unless `images="none"`, `png`) and
+        `heatmaps`: `"fused"` and one entry per branch, each with `overlay_png` (for
+        "overlays"), `colormap_png` (unless "none") and, when asked for, `raw`.
 
     Raises:
-        ValueError: For a `raw_size` above `MAX_RAW_SIZE`.
+        ValueError: For a `raw_size` above `MAX_RAW_SIZE` or an unknown `images`.
 
     Example:
         >>> answer = keras_cxr.serve.responses.explain_response(row, display, info)
         >>> answer["decision"]["label"], sorted(answer["heatmaps"])
         ('PNEUMONIA', ['b3', 'b5', 'fused'])
     """
+    if images not in IMAGES:
+        raise invalid_value("images", f"one of {list(IMAGES)}", images)
     index = int(row["decision"])
     classes = info["classes"]
     maps = {"fused": row["heatmap"]}
     maps.update({branch: row[f"heatmap/{branch}"] for branch in info["branches"]})
     heatmaps = {}
     for name, heatmap in maps.items():
-        heatmaps[name] = _heatmap_entry(heatmap, display, raw_size)
+        heatmaps[name] = _heatmap_entry(heatmap, display, raw_size, images)
     return {
         "probability": float(row["probability"]),
         "calibrated": info["calibrated"],
@@ -158,22 +164,26 @@ def explain_response(
         "image": {
             "width": int(display.shape[1]),
             "height": int(display.shape[0]),
-            "png": encode_png(display),
+            **({} if images == "none" else {"png": encode_png(display)}),
         },
         "heatmaps": heatmaps,
     }
 
 
-def _heatmap_entry(heatmap: np.ndarray, display: np.ndarray, raw_size: int) -> dict[str, Any]:
-    height, width = display.shape[:2]
-    resized = cv2.resize(
-        np.asarray(heatmap, np.float32), (width, height), interpolation=cv2.INTER_LINEAR
-    )
-    resized = np.clip(resized, 0.0, 1.0)[np.newaxis]
-    entry: dict[str, Any] = {
-        "overlay_png": encode_png(overlay(display[np.newaxis], resized, OVERLAY_ALPHA)[0]),
-        "colormap_png": encode_png(colorize(resized)[0]),
-    }
+def _heatmap_entry(
+    heatmap: np.ndarray, display: np.ndarray, raw_size: int, images: str
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {}
+    if images != "none":
+        height, width = display.shape[:2]
+        resized = cv2.resize(
+            np.asarray(heatmap, np.float32), (width, height), interpolation=cv2.INTER_LINEAR
+        )
+        resized = np.clip(resized, 0.0, 1.0)[np.newaxis]
+        if images == "overlays":
+            blended = overlay(display[np.newaxis], resized, OVERLAY_ALPHA)[0]
+            entry["overlay_png"] = encode_png(blended)
+        entry["colormap_png"] = encode_png(colorize(resized)[0])
     if raw_size:
         entry["raw"] = raw_map(heatmap, raw_size)
     return entry

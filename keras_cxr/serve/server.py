@@ -176,7 +176,7 @@ class BackgroundServer:
             The URL, without a trailing slash.
 
         Raises:
-            Nothing.
+            Nothing: it only formats the address.
 
         Example:
             >>> server.url
@@ -222,7 +222,7 @@ class BackgroundServer:
             None.
 
         Raises:
-            Nothing.
+            Nothing: a thread still running after `timeout` is a daemon, left to end.
 
         Example:
             >>> server.stop()

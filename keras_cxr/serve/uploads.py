@@ -52,7 +52,7 @@ class UploadError(Exception):
         The exception; `str(error)` is `reason`.
 
     Raises:
-        Nothing of its own.
+        Nothing: a plain exception, raised by the readers below.
 
     Example:
         >>> error = keras_cxr.serve.UploadError(413, "The upload is too large.")

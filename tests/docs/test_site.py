@@ -27,6 +27,7 @@ PUBLIC_PACKAGES = [
     "keras_cxr.scale",
     "keras_cxr.scale.ray",
     "keras_cxr.scale.ray_stages",
+    "keras_cxr.serve",
     "keras_cxr.viz",
     "keras_cxr.training",
 ]

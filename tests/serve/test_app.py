@@ -15,6 +15,7 @@ import pytest
 import keras_cxr
 from keras_cxr.data import read_image
 from keras_cxr.explain import BatchExplainer
+from keras_cxr.serve.responses import IMAGES
 from keras_cxr.viz import colorize
 from tests.data.test_dicom import dicom_dataset, save
 
@@ -96,6 +97,21 @@ def test_dicom_and_misnamed_files_are_read_from_their_bytes(client, reference, t
     assert misnamed.status_code == 200, misnamed.text
 
 
+def test_fewer_images_on_request(client, phantom_pngs):
+    data = phantom_pngs[2].read_bytes()
+    full = post_image(client, data).json()
+    colormaps = post_image(client, data, images="colormaps").json()
+    bare = post_image(client, data, images="none", raw_size=2).json()
+    for name in ("fused", "b3", "b5"):
+        assert set(colormaps["heatmaps"][name]) == {"colormap_png"}
+        assert colormaps["heatmaps"][name]["colormap_png"] == full["heatmaps"][name]["colormap_png"]
+        assert set(bare["heatmaps"][name]) == {"raw"}
+    assert colormaps["image"] == full["image"]
+    assert bare["image"] == {"width": 96, "height": 96}
+    assert bare["probability"] == full["probability"]
+    assert post_image(client, data, images="all").status_code == 422
+
+
 def test_uncertainty_on_request(client, phantom_pngs):
     answer = post_image(client, phantom_pngs[1].read_bytes(), uncertainty="true").json()
     spread = answer["uncertainty"]
@@ -145,7 +161,9 @@ def test_openapi_document_and_routes(client):
     body = explain["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert body["required"] == ["file"] and body["properties"]["file"]["format"] == "binary"
     parameters = {parameter["name"] for parameter in explain["parameters"]}
-    assert parameters == {"uncertainty", "raw_size"}
+    assert parameters == {"uncertainty", "raw_size", "images"}
+    images = next(p for p in explain["parameters"] if p["name"] == "images")
+    assert images["schema"]["enum"] == list(IMAGES)
     assert {"/v1/model", "/healthz"} <= set(document["paths"])
     assert "/" not in document["paths"]
     assert client.get("/docs").status_code == 404  # it would load scripts from a CDN

@@ -39,7 +39,8 @@ async function loadModel() {
 async function explain(file) {
   const form = new FormData();
   form.append("file", file, file.name);
-  const query = $("uncertainty-toggle").checked ? "?uncertainty=true" : "";
+  // The viewer blends the colour maps itself, at the slider's opacity.
+  const query = "?images=colormaps" + ($("uncertainty-toggle").checked ? "&uncertainty=true" : "");
   setStatus(`Explaining ${file.name}…`);
   $("result").setAttribute("aria-busy", "true");
   let response;
