@@ -20,6 +20,9 @@ Pictures:
   recorded by `GradCAMCallback`.
 - `shortcut.png`: a model trained on phantoms with a label-correlated marker, explaining
   "pneumonia" on normal phantoms that carry the marker, with three explainers.
+- `viewer.png`: the web viewer of `keras-cxr serve` (`keras_cxr.serve`) in headless
+  Chromium (Playwright driving Debian's `/usr/bin/chromium`), showing a pneumonia phantom
+  explained by a small ensemble trained on phantoms. `--only viewer` draws just this one.
 
 The numbers quoted in the tutorials (localization scores, the effect of the marker) are
 printed at the end.
@@ -38,6 +41,7 @@ import keras
 import numpy as np
 
 import keras_cxr
+import keras_cxr.data
 import keras_cxr.metrics
 from keras_cxr.callbacks import GradCAMCallback
 from keras_cxr.data.synthetic import make_phantoms
@@ -238,21 +242,67 @@ def draw_shortcut(out: Path, epochs: int) -> dict:
     return numbers
 
 
+def draw_viewer(out: Path, epochs: int) -> None:
+    """Serve a small trained ensemble and screenshot the viewer with a phantom uploaded."""
+    from playwright.sync_api import sync_playwright
+
+    from keras_cxr.models import save_model
+    from keras_cxr.serve import BackgroundServer, create_app
+
+    train = make_phantoms(384, image_size=SIZE, seed=20)
+    model = small_ensemble(seed=2)
+    model.fit(train.images.astype("float32"), train.labels, epochs=epochs, batch_size=32,
+              verbose=2)  # fmt: skip
+    shown = make_phantoms(8, image_size=320, seed=21)
+    small = keras_cxr.data.resize_images(shown.images, (SIZE, SIZE)).astype("float32")
+    probability = model.predict(small, verbose=0)[:, 0]
+    positives = np.flatnonzero(shown.labels == 1)
+    index = int(positives[np.argmax(probability[positives])])  # a pneumonia the model finds
+    with tempfile.TemporaryDirectory() as folder:
+        model_path = save_model(model, Path(folder) / "model.keras", {"threshold": 0.5})
+        upload = Path(folder) / "pneumonia_phantom.png"
+        from PIL import Image
+
+        Image.fromarray(shown.images[index]).save(upload)
+        flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+        with BackgroundServer(create_app(model_path)) as server, sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=flags)
+            page = browser.new_page(viewport={"width": 1000, "height": 760})
+            page.goto(f"{server.url}/")
+            page.wait_for_selector("#model-summary:has-text('model.keras')")
+            page.check("#uncertainty-toggle")
+            page.set_input_files("#file-input", str(upload))
+            page.wait_for_selector("#status:has-text('explained')")
+            page.wait_for_timeout(300)  # the PNGs drawn
+            page.screenshot(path=str(out / "viewer.png"), full_page=True)
+            browser.close()
+    with Image.open(out / "viewer.png") as image:
+        palette = image.convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT)
+    palette.save(out / "viewer.png", optimize=True)
+    print(f"wrote {out / 'viewer.png'} ({(out / 'viewer.png').stat().st_size / 1000:.0f} KB)")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--out", default=str(Path(__file__).resolve().parents[1] / "docs" / "images")
     )
     parser.add_argument("--epochs", type=int, default=10, help="training epochs per model")
+    parser.add_argument("--only", choices=("viewer",), help="draw only this picture")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(0)
+    if args.only == "viewer":
+        draw_viewer(out, args.epochs)
+        return
 
     draw_phantoms(out)
     model, numbers = train_ensemble(out, args.epochs)
     numbers.update(draw_branches(model, out))
     numbers.update(draw_shortcut(out, args.epochs))
+    draw_viewer(out, args.epochs)
     for name, value in numbers.items():
         print(f"{name}: {value:.3f}")
 

@@ -42,10 +42,16 @@ TINY_SIZE = 32
 
 @pytest.fixture(scope="module")
 def two_branch_ensemble():
+    """`make_two_branch_ensemble()`. Module-scoped: a test that trains it changes it for the
+    module."""
+    return make_two_branch_ensemble()
+
+
+def make_two_branch_ensemble():
     """A `StackedEnsemble` of two small compact CNNs (3×3 and 5×5 stems), 32 px, a 6-unit head.
 
     The head's BatchNorm has non-trivial moving statistics, so inference and training
-    modes differ. Module-scoped: a test that trains it changes it for the module.
+    modes differ; its dropout rate is 0.5.
     """
     import keras_cxr
     from keras_cxr.layers import compact_cnn

@@ -4,7 +4,8 @@ A module may import keras_cxr code from its own level or below, never from above
 inside a function (a lazy import is still a dependency). `viz` draws plain arrays and
 knows nothing of models, so it sits at the bottom with `data`: `Explanation.plot` and the
 report writer both call it. `scale` (explaining whole archives) sits above the explainers
-and below `training`, which may use it but never the other way round.
+and below `training`, which may use it but never the other way round. `serve` (the HTTP
+server) shares the level of `training` but uses neither it nor the command line.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ LEVELS = {
     "scale": 7,
     "export": 7,
     "training": 8,
+    "serve": 8,
     "cli": 9,
 }
 
@@ -70,6 +72,16 @@ def test_no_module_imports_a_higher_layer(path):
         if (part := _part(module)) in LEVELS and LEVELS[part] > LEVELS[own]
     ]
     assert not upward, f"{path.relative_to(PACKAGE)} imports a higher layer: {upward}"
+
+
+def test_serve_uses_neither_training_nor_the_command_line():
+    used = {
+        part
+        for path in sorted((PACKAGE / "serve").rglob("*.py"))
+        for _, module in _imports(path)
+        if (part := _part(module)) is not None
+    }
+    assert not used & {"training", "cli"}, sorted(used)
 
 
 def test_every_part_has_a_level():

@@ -1,9 +1,10 @@
 """The `keras-cxr` command line: a thin layer over `keras_cxr.training` and `keras_cxr.scale`.
 
 Commands: `demo` (the whole pipeline on synthetic phantoms, no download), `train`,
-`evaluate`, `explain`, `export`, `report` and `selfcheck`, one module each. Every command prints
-where its files went. Errors print one line, `error: ...`, on stderr and exit with status
-1 (2 for bad arguments); `--debug` (anywhere on the line) shows the traceback instead.
+`evaluate`, `explain`, `export`, `report`, `selfcheck` and `serve`, one module each. Every
+command prints where its files went. Errors print one line, `error: ...`, on stderr and
+exit with status 1 (2 for bad arguments); `--debug` (anywhere on the line) shows the
+traceback instead.
 
 Nothing heavy is imported until a command runs: `keras-cxr --help` and `keras-cxr COMMAND
 --help` load neither Keras nor TensorFlow, and TensorFlow's C++ logging is set to errors
@@ -16,7 +17,17 @@ import argparse
 import sys
 from collections.abc import Collection
 
-from keras_cxr.cli import _tf_logging, demo, evaluate, explain, export, report, selfcheck, train
+from keras_cxr.cli import (
+    _tf_logging,
+    demo,
+    evaluate,
+    explain,
+    export,
+    report,
+    selfcheck,
+    serve,
+    train,
+)
 from keras_cxr.cli._errors import EXIT_ERROR, EXIT_INTERRUPTED, one_line
 
 #: The sub-commands, in the order `keras-cxr --help` lists them.
@@ -28,6 +39,7 @@ _COMMANDS = {
     "export": export,
     "report": report,
     "selfcheck": selfcheck,
+    "serve": serve,
 }
 
 __all__ = ["build_parser", "main"]

@@ -11,6 +11,7 @@ from keras_cxr.data.augmentation import make_augmentation
 from keras_cxr.data.chest_xray import ChestXRay, load_chest_xray
 from keras_cxr.data.class_weight import balanced_class_weight
 from keras_cxr.data.dicom import read_dicom
+from keras_cxr.data.image_bytes import decode_image_bytes, header_pixels, sniff_format
 from keras_cxr.data.image_splits import ImageSet, ImageSplits, load_image_folder, load_image_splits
 from keras_cxr.data.images import MIN_IMAGE_SIDE, read_image, read_images, resize_images
 from keras_cxr.data.index import IndexRecord, ScannedIndex, index_chest_xray, scan_chest_xray
@@ -35,7 +36,9 @@ __all__ = [
     "ScannedIndex",
     "balanced_class_weight",
     "balanced_sample",
+    "decode_image_bytes",
     "find_images",
+    "header_pixels",
     "index_chest_xray",
     "kermany_label",
     "load_chest_xray",
@@ -50,6 +53,7 @@ __all__ = [
     "resize_images",
     "scan_chest_xray",
     "scan_images",
+    "sniff_format",
     "split_by_patient",
     "stratified_sample",
     "synthetic",

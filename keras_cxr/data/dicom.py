@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -23,7 +24,7 @@ _JPEG_2000 = {
 }
 
 
-def read_dicom(path: str | os.PathLike, output: str = "uint8") -> np.ndarray:
+def read_dicom(path: str | os.PathLike | BinaryIO, output: str = "uint8") -> np.ndarray:
     """Reads a single-frame DICOM radiograph as a 2-D image ready for a model.
 
     The stored values go through the modality transform (Rescale Slope/Intercept or a
@@ -37,7 +38,8 @@ def read_dicom(path: str | os.PathLike, output: str = "uint8") -> np.ndarray:
     only when this function runs.
 
     Args:
-        path: The DICOM file.
+        path: The DICOM file, or a binary file object holding one (e.g. `io.BytesIO`
+            of an upload, read from its current position).
         output: "uint8" for values 0..255 or "float" for float32 in [0, 1]. Defaults to
             "uint8".
 
@@ -62,7 +64,7 @@ def read_dicom(path: str | os.PathLike, output: str = "uint8") -> np.ndarray:
     frames = int(dataset.get("NumberOfFrames", 1) or 1)
     if frames > 1:
         raise ValueError(
-            f"{str(path)!r} holds {frames} frames; read_dicom reads single-frame radiographs. "
+            f"{_subject(path)} holds {frames} frames; read_dicom reads single-frame radiographs. "
             "Export the frame you need as its own file."
         )
     pixels = _decode_pixels(dataset, path)
@@ -77,7 +79,7 @@ def read_dicom(path: str | os.PathLike, output: str = "uint8") -> np.ndarray:
     return np.rint(unit * 255.0).astype(np.uint8)
 
 
-def _read_dataset(path: str | os.PathLike, stop_before_pixels: bool = False):
+def _read_dataset(path: str | os.PathLike | BinaryIO, stop_before_pixels: bool = False):
     """Parses a DICOM file with pydicom, with the errors worded for keras_cxr users.
 
     Raises:
@@ -86,20 +88,35 @@ def _read_dataset(path: str | os.PathLike, stop_before_pixels: bool = False):
     """
     pydicom = _import_pydicom()
     try:
-        dataset = pydicom.dcmread(os.fspath(path), stop_before_pixels=stop_before_pixels)
+        source = path if hasattr(path, "read") else os.fspath(path)
+        dataset = pydicom.dcmread(source, stop_before_pixels=stop_before_pixels)
     except pydicom.errors.InvalidDicomError as error:
         raise ValueError(
-            f"{str(path)!r} is not a DICOM file (no 'DICM' preamble). Only .dcm files saved "
+            f"{_subject(path)} is not a DICOM file (no 'DICM' preamble). Only .dcm files saved "
             "with DICOM file meta information can be read; convert other formats to PNG."
         ) from error
     except (OSError, EOFError, ValueError, KeyError) as error:
-        raise ValueError(f"{str(path)!r} cannot be parsed as DICOM: {error}") from error
+        raise ValueError(f"{_subject(path)} cannot be parsed as DICOM: {error}") from error
     if not stop_before_pixels and "PixelData" not in dataset:
         raise ValueError(
-            f"{str(path)!r} has no pixel data (it may be a report, a DICOMDIR or a "
+            f"{_subject(path)} has no pixel data (it may be a report, a DICOMDIR or a "
             "presentation state). Pass the file of the image itself."
         )
     return dataset
+
+
+def _name(path) -> str:
+    """How messages name a DICOM source: its path, or "the DICOM data" for a file object."""
+    if hasattr(path, "read"):
+        name = getattr(path, "name", None)
+        return repr(name) if isinstance(name, str) else "the DICOM data"
+    return repr(str(path))
+
+
+def _subject(path) -> str:
+    """`_name` at the start of a sentence."""
+    name = _name(path)
+    return name[:1].upper() + name[1:]
 
 
 def _import_pydicom():
@@ -122,7 +139,7 @@ def _decode_pixels(dataset, path) -> np.ndarray:
         if syntax is None or not syntax.is_compressed:
             raise
         raise RuntimeError(
-            f"Cannot decode the pixel data of {str(path)!r}: it is compressed with transfer "
+            f"Cannot decode the pixel data of {_name(path)}: it is compressed with transfer "
             f"syntax {syntax.name} ({syntax}) and no installed package decodes it. Install "
             f"one with `pip install {_decoder_hint(str(syntax))}`, or convert the file to an "
             "uncompressed transfer syntax."
@@ -130,7 +147,7 @@ def _decode_pixels(dataset, path) -> np.ndarray:
     except (AttributeError, KeyError, TypeError, ValueError) as error:
         # pydicom's words for missing or inconsistent image elements (Rows, BitsAllocated,
         # a pixel data length that does not match them...).
-        raise ValueError(f"Cannot decode the pixel data of {str(path)!r}: {error}") from error
+        raise ValueError(f"Cannot decode the pixel data of {_name(path)}: {error}") from error
 
 
 def _decoder_hint(syntax: str) -> str:
@@ -196,8 +213,8 @@ def _min_max(values: np.ndarray) -> np.ndarray:
     return _scale(values, float(values.min()), float(values.max()))
 
 
-def _pixel_count(path: str | os.PathLike) -> int:
+def _pixel_count(path: str | os.PathLike | BinaryIO) -> int:
     """Rows × columns × frames from the header, without decoding the pixels."""
-    dataset = _read_dataset(Path(path), stop_before_pixels=True)
+    dataset = _read_dataset(path if hasattr(path, "read") else Path(path), stop_before_pixels=True)
     frames = int(dataset.get("NumberOfFrames", 1) or 1)
     return int(dataset.get("Rows", 0)) * int(dataset.get("Columns", 0)) * frames

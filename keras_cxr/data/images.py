@@ -82,21 +82,7 @@ def read_image(
                 f"Cannot decode {str(path)!r}: it is not a readable JPEG or PNG file "
                 "(corrupt, truncated or another format). Remove or re-export it."
             )
-    image = _to_uint8(image)
-    if min_side is not None and min(image.shape[:2]) < min_side:
-        height, width = image.shape[:2]
-        why = (
-            "smaller files are icons or thumbnails, not radiographs"
-            if image_size is None
-            else f"it is resized to the model's {image_size[1]}×{image_size[0]} input"
-        )
-        raise ValueError(
-            f"The image {str(path)!r} is {width}×{height} pixels; at least "
-            f"{min_side}×{min_side} is needed ({why})."
-        )
-    if image_size is not None:
-        image = _resize(image, image_size)
-    return _to_color_mode(image, color_mode)
+    return _finish_decoded(image, color_mode, image_size, min_side, f"The image {str(path)!r}")
 
 
 def read_images(
@@ -221,6 +207,34 @@ def _conform(image: np.ndarray, image_size: tuple[int, int], color_mode: str) ->
     image = _resize(np.ascontiguousarray(image), image_size)
     if image.ndim == 3 and image.shape[-1] == 3:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)  # `_to_color_mode` reads OpenCV order
+    return _to_color_mode(image, color_mode)
+
+
+def _finish_decoded(
+    image: np.ndarray,
+    color_mode: str,
+    image_size: tuple[int, int] | None,
+    min_side: int | None,
+    subject: str,
+) -> np.ndarray:
+    """`read_image`'s last steps on decoded pixels: uint8, minimum side, size, channels.
+
+    `subject` names the image at the start of the error message ("The image 'a.png'").
+    """
+    image = _to_uint8(image)
+    if min_side is not None and min(image.shape[:2]) < min_side:
+        height, width = image.shape[:2]
+        why = (
+            "smaller files are icons or thumbnails, not radiographs"
+            if image_size is None
+            else f"it is resized to the model's {image_size[1]}×{image_size[0]} input"
+        )
+        raise ValueError(
+            f"{subject} is {width}×{height} pixels; at least "
+            f"{min_side}×{min_side} is needed ({why})."
+        )
+    if image_size is not None:
+        image = _resize(image, image_size)
     return _to_color_mode(image, color_mode)
 
 

@@ -12,7 +12,7 @@ from keras_cxr.cli import main
 
 from ._helpers import run_python, user_environment
 
-COMMANDS = ["demo", "train", "evaluate", "explain", "report", "selfcheck"]
+COMMANDS = ["demo", "train", "evaluate", "explain", "export", "report", "selfcheck", "serve"]
 
 # What a subprocess reports after `main(argv)`: which heavy modules it loaded.
 _PROBE = """

@@ -28,6 +28,7 @@ PUBLIC_PACKAGES = [
     "keras_cxr.scale.ray",
     "keras_cxr.scale.ray_stages",
     "keras_cxr.export",
+    "keras_cxr.serve",
     "keras_cxr.viz",
     "keras_cxr.training",
 ]

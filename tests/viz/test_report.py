@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from keras_cxr.viz.report import GalleryItem, png_data_uri, render_html_report, write_html_report
+from tests._chromium import CHROMIUM_FLAGS
 
 
 class _Page(HTMLParser):
@@ -115,12 +116,7 @@ def test_report_renders_in_headless_chromium(tmp_path):
         [
             "chromium",
             "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
+            *CHROMIUM_FLAGS,
             f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path)}",
             f"--screenshot={shot}",
             "--window-size=1000,900",

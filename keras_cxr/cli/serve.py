@@ -1,0 +1,119 @@
+"""`keras-cxr serve`: an HTTP server that explains uploaded images, with a web viewer."""
+
+from __future__ import annotations
+
+import argparse
+
+from keras_cxr.cli._arguments import (
+    add_method_option,
+    add_model_options,
+    integer_at_least,
+    positive_int,
+)
+
+HELP = "an HTTP server and web viewer that explain uploaded images"
+DESCRIPTION = (
+    "Serves the model over HTTP: POST /v1/explain takes one JPEG, PNG or DICOM image "
+    "(multipart field `file`) and answers the probability, the decision at the threshold "
+    "and the heatmaps; GET /v1/model describes the model; the viewer is at /. Concurrent "
+    "requests are explained in micro-batches. Binds 127.0.0.1 unless --host says "
+    'otherwise. Needs the serve extra: pip install "keras-cxr[serve]".'
+)
+
+#: Defaults restated so that building the parser imports no Keras (tests/cli/test_serve.py
+#: checks them against `keras_cxr.serve`).
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+DEFAULT_MAX_UPLOAD_MB = 32
+DEFAULT_MC_SAMPLES = 30
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the options of `keras-cxr serve` to its parser.
+
+    Args:
+        parser: The sub-command's parser.
+
+    Example:
+        >>> args = keras_cxr.cli.build_parser().parse_args(["serve", "--model", "m.keras"])
+        >>> args.host, args.port, args.max_batch_size
+        ('127.0.0.1', 8000, 16)
+    """
+    add_model_options(parser)
+    add_method_option(parser)
+    parser.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help="address to bind (default: 127.0.0.1, this machine only; others warn)",
+    )
+    parser.add_argument(
+        "--port", type=positive_int, default=DEFAULT_PORT, help="port (default: 8000)"
+    )
+    parser.add_argument(
+        "--max-batch-size",
+        type=positive_int,
+        default=16,
+        help="most requests explained in one call (default: 16)",
+    )
+    parser.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=5.0,
+        help="how long a request waits for others to join its batch (default: 5)",
+    )
+    parser.add_argument(
+        "--max-upload-mb",
+        type=positive_int,
+        default=DEFAULT_MAX_UPLOAD_MB,
+        help="largest image file accepted, in MiB (default: 32)",
+    )
+    parser.add_argument(
+        "--mc-samples",
+        type=integer_at_least(2),
+        default=DEFAULT_MC_SAMPLES,
+        help="MC-dropout samples for ?uncertainty=true (default: 30)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Loads the model and serves it with `keras_cxr.serve.serve` until Ctrl-C.
+
+    Args:
+        args: The parsed `keras-cxr serve` arguments.
+
+    Returns:
+        0 when the server stops.
+
+    Raises:
+        ImportError: If the serve extra is not installed (the message says how).
+        FileNotFoundError, ValueError: For a missing model or a bad option.
+        OSError: If the address cannot be bound.
+
+    Example:
+        >>> keras_cxr.cli.serve.run(
+        ...     keras_cxr.cli.build_parser().parse_args(["serve", "--model", "m.keras"])
+        ... )  # blocks
+        0
+    """
+    from keras_cxr.serve import serve
+
+    if args.max_wait_ms < 0:
+        raise ValueError(f"--max-wait-ms must be >= 0; received {args.max_wait_ms}.")
+    url = f"http://{_url_host(args.host)}:{args.port}/"
+    print(f"Loading {args.model}, then serving it on {url} (Ctrl-C stops).", flush=True)
+    serve(
+        args.model,
+        host=args.host,
+        port=args.port,
+        method=args.method,
+        threshold=args.threshold,
+        max_batch_size=args.max_batch_size,
+        max_wait_ms=args.max_wait_ms,
+        max_upload_bytes=args.max_upload_mb * 1024 * 1024,
+        mc_samples=args.mc_samples,
+    )
+    return 0
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

@@ -1,0 +1,29 @@
+"""Serving a model over HTTP: `POST /v1/explain` with micro-batching, and a web viewer.
+
+FastAPI and uvicorn are an optional extra (`pip install "keras-cxr[serve]"`), imported
+only when a server is built: this package imports without them.
+
+Example:
+    >>> app = keras_cxr.serve.create_app("runs/demo/model.keras")
+    >>> keras_cxr.serve.serve("runs/demo/model.keras", port=8000)  # what `keras-cxr serve` runs
+"""
+
+from keras_cxr.serve._extra import INSTALL_HINT
+from keras_cxr.serve.app import create_app
+from keras_cxr.serve.micro_batcher import MicroBatcher
+from keras_cxr.serve.model_service import ExplainRequest, ModelService
+from keras_cxr.serve.server import BackgroundServer, is_loopback, serve
+from keras_cxr.serve.uploads import UploadError, read_upload
+
+__all__ = [
+    "INSTALL_HINT",
+    "BackgroundServer",
+    "ExplainRequest",
+    "MicroBatcher",
+    "ModelService",
+    "UploadError",
+    "create_app",
+    "is_loopback",
+    "read_upload",
+    "serve",
+]
