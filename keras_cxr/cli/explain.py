@@ -127,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
         source = "the model file stores none; pass --threshold to choose one"
     print(
         f"{manifest['method']} on {', '.join(manifest['branches'])}; threshold "
-        f"{manifest['threshold']:.3f} ({source})."
+        f"{manifest['threshold']:.3f} ({source}) on probabilities calibrated at temperature "
+        f"{manifest.get('temperature', 1.0):.3f}."
     )
     print(summary)
     return 0

@@ -22,8 +22,9 @@ import numpy as np
 from keras_cxr.atomic import atomic_write
 from keras_cxr.data.image_splits import ImageSplits
 from keras_cxr.models.head import HeadModel
-from keras_cxr.models.prediction import positive_probability, predict_probabilities
+from keras_cxr.models.prediction import positive_probability, predict_logits
 from keras_cxr.models.stacked_ensemble import StackedEnsemble
+from keras_cxr.models.temperature import apply_temperature
 from keras_cxr.training.data_parallel import (
     batchnorm_synchronized,
     drops_partial_batches,
@@ -137,7 +138,23 @@ def fine_tune_stage(run: Run) -> int | None:
 
 
 def val_probabilities(run: Run) -> np.ndarray:
-    """The trained model's pneumonia probability on the validation images.
+    """The trained model's pneumonia probability on the validation images, uncalibrated.
+
+    Args:
+        run: The run, after its stages.
+
+    Returns:
+        float64 `(N,)`: the sigmoid (or softmax) of `val_logits`.
+
+    Example:
+        >>> keras_cxr.training.stages.val_probabilities(run)[:2]
+        array([0.12, 0.97])
+    """
+    return positive_probability(apply_temperature(val_logits(run)))
+
+
+def val_logits(run: Run) -> np.ndarray:
+    """The trained model's logits on the validation images, for temperature scaling.
 
     Uses the cached validation features when the backbones never changed after they
     were computed (no fine-tuning), which skips a pass through the backbones.
@@ -146,23 +163,24 @@ def val_probabilities(run: Run) -> np.ndarray:
         run: The run, after its stages.
 
     Returns:
-        float64 `(N,)`.
+        float64 `(N, units)`: the output before its sigmoid or softmax.
 
     Example:
-        >>> keras_cxr.training.stages.val_probabilities(run)[:2]
-        array([0.12, 0.97])
+        >>> keras_cxr.training.stages.val_logits(run)[:2]
+        array([[-1.99], [3.48]])
     """
     fine_tuned = bool(run.config.fine_tune_last and run.config.fine_tune_epochs)
     count = len(run.splits.val)
     if run.head is not None and run.val_features is not None and not fine_tuned:
+        head = HeadModel(run.model, logits=True)
         if run.devices == 1:
-            outputs = run.head.predict(run.val_features, verbose=0)
+            outputs = head.predict(run.val_features, verbose=0)
         else:
             features = padded(run.val_features, run.devices)
-            outputs = run.head.predict(features, batch_size=run.config.batch_size, verbose=0)
-        return positive_probability(keras.ops.convert_to_numpy(outputs))[:count]
+            outputs = head.predict(features, batch_size=run.config.batch_size, verbose=0)
+        return np.asarray(keras.ops.convert_to_numpy(outputs), np.float64)[:count]
     images = padded(run.splits.val.images, run.devices)
-    return predict_probabilities(run.model, images, run.config.batch_size)[:count]
+    return predict_logits(run.model, images, run.config.batch_size)[:count]
 
 
 def _fit_head(run: Run, resume: StageResume | None) -> int | None:

@@ -17,15 +17,19 @@ MODULES = [
     importlib.import_module(f"keras_cxr.metrics.{name}")
     for name in (
         "average_drop_increase",
+        "bootstrap",
+        "brier",
         "calibration",
         "confusion",
         "data_randomization",
         "deletion_insertion",
         "localization",
         "model_randomization",
+        "operating_point",
         "report",
         "roc",
         "similarity",
+        "temperature_scaling",
         "threshold_selection",
     )
 ]
