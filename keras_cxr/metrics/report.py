@@ -1,5 +1,7 @@
-"""`classification_report`: every binary classification metric at one threshold, and their
-patient-level bootstrap intervals (`classification_intervals`)."""
+"""`classification_report`: every binary classification metric at one threshold, with intervals.
+
+`classification_intervals` gives their patient-level bootstrap intervals.
+"""
 
 from __future__ import annotations
 

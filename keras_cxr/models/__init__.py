@@ -1,5 +1,4 @@
-"""Models: `StackedEnsemble`, its head and feature halves, prediction, temperature scaling,
-and model files.
+"""Models: `StackedEnsemble`, its halves, prediction, temperature scaling and model files.
 
 Example:
     >>> model = keras_cxr.models.load_model("runs/demo/model.keras")
