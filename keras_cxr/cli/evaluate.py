@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         groups=data.patients,
         n_resamples=args.bootstrap,
         seed=args.seed,
-        operating_point=operating_point if args.threshold is None else "--threshold",
+        operating_point=operating_point if args.threshold is None else None,
     )
     out = Path(args.out)
     written = evaluation.save(out, extra={"model": args.model, "data": args.data})

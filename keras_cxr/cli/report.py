@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         history=read_history(history_file) if history_file.is_file() else None,
         progress=not args.quiet,
         temperature=temperature,
-        operating_point=operating_point if args.threshold is None else "--threshold",
+        operating_point=operating_point if args.threshold is None else None,
     )
     m = result.evaluation.metrics
     print(f"ROC AUC {m['roc_auc']:.4f}, accuracy {m['accuracy']:.4f} on {m['n']} images.")
