@@ -67,20 +67,13 @@ def test_evaluate_prints_every_metric_with_its_patient_bootstrap_interval(demo, 
     assert f"temperature {metrics['temperature']:.3f}" in printed
     assert f"operating point {read_metadata(model)['operating_point']}" in printed
     # The interval is the one of keras_cxr.metrics.classification_intervals.
-    evaluation = evaluate_model(
-        keras_cxr.load_model(model),
-        data_set.images,
-        data_set.labels,
-        metrics["threshold"],
-        temperature=metrics["temperature"],
-        groups=data_set.patients,
-        n_resamples=200,
-        seed=3,
-    )
+    loaded = keras_cxr.load_model(model)
+    arguments = (loaded, data_set.images, data_set.labels, metrics["threshold"])
+    options = {"temperature": metrics["temperature"], "groups": data_set.patients, "seed": 3}
+    evaluation = evaluate_model(*arguments, n_resamples=200, **options)
     assert evaluation.intervals["accuracy"].to_dict() == pytest.approx(intervals["accuracy"])
-    # --bootstrap 0: no intervals
-    assert evaluate(model, data, out, "--bootstrap", "0", "--quiet") == 0
-    assert "intervals" not in json.loads((out / "metrics.json").read_text())
+    # no resamples, no intervals
+    assert "intervals" not in evaluate_model(*arguments, n_resamples=0, **options).metrics
 
 
 # ----------------------------------------------------------------- bad input
