@@ -243,7 +243,9 @@ class TrainConfig:
         default=None,
         metadata=_flag(
             "threshold rule: youden, f1, sensitivity:T or specificity:T (e.g. sensitivity:0.95)",
-            **{"metavar": "SPEC", "default_text": "--threshold-method", "resumable": True},
+            metavar="SPEC",
+            default_text="--threshold-method",
+            resumable=True,
         ),
     )
     calibrate: bool = field(
