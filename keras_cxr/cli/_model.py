@@ -38,6 +38,20 @@ def load_model_and_threshold(
     return model, float(stored), "validation split, stored with the model"
 
 
+def stored_calibration(path: str | os.PathLike) -> tuple[float, str | None]:
+    """`(temperature, operating point)` stored with a model: 1 and None for older files.
+
+    The operating point falls back to the `threshold_method` of files written before
+    operating points were stored.
+    """
+    from keras_cxr.models import read_metadata, stored_temperature
+
+    metadata = read_metadata(path)
+    return stored_temperature(metadata), (
+        metadata.get("operating_point") or metadata.get("threshold_method")
+    )
+
+
 def square_input(model: keras.Model) -> int:
     """The side of the model's square image input; ValueError for any other input."""
     shape = model.input_shape

@@ -5,17 +5,43 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from keras_cxr.cli._arguments import add_model_options, add_quiet_option, positive_int
-from keras_cxr.cli._model import color_mode, load_model_and_threshold, model_labels, square_input
+from keras_cxr.cli._arguments import (
+    add_model_options,
+    add_quiet_option,
+    non_negative_int,
+    positive_int,
+)
+from keras_cxr.cli._model import (
+    color_mode,
+    load_model_and_threshold,
+    model_labels,
+    square_input,
+    stored_calibration,
+)
 
 HELP = "metrics, ROC and calibration of a model on labelled images"
 DESCRIPTION = (
-    "Accuracy, sensitivity, specificity, PPV, NPV, ROC AUC, confusion matrix and calibration "
-    "(ECE, reliability diagram) at the threshold stored with the model. Writes metrics.json, "
-    "roc.png, reliability.png and confusion_matrix.png. A three-class model (normal / "
-    "bacterial / viral) is decided by the arg-max: per-class sensitivity, specificity and "
-    "one-vs-rest AUC, macro-F1, the 3 x 3 confusion matrix, and bacterial vs viral."
+    "Accuracy, sensitivity, specificity, PPV, NPV, ROC AUC, Brier score, confusion matrix and "
+    "calibration (ECE before and after temperature scaling, reliability diagram) at the "
+    "threshold and temperature stored with the model, each metric with a 95% patient-level "
+    "bootstrap interval. The threshold is never re-chosen on these images: --threshold "
+    "replaces it. Writes metrics.json, roc.png, reliability.png and confusion_matrix.png. "
+    "A three-class model (normal / bacterial / viral) is decided by the arg-max: per-class "
+    "sensitivity, specificity and one-vs-rest AUC, macro-F1, the 3 x 3 confusion matrix, "
+    "and bacterial vs viral."
 )
+
+#: Metric name → how `keras-cxr evaluate` prints it.
+_LABELS = {
+    "accuracy": "accuracy",
+    "sensitivity": "sensitivity",
+    "specificity": "specificity",
+    "ppv": "PPV",
+    "npv": "NPV",
+    "roc_auc": "ROC AUC",
+    "brier": "Brier score",
+    "ece": "ECE",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +67,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", default="runs/evaluate", help="output folder (default: runs/evaluate)"
     )
     parser.add_argument("--batch-size", type=positive_int, default=32)
+    parser.add_argument(
+        "--bootstrap",
+        type=non_negative_int,
+        default=1000,
+        metavar="N",
+        help="bootstrap resamples of patients for the 95%% intervals (0: none; default: 1000)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default: 0)")
     add_quiet_option(parser)
 
 
@@ -70,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_writable(args.out)
     model, threshold, source = load_model_and_threshold(args.model, args.threshold)
+    temperature, operating_point = stored_calibration(args.model)
     progress = not args.quiet
     labels = model_labels(args.model, model)
     data = load_image_folder(
@@ -84,20 +119,60 @@ def run(args: argparse.Namespace) -> int:
         args.batch_size,
         progress=progress,
         class_names=CLASS_NAMES[labels],
+        temperature=temperature,
+        groups=data.patients,
+        n_resamples=args.bootstrap,
+        seed=args.seed,
+        operating_point=operating_point if args.threshold is None else None,
     )
     out = Path(args.out)
     written = evaluation.save(out, extra={"model": args.model, "data": args.data})
-    m = evaluation.metrics
     plots = ", ".join(path.name for key, path in written.items() if key != "metrics")
     if evaluation.threshold is None:  # k classes, decided by the arg-max
         print(f"{evaluation.summary()}\nWrote {written['metrics']} and {plots} in {out}")
         return 0
-    print(
-        f"{m['n']} images ({m['n_positive']} pneumonia), threshold {threshold:.3f} ({source}):\n"
-        f"  accuracy {m['accuracy']:.4f}  sensitivity {m['sensitivity']:.4f}  specificity "
-        f"{m['specificity']:.4f}  PPV {m['ppv']:.4f}  NPV {m['npv']:.4f}\n"
-        f"  ROC AUC {m['roc_auc']:.4f}  ECE {m['ece']:.4f}  confusion [[TN, FP], [FN, TP]] = "
-        f"{m['confusion_matrix']}\n"
-        f"Wrote {written['metrics']} and {plots} in {out}"
-    )
+    print(summary(evaluation.metrics))
+    print(f"Wrote {written['metrics']} and {plots} in {out}")
     return 0
+
+
+def summary(metrics: dict) -> str:
+    """The lines `keras-cxr evaluate` prints for the metrics of an evaluation.
+
+    Args:
+        metrics: `keras_cxr.training.Evaluation.metrics`.
+
+    Returns:
+        The text: one line per metric with its interval, then the confusion matrix and
+        how the intervals were made.
+
+    Example:
+        >>> print(keras_cxr.cli.evaluate.summary(evaluation.metrics))
+    """
+    m = metrics
+    intervals = m.get("intervals", {})
+    bootstrap = m.get("bootstrap")
+    point = m.get("operating_point")
+    lines = [
+        f"{m['n']} images ({m['n_positive']} pneumonia), threshold {m['threshold']:.3f} "
+        f"({m['threshold_source']}{f'; operating point {point}' if point else ''}), "
+        f"temperature {m['temperature']:.3f}:"
+    ]
+    for key, label in _LABELS.items():
+        line = f"  {label:<12} {m[key]:.4f}"
+        if key in intervals:
+            line += f"  [{intervals[key]['low']:.4f}, {intervals[key]['high']:.4f}]"
+        if key in ("ece", "brier"):
+            line += f"  (before calibration {m[key + '_uncalibrated']:.4f})"
+        lines.append(line)
+    lines.append(f"  confusion [[TN, FP], [FN, TP]] = {m['confusion_matrix']}")
+    if bootstrap:
+        dropped = {_LABELS[k]: v["dropped"] for k, v in intervals.items() if v["dropped"]}
+        lines.append(
+            f"{bootstrap['confidence']:.0%} intervals: percentile bootstrap, "
+            f"{bootstrap['resamples']} resamples of {bootstrap['groups']} "
+            f"{bootstrap['unit']}s"
+            + (f"; undefined and dropped in {dropped}" if dropped else "")
+            + "."
+        )
+    return "\n".join(lines)

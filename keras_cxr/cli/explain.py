@@ -132,7 +132,10 @@ def run(args: argparse.Namespace) -> int:
     source = manifest["threshold_source"]
     if source == "default":
         source = "the model file stores none; pass --threshold to choose one"
-    decision = f"threshold {manifest['threshold']:.3f} ({source})"
+    decision = (
+        f"threshold {manifest['threshold']:.3f} ({source}) on probabilities calibrated at "
+        f"temperature {manifest.get('temperature', 1.0):.3f}"
+    )
     if len(manifest["class_names"]) > 2:
         decision = "decision: the arg-max of " + ", ".join(manifest["class_names"])
     if manifest.get("all_classes"):

@@ -12,11 +12,18 @@ from keras_cxr.cli._arguments import (
     non_negative_int,
     positive_int,
 )
-from keras_cxr.cli._model import color_mode, load_model_and_threshold, model_labels, square_input
+from keras_cxr.cli._model import (
+    color_mode,
+    load_model_and_threshold,
+    model_labels,
+    square_input,
+    stored_calibration,
+)
 
 HELP = "a self-contained HTML report"
 DESCRIPTION = (
-    "One HTML file (images embedded): metrics, ROC, reliability, confusion matrix, and "
+    "One HTML file (images embedded): metrics with patient-level bootstrap intervals, ROC, "
+    "reliability before and after temperature scaling, confusion matrix, and "
     "galleries of the most confident and most wrong cases with overlays and MC-dropout "
     "uncertainty."
 )
@@ -82,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_writable(Path(args.out).parent)
     model, threshold, source = load_model_and_threshold(args.model, args.threshold)
+    temperature, operating_point = stored_calibration(args.model)
     data = load_image_folder(
         args.data,
         square_input(model),
@@ -105,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
         subtitle=f"model {args.model} · data {args.data}",
         history=read_history(history_file) if history_file.is_file() else None,
         progress=not args.quiet,
+        temperature=temperature,
+        operating_point=operating_point if args.threshold is None else None,
     )
     m = result.evaluation.metrics
     if result.evaluation.threshold is None:  # k classes

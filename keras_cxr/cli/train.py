@@ -103,7 +103,9 @@ def run(args: argparse.Namespace) -> int:
         )
     for stage, epoch in result.resumed:
         lines.append(f"Resumed the interrupted {stage} stage at epoch {epoch + 1}.")
-    lines.append(f"Model (threshold inside): {result.model_path}")
+    lines.append(
+        f"Model (threshold and temperature {result.temperature:.3f} inside): {result.model_path}"
+    )
     lines.append(f"History: {result.out / 'history.csv'}; logs: {result.out / 'logs'}")
     print("\n".join(lines))
     return 0

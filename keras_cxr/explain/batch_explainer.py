@@ -21,6 +21,12 @@ from keras_cxr._validation import check_unit_interval, invalid_value
 from keras_cxr.models.loading import load_model
 from keras_cxr.models.metadata import read_metadata
 from keras_cxr.models.prediction import positive_probability
+from keras_cxr.models.temperature import (
+    DEFAULT_TEMPERATURE,
+    calibrated_probabilities,
+    check_temperature,
+    stored_temperature,
+)
 
 #: Class names used when the model file stores none.
 DEFAULT_CLASS_NAMES = ("NORMAL", "PNEUMONIA")
@@ -33,11 +39,13 @@ OUTPUT_KEYS = ("probability", "decision", "score", "heatmap")
 class BatchExplainer:
     """Predicts and explains batches of chest X-rays given as `{"image": ..., ...}` dicts.
 
-    The model is loaded (from a `.keras` file, with the decision threshold and class
-    names stored in it by `keras_cxr.models.save_model`) and its explainer compiled once,
-    in the constructor. Each call resizes the images to the model's input exactly as
-    training reads files (`keras_cxr.data.resize_images`), predicts, and explains the
-    class decided at the threshold: for a binary model, the positive class where
+    The model is loaded (from a `.keras` file, with the decision threshold, temperature
+    and class names stored in it by `keras_cxr.models.save_model`) and its explainer
+    compiled once, in the constructor. Each call resizes the images to the model's input
+    exactly as training reads files (`keras_cxr.data.resize_images`), predicts, divides
+    the logits by the temperature (`keras_cxr.models.calibrated_probabilities`: the
+    `"probability"` is the calibrated one, which the threshold was chosen on), and
+    explains the class decided at the threshold: for a binary model, the positive class where
     `probability >= threshold`, else the negative one; for a k-way softmax, the
     arg-max. The heatmaps are those of `method` on the model's target layers: the fused
     map and one map per layer (per backbone branch for a `keras_cxr.StackedEnsemble`).
@@ -51,6 +59,9 @@ class BatchExplainer:
             last feature map of every branch.
         threshold: Decision threshold in [0, 1]; None (default) uses the one stored in
             the model file, else 0.5.
+        temperature: Temperature of the logits, > 0; None (default) uses the one stored
+            in the model file, else 1 (uncalibrated). The explained `score` is the model's
+            own, not rescaled.
         score: The explained score, `"logit"` (default) or `"probability"`.
         batch_size: Images per compiled explainer call. Defaults to 16.
         all_classes: Also explain every class, whatever the decision: one fused map per
@@ -87,6 +98,7 @@ class BatchExplainer:
         layer: Any = None,
         *,
         threshold: float | None = None,
+        temperature: float | None = None,
         score: str = "logit",
         batch_size: int = 16,
         all_classes: bool = False,
@@ -124,6 +136,10 @@ class BatchExplainer:
         else:
             self.threshold = DEFAULT_THRESHOLD
             self.threshold_source = "default"
+        if temperature is not None:
+            self.temperature = check_temperature(temperature)
+        else:
+            self.temperature = stored_temperature(metadata)
         self.class_names = tuple(metadata.get("class_names") or DEFAULT_CLASS_NAMES)
         if len(self.class_names) != max(2, self.units):
             self.class_names = tuple(str(c) for c in range(max(2, self.units)))
@@ -227,8 +243,10 @@ class BatchExplainer:
         return images, passed
 
     def _decide(self, predictions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """`(probability, decision)` from the model's outputs, at the threshold."""
+        """`(probability, decision)` from the model's outputs, calibrated, at the threshold."""
         predictions = np.asarray(predictions, np.float64)
+        if self.temperature != DEFAULT_TEMPERATURE:
+            predictions = calibrated_probabilities(predictions, self.temperature)
         if self.units <= 2:
             probability = positive_probability(predictions)
             return probability, (probability >= self.threshold).astype(np.int64)

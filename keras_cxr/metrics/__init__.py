@@ -5,8 +5,12 @@ Classification, for binary diagnosis (labels 0 = normal, 1 = e.g. pneumonia):
 - `keras_cxr.metrics.confusion`: the confusion matrix, sensitivity, specificity, PPV, NPV.
 - `keras_cxr.metrics.roc`: the ROC curve and its AUC.
 - `keras_cxr.metrics.calibration`: the reliability curve and the expected calibration error.
-- `keras_cxr.metrics.threshold_selection`: the decision threshold, chosen on validation data.
-- `keras_cxr.metrics.report`: all of the above at one threshold.
+- `keras_cxr.metrics.brier`: the Brier score.
+- `keras_cxr.metrics.temperature_scaling`: the temperature that calibrates the logits.
+- `keras_cxr.metrics.operating_point` and `keras_cxr.metrics.threshold_selection`: the
+  decision threshold, chosen on validation data for an operating point.
+- `keras_cxr.metrics.bootstrap`: patient-level bootstrap confidence intervals.
+- `keras_cxr.metrics.report`: all of the above at one threshold, with their intervals.
 - `keras_cxr.metrics.multiclass`: k classes (normal / bacterial / viral): the k × k
   confusion matrix, one-vs-rest sensitivity, specificity and AUC, macro-F1.
 - `keras_cxr.metrics.uncertainty`: MC-dropout samples of a `keras_cxr.StackedEnsemble`.
@@ -37,6 +41,8 @@ perturbed images are built chunk by chunk and sent to `predict_fn` in batches of
 """
 
 from keras_cxr.metrics.average_drop_increase import average_drop, average_increase
+from keras_cxr.metrics.bootstrap import Interval, bootstrap_intervals
+from keras_cxr.metrics.brier import brier_score
 from keras_cxr.metrics.calibration import expected_calibration_error, reliability_curve
 from keras_cxr.metrics.confusion import confusion_matrix, npv, ppv, sensitivity, specificity
 from keras_cxr.metrics.data_randomization import label_randomization
@@ -54,15 +60,22 @@ from keras_cxr.metrics.multiclass import (
     multiclass_report,
     pairwise_report,
 )
-from keras_cxr.metrics.report import classification_report
+from keras_cxr.metrics.operating_point import OperatingPoint, parse_operating_point
+from keras_cxr.metrics.report import classification_intervals, classification_report
 from keras_cxr.metrics.roc import roc_auc, roc_curve
 from keras_cxr.metrics.similarity import spearman_rank_correlation, ssim
+from keras_cxr.metrics.temperature_scaling import fit_temperature, negative_log_likelihood
 from keras_cxr.metrics.threshold_selection import select_threshold
 from keras_cxr.metrics.uncertainty import mc_dropout_predict
 
 __all__ = [
+    "Interval",
+    "OperatingPoint",
     "average_drop",
     "average_increase",
+    "bootstrap_intervals",
+    "brier_score",
+    "classification_intervals",
     "classification_report",
     "confusion_matrix",
     "curve_auc",
@@ -70,6 +83,7 @@ __all__ = [
     "deletion_curve",
     "energy_in_mask",
     "expected_calibration_error",
+    "fit_temperature",
     "insertion_auc",
     "insertion_curve",
     "label_randomization",
@@ -77,8 +91,10 @@ __all__ = [
     "model_randomization_test",
     "multiclass_confusion_matrix",
     "multiclass_report",
+    "negative_log_likelihood",
     "npv",
     "pairwise_report",
+    "parse_operating_point",
     "pointing_game",
     "ppv",
     "randomize_model",

@@ -1,4 +1,4 @@
-"""Models: `StackedEnsemble`, its head and feature halves, prediction, and model files.
+"""Models: `StackedEnsemble`, its halves, prediction, temperature scaling and model files.
 
 Example:
     >>> model = keras_cxr.models.load_model("runs/demo/model.keras")
@@ -10,21 +10,41 @@ from keras_cxr.models.fingerprint import model_fingerprint
 from keras_cxr.models.head import HeadModel, feature_extractor, head_layers
 from keras_cxr.models.loading import ModelFileError, load_model
 from keras_cxr.models.metadata import METADATA_MEMBER, read_metadata, save_model
-from keras_cxr.models.prediction import positive_probability, predict_outputs, predict_probabilities
+from keras_cxr.models.prediction import (
+    positive_probability,
+    predict_logits,
+    predict_outputs,
+    predict_probabilities,
+)
 from keras_cxr.models.stacked_ensemble import StackedEnsemble
+from keras_cxr.models.temperature import (
+    DEFAULT_TEMPERATURE,
+    apply_temperature,
+    calibrated_probabilities,
+    check_temperature,
+    logits_from_probabilities,
+    stored_temperature,
+)
 
 __all__ = [
+    "DEFAULT_TEMPERATURE",
     "METADATA_MEMBER",
     "HeadModel",
     "ModelFileError",
     "StackedEnsemble",
+    "apply_temperature",
+    "calibrated_probabilities",
+    "check_temperature",
     "feature_extractor",
     "head_layers",
     "load_model",
+    "logits_from_probabilities",
     "model_fingerprint",
     "positive_probability",
+    "predict_logits",
     "predict_outputs",
     "predict_probabilities",
     "read_metadata",
     "save_model",
+    "stored_temperature",
 ]

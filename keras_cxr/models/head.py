@@ -84,6 +84,8 @@ class HeadModel(keras.Model):
     Args:
         model: The `keras_cxr.StackedEnsemble` whose head to share.
         name: Model name. Defaults to `"<model name>_head"`.
+        logits: Stop before the final sigmoid/softmax `Activation` layer, so that the
+            model returns logits (for temperature scaling). Defaults to False.
 
     Returns:
         A `keras.Model` mapping `(batch, features)` to `(batch, num_classes)`.
@@ -97,8 +99,10 @@ class HeadModel(keras.Model):
         >>> head.fit(features, y_train, epochs=20)  # trains `ensemble`'s head in place
     """
 
-    def __init__(self, model: keras.Model, name: str | None = None) -> None:
+    def __init__(self, model: keras.Model, name: str | None = None, logits: bool = False) -> None:
         layers = head_layers(model)
+        if logits and isinstance(layers[-1], keras.layers.Activation):
+            layers = layers[:-1]
         super().__init__(name=name or f"{model.name}_head")
         self.head = layers
         self.feature_size = int(_stack_of(model).output_shape[-1])

@@ -5,6 +5,13 @@ The metadata is a JSON document stored **inside** the `.keras` archive, as the m
 members it does not know, so the file still loads with `keras.models.load_model`, and the
 decision threshold chosen on the validation split travels with the model: copying the
 one file is enough.
+
+Keys written by `keras_cxr.training.train`: `"threshold"` (on the calibrated probability),
+`"temperature"` (of temperature scaling, `keras_cxr.models.temperature`; a file without it
+reads as 1), `"operating_point"` (the spec the threshold was chosen for, e.g.
+`"sensitivity:0.95"`), `"calibration"` (validation ECE and NLL before and after),
+`"threshold_method"`, `"threshold_split"`, `"class_names"`, `"image_size"`, `"color_mode"`,
+`"recipe"`, `"config"`, `"val_metrics"` and `"best_epoch"`.
 """
 
 from __future__ import annotations

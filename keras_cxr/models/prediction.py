@@ -1,4 +1,4 @@
-"""Predicted probabilities of a chest X-ray classifier, batch by batch."""
+"""Predicted probabilities and logits of a chest X-ray classifier, batch by batch."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from keras_cxr._validation import check_int, shape_error
+from keras_cxr.models.temperature import logits_from_probabilities
 
 
 def predict_probabilities(
@@ -29,7 +30,7 @@ def predict_probabilities(
     Example:
         >>> p = keras_cxr.models.predict_probabilities(model, x_test)
     """
-    return positive_probability(predict_outputs(model, images, batch_size, progress))
+    return positive_probability(_predict_batches(model, images, batch_size, progress))
 
 
 def predict_outputs(
@@ -54,6 +55,87 @@ def predict_outputs(
         >>> keras_cxr.models.predict_outputs(three_class_model, x_test).shape
         (624, 3)
     """
+    return _predict_batches(model, images, batch_size, progress)
+
+
+def positive_probability(predictions: np.ndarray) -> np.ndarray:
+    """The PNEUMONIA probability from a `(N, 1)` sigmoid or `(N, 2)` softmax output.
+
+    Args:
+        predictions: Model outputs, `(N, 1)` or `(N, 2)`.
+
+    Returns:
+        float64 `(N,)`: the sigmoid output, or the softmax column of class 1.
+
+    Example:
+        >>> keras_cxr.models.positive_probability(np.array([[0.2, 0.8]]))
+        array([0.8])
+    """
+    predictions = np.asarray(predictions, dtype=np.float64)
+    return predictions[:, 0] if predictions.shape[-1] == 1 else predictions[:, 1]
+
+
+def predict_logits(
+    model: keras.Model, images: np.ndarray, batch_size: int = 32, progress: bool = False
+) -> np.ndarray:
+    """The model's pre-activation outputs (logits), batch by batch.
+
+    When the model ends in a sigmoid or softmax `Activation` layer (a
+    `keras_cxr.StackedEnsemble` ends in `"predictions"` after its `"logits"` Dense layer),
+    the logits are read before that layer, exactly. Any other model is run whole and its
+    outputs are mapped back by `keras_cxr.models.logits_from_probabilities`, which loses
+    precision where float32 probabilities saturate.
+
+    Args:
+        model: A model with a `(batch, 1)` sigmoid or `(batch, k)` softmax output.
+        images: `(N, H, W, C)` raw pixels.
+        batch_size: Images per forward pass. Defaults to 32.
+        progress: Show a progress bar. Defaults to False.
+
+    Returns:
+        float64 `(N, units)`; `keras_cxr.models.apply_temperature` turns them into
+        (calibrated) probabilities.
+
+    Raises:
+        ValueError: As for `keras_cxr.models.predict_probabilities`.
+
+    Example:
+        >>> logits = keras_cxr.models.predict_logits(model, x_test)
+        >>> p = keras_cxr.models.apply_temperature(logits, 1.7)[:, 0]
+    """
+    logits_model = output_logits_model(model)
+    if logits_model is not None:
+        return _predict_batches(logits_model, images, batch_size, progress)
+    return logits_from_probabilities(_predict_batches(model, images, batch_size, progress))
+
+
+def output_logits_model(model: keras.Model) -> keras.Model | None:
+    """The model up to the input of its final sigmoid/softmax `Activation` layer, or None.
+
+    Args:
+        model: A functional Keras model.
+
+    Returns:
+        A model sharing `model`'s layers that outputs the logits, or None when the last
+        layer is no such activation (or the model is not functional).
+
+    Example:
+        >>> keras_cxr.models.prediction.output_logits_model(ensemble).output.shape
+        (None, 1)
+    """
+    last = model.layers[-1] if getattr(model, "layers", None) else None
+    activation = getattr(last, "activation", None)
+    name = getattr(activation, "__name__", None)
+    if not isinstance(last, keras.layers.Activation) or name not in ("sigmoid", "softmax"):
+        return None
+    try:
+        return keras.Model(model.inputs, last.input, name=f"{model.name}_logits")
+    except (AttributeError, ValueError, TypeError):
+        return None
+
+
+def _predict_batches(model, images, batch_size, progress) -> np.ndarray:
+    """`model`'s outputs on `images`, checked against the input shape, batch by batch."""
     from tqdm.auto import tqdm
 
     batch_size = check_int("batch_size", batch_size)
@@ -72,23 +154,6 @@ def predict_outputs(
         # Under a MirroredStrategy, Keras runs the whole batch on every replica and stacks
         # the copies: the first `len(batch)` rows are the batch's.
         outputs.append(keras.ops.convert_to_numpy(model.predict_on_batch(batch))[: len(batch)])
-    units = int(model.output_shape[-1] or 1)
-    predictions = np.concatenate(outputs) if outputs else np.zeros((0, units), np.float32)
-    return np.asarray(predictions, np.float64)
-
-
-def positive_probability(predictions: np.ndarray) -> np.ndarray:
-    """The PNEUMONIA probability from a `(N, 1)` sigmoid or `(N, 2)` softmax output.
-
-    Args:
-        predictions: Model outputs, `(N, 1)` or `(N, 2)`.
-
-    Returns:
-        float64 `(N,)`: the sigmoid output, or the softmax column of class 1.
-
-    Example:
-        >>> keras_cxr.models.positive_probability(np.array([[0.2, 0.8]]))
-        array([0.8])
-    """
-    predictions = np.asarray(predictions, dtype=np.float64)
-    return predictions[:, 0] if predictions.shape[-1] == 1 else predictions[:, 1]
+    if not outputs:
+        return np.zeros((0, int(model.output_shape[-1] or 1)), np.float64)
+    return np.concatenate(outputs).astype(np.float64)

@@ -71,6 +71,7 @@ def manifest_of(
         "score": explainer.score,
         "threshold": explainer.threshold,
         "threshold_source": explainer.threshold_source,
+        "temperature": explainer.temperature,
         "class_names": list(explainer.class_names),
         "image_size": list(explainer.image_size),
         "color_mode": explainer.color_mode,

@@ -13,6 +13,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers, IDEs and the API docs
+    from keras_cxr.training.calibrating import ValidationCalibration, calibrate_on_validation
     from keras_cxr.training.checkpoints import BestCheckpoint, TrainingSnapshot, read_snapshot
     from keras_cxr.training.config import RECIPES, TrainConfig
     from keras_cxr.training.demo import DemoResult, run_demo
@@ -31,6 +32,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers, IDEs and the API docs
 #: Public name → the module of this package that defines it. Imported on first use, so
 #: `keras_cxr.training.config` (which the command line reads for its flags) loads no Keras.
 _EXPORTS = {
+    "ValidationCalibration": "calibrating",
+    "calibrate_on_validation": "calibrating",
     "BestCheckpoint": "checkpoints",
     "TrainingSnapshot": "checkpoints",
     "read_snapshot": "checkpoints",
@@ -74,7 +77,9 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "TrainingSnapshot",
+    "ValidationCalibration",
     "build_model",
+    "calibrate_on_validation",
     "check_writable",
     "evaluate_model",
     "evaluate_multiclass",

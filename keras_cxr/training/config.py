@@ -34,7 +34,8 @@ LABEL_SETS = ("binary", "three_class")
 
 #: Methods of `keras_cxr.metrics.select_threshold`, restated so that the settings load
 #: without NumPy; tests/training/test_config.py checks that it accepts each of them.
-THRESHOLD_METHODS = ("youden", "f1", "sensitivity")
+THRESHOLD_METHODS = ("youden", "f1", "sensitivity", "specificity")
+_TARGETED = ("sensitivity", "specificity")  # they take a target: "sensitivity:0.95"
 
 
 def _flag(help: str, **options: Any) -> dict[str, Any]:
@@ -136,7 +137,11 @@ class TrainConfig:
             `test/`.
         class_weights: Weight the loss by balanced class weights.
         threshold_method: How the decision threshold is chosen on validation, see
-            `keras_cxr.metrics.select_threshold`.
+            `keras_cxr.metrics.select_threshold`; `operating_point` overrides it.
+        operating_point: Spec of `keras_cxr.metrics.operating_point` the threshold is
+            chosen for (`"sensitivity:0.95"`); None uses `threshold_method`.
+        calibrate: Fit a temperature on the validation logits and choose the threshold on
+            the calibrated probabilities (`keras_cxr.training.calibrating`).
         gradcam_images: Validation images explained by `GradCAMCallback` (0: none).
         gradcam_every: Explain them every this many epochs.
         gradcam_method: Explanation method of the callback (a `keras_cxr.explain.METHODS` name).
@@ -248,6 +253,19 @@ class TrainConfig:
     threshold_method: str = field(
         default="youden",
         metadata=_flag("how the threshold is chosen on validation", choices=THRESHOLD_METHODS),
+    )
+    # Both act after training only, so a resumed run may change them (`resumable`).
+    operating_point: str | None = field(
+        default=None,
+        metadata=_flag(
+            "threshold rule: youden, f1, sensitivity:T or specificity:T (e.g. sensitivity:0.95)",
+            metavar="SPEC",
+            default_text="--threshold-method",
+            resumable=True,
+        ),
+    )
+    calibrate: bool = field(
+        default=True, metadata=_flag("fit a temperature on validation logits", resumable=True)
     )
     gradcam_images: int = field(
         default=8, metadata=_flag("validation images explained during training", minimum=0)
@@ -380,6 +398,8 @@ class TrainConfig:
                 "0 when train_backbones=True (everything trains already)",
                 self.fine_tune_last,
             )
+        if self.operating_point is not None:
+            _check_operating_point(self.operating_point)
         if self.resume and self.overwrite:
             raise invalid_value("overwrite", "False together with resume=True", self.overwrite)
 
@@ -424,3 +444,17 @@ class TrainConfig:
             del relevant["labels"]
         text = json.dumps(relevant, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _check_operating_point(spec: Any) -> None:
+    """The checks of `keras_cxr.metrics.parse_operating_point`, restated without NumPy."""
+    kind, separator, target = str(spec).strip().lower().partition(":")
+    try:
+        value = float(target) if separator else 1.0
+    except ValueError:
+        value = float("nan")
+    targeted = kind.strip() in _TARGETED or not separator
+    if not isinstance(spec, str) or kind.strip() not in THRESHOLD_METHODS or not targeted:
+        raise invalid_value("operating_point", "youden, f1, sensitivity:T or specificity:T", spec)
+    if not 0 < value <= 1:
+        raise invalid_value("operating_point", "a target T in (0, 1]", spec)

@@ -142,7 +142,13 @@ def run_demo(
     from keras_cxr.training.evaluation import evaluate_model
 
     evaluation = evaluate_model(
-        result.model, test.images, test.labels, result.threshold, "validation"
+        result.model,
+        test.images,
+        test.labels,
+        result.threshold,
+        "validation",
+        temperature=result.temperature,
+        groups=test.patients,
     )
     written = evaluation.save(out, extra={"model": result.model_path, "data": data / "test"})
     timings["evaluate"] = time.perf_counter() - tic
@@ -154,6 +160,7 @@ def run_demo(
         [test.paths[i] for i in chosen],
         out / "gradcam",
         threshold=result.threshold,
+        temperature=result.temperature,
     )
     timings["explain"] = time.perf_counter() - tic
 
@@ -164,6 +171,7 @@ def run_demo(
         out / "report.html",
         threshold=result.threshold,
         threshold_source="validation split (20% of train/, by patient)",
+        temperature=result.temperature,
         title="keras_cxr demo: pneumonia vs normal on synthetic phantoms",
         subtitle=f"model {result.model_path} · test data {data / 'test'}",
         history=read_history(out / "history.csv"),

@@ -1,4 +1,10 @@
-"""`evaluate_model`: accuracy, sensitivity, specificity, PPV, NPV, ROC AUC and calibration."""
+"""`evaluate_model`: accuracy, sensitivity, specificity, PPV, NPV, ROC AUC and calibration.
+
+Every metric comes with its patient-level bootstrap interval
+(`keras_cxr.metrics.classification_intervals`), and the probabilities are those of the
+model calibrated by the temperature stored with it (`keras_cxr.models.stored_temperature`);
+the ECE and the Brier score are also given before calibration.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +18,18 @@ import numpy as np
 
 from keras_cxr.atomic import atomic_write, atomic_write_json
 from keras_cxr.metrics import (
+    Interval,
+    brier_score,
+    classification_intervals,
     classification_report,
+    expected_calibration_error,
     reliability_curve,
     roc_curve,
 )
-from keras_cxr.models.prediction import predict_probabilities
+from keras_cxr.metrics.bootstrap import DEFAULT_RESAMPLES
+from keras_cxr.models.prediction import predict_logits
+from keras_cxr.models.temperature import DEFAULT_TEMPERATURE, check_temperature
+from keras_cxr.training.calibrating import positive_probability_of
 from keras_cxr.training.multiclass_evaluation import (
     THREE_CLASS_NAMES,
     MulticlassEvaluation,
@@ -41,12 +54,18 @@ class Evaluation:
         probabilities: float64 `(N,)` predicted probability of pneumonia.
         threshold: Decision threshold applied (`p >= threshold` is pneumonia).
         metrics: `keras_cxr.metrics.classification_report` at `threshold` (accuracy,
-            sensitivity, specificity, ppv, npv, roc_auc, ece, confusion_matrix, n,
-            n_positive, threshold), plus `threshold_source`.
+            sensitivity, specificity, ppv, npv, roc_auc, ece, brier, confusion_matrix, n,
+            n_positive, threshold), plus `threshold_source`, `temperature`,
+            `operating_point`, `ece_uncalibrated`, `brier_uncalibrated`, `intervals`
+            (metric → `Interval.to_dict()`) and `bootstrap` (resamples, confidence, unit,
+            groups).
         roc: `(fpr, tpr, thresholds)` from `keras_cxr.metrics.roc_curve`, or None with a
             single class.
         reliability: `(confidence, accuracy, counts)` of the reliability diagram.
         class_names: Class names, `("NORMAL", "PNEUMONIA")`.
+        temperature: The temperature applied to the logits.
+        uncalibrated: float64 `(N,)` probabilities at temperature 1, or None.
+        intervals: Metric name → `keras_cxr.metrics.Interval`; empty without bootstrap.
 
     Example:
         >>> evaluation = keras_cxr.training.evaluate_model(model, x_test, y_test, 0.42)
@@ -62,6 +81,9 @@ class Evaluation:
     roc: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(repr=False)
     reliability: tuple[np.ndarray, np.ndarray, np.ndarray] = field(repr=False)
     class_names: tuple[str, ...] = ("NORMAL", "PNEUMONIA")
+    temperature: float = DEFAULT_TEMPERATURE
+    uncalibrated: np.ndarray | None = field(default=None, repr=False)
+    intervals: dict[str, Interval] = field(default_factory=dict, repr=False)
 
     @property
     def predictions(self) -> np.ndarray:
@@ -79,7 +101,13 @@ class Evaluation:
             fpr, tpr, _ = self.roc
             point = (1 - self.metrics["specificity"], self.metrics["sensitivity"])
             figures["roc"] = plots.roc_figure(fpr, tpr, self.metrics["roc_auc"], point)
-        figures["reliability"] = plots.reliability_figure(*self.reliability, self.metrics["ece"])
+        before = None
+        if self.uncalibrated is not None and self.temperature != DEFAULT_TEMPERATURE:
+            curve = reliability_curve(self.labels, self.uncalibrated, len(self.reliability[2]))
+            before = (*curve, self.metrics["ece_uncalibrated"])
+        figures["reliability"] = plots.reliability_figure(
+            *self.reliability, self.metrics["ece"], before=before
+        )
         figures["confusion_matrix"] = plots.confusion_figure(
             self.metrics["confusion_matrix"], self.class_names
         )
@@ -122,18 +150,29 @@ def evaluate_model(
     n_bins: int = 10,
     progress: bool = False,
     class_names: tuple[str, ...] = ("NORMAL", "PNEUMONIA"),
+    *,
+    temperature: float = DEFAULT_TEMPERATURE,
+    groups: list[str] | None = None,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = 0.95,
+    seed: int = 0,
+    operating_point: str | None = None,
 ) -> Evaluation | MulticlassEvaluation:
     """Evaluates a binary pneumonia classifier at a fixed decision threshold.
 
+    The threshold and the temperature should come from the validation split
+    (`keras_cxr.training.train` stores both in the model file, see
+    `keras_cxr.models.read_metadata`); choosing either on the images evaluated here would
+    make the metrics optimistic. The model's logits are divided by `temperature` before
+    the sigmoid; the ECE and Brier score at temperature 1 are kept as
+    `ece_uncalibrated` and `brier_uncalibrated`. Every scalar metric gets a percentile
+    bootstrap interval over `n_resamples` resamples of whole patients (`groups`).
+
     A model with k >= 3 softmax outputs (the three-class task) is evaluated by
     `keras_cxr.training.multiclass_evaluation.evaluate_multiclass` instead: the decision is
-    the arg-max, `threshold`, `threshold_source` and `n_bins` are not used, and the
+    the arg-max, the threshold, temperature, bootstrap and `n_bins` are not used, and the
     result is a `MulticlassEvaluation` (class names NORMAL, BACTERIAL, VIRAL unless
     `class_names` has k names).
-
-    The threshold should come from the validation split (`keras_cxr.training.train` stores
-    it in the model file, see `keras_cxr.models.read_metadata`); choosing it on the
-    images evaluated here would make sensitivity and specificity optimistic.
 
     Args:
         model: A model with a `(batch, 1)` sigmoid or `(batch, k)` softmax output.
@@ -146,6 +185,15 @@ def evaluate_model(
         n_bins: Bins of the calibration error. Defaults to 10.
         progress: Show a progress bar. Defaults to False.
         class_names: Names of the two classes. Defaults to `("NORMAL", "PNEUMONIA")`.
+        temperature: Temperature of the logits (`keras_cxr.models.stored_temperature`).
+            Defaults to 1 (uncalibrated).
+        groups: Patient of each image (`ImageSet.patients`), resampled whole by the
+            bootstrap; None counts every image as its own patient.
+        n_resamples: Bootstrap resamples; 0 skips the intervals. Defaults to 1000.
+        confidence: Coverage of the intervals. Defaults to 0.95.
+        seed: Seed of the bootstrap. Defaults to 0.
+        operating_point: The operating point the threshold was chosen for, stored in
+            the metrics for the record (never re-chosen here). Defaults to None.
 
     Returns:
         A `keras_cxr.training.Evaluation`, or a `MulticlassEvaluation` for k >= 3.
@@ -170,9 +218,30 @@ def evaluate_model(
             f"Invalid value received for argument `labels`. Expected one label per image "
             f"({len(images)}). Received: len(labels)={len(labels)}"
         )
-    probabilities = predict_probabilities(model, images, batch_size, progress)
+    temperature = check_temperature(temperature)
+    logits = predict_logits(model, images, batch_size, progress)
+    probabilities = positive_probability_of(logits, temperature)
+    uncalibrated = positive_probability_of(logits, DEFAULT_TEMPERATURE)
     metrics = classification_report(labels, probabilities, threshold, n_bins)
-    metrics["threshold_source"] = threshold_source
+    metrics.update(
+        threshold_source=threshold_source,
+        temperature=float(temperature),
+        operating_point=operating_point,
+        ece_uncalibrated=expected_calibration_error(labels, uncalibrated, n_bins),
+        brier_uncalibrated=brier_score(labels, uncalibrated),
+    )
+    intervals = {}
+    if n_resamples:
+        intervals = classification_intervals(
+            labels, probabilities, threshold, groups, n_resamples, confidence, seed, n_bins
+        )
+        metrics["intervals"] = {name: interval.to_dict() for name, interval in intervals.items()}
+        metrics["bootstrap"] = {
+            "resamples": int(n_resamples),
+            "confidence": float(confidence),
+            "unit": "image" if groups is None else "patient",
+            "groups": len(labels) if groups is None else len(set(map(str, groups))),
+        }
     both = labels.min() != labels.max()
     return Evaluation(
         labels=labels,
@@ -182,4 +251,7 @@ def evaluate_model(
         roc=roc_curve(labels, probabilities) if both else None,
         reliability=reliability_curve(labels, probabilities, n_bins),
         class_names=tuple(class_names),
+        temperature=float(temperature),
+        uncalibrated=uncalibrated,
+        intervals=intervals,
     )

@@ -14,7 +14,9 @@ from keras_cxr.atomic import atomic_write, atomic_write_json
 from keras_cxr.data.image_splits import BINARY_CLASS_NAMES
 from keras_cxr.data.images import read_images
 from keras_cxr.explain import get_method
-from keras_cxr.models.prediction import predict_probabilities
+from keras_cxr.models.prediction import predict_logits
+from keras_cxr.models.temperature import DEFAULT_TEMPERATURE
+from keras_cxr.training.calibrating import positive_probability_of
 from keras_cxr.viz.grid import plot_grid
 
 
@@ -50,6 +52,7 @@ def explain_files(
     threshold: float = 0.5,
     class_names: tuple[str, ...] = BINARY_CLASS_NAMES,
     progress: bool = False,
+    temperature: float = DEFAULT_TEMPERATURE,
 ) -> list[ExplainedImage]:
     """Explains image files and writes one figure per image, named after its prediction.
 
@@ -69,6 +72,8 @@ def explain_files(
         threshold: Decision threshold (`p >= threshold` is pneumonia). Defaults to 0.5.
         class_names: Names of the two classes. Defaults to `("NORMAL", "PNEUMONIA")`.
         progress: Show a progress bar. Defaults to False.
+        temperature: Temperature of the logits (`keras_cxr.models.stored_temperature`):
+            the probabilities and the decision are the calibrated ones. Defaults to 1.
 
     Returns:
         One `keras_cxr.training.ExplainedImage` per path, in order.
@@ -95,7 +100,7 @@ def explain_files(
         )
     paths = [Path(p) for p in paths]
     images = read_images(paths, height, color_mode, progress, "reading images")
-    probabilities = predict_probabilities(model, images)
+    probabilities = positive_probability_of(predict_logits(model, images), temperature)
     predicted = (probabilities >= threshold).astype(np.int64)
     explanation = explainer_class(model).explain(images.astype(np.float32), predicted)
     branches = explanation.layer_heatmaps if len(explanation.layer_heatmaps) > 1 else {}
@@ -126,6 +131,7 @@ def explain_files(
                 "probability": r.probability,
                 "predicted": r.predicted,
                 "threshold": threshold,
+                "temperature": temperature,
                 "method": method,
             }
             for r in results

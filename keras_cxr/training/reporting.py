@@ -13,7 +13,10 @@ import numpy as np
 from keras_cxr.data.image_splits import ImageSet
 from keras_cxr.explain import get_method
 from keras_cxr.metrics import mc_dropout_predict
+from keras_cxr.metrics.bootstrap import DEFAULT_RESAMPLES
+from keras_cxr.metrics.report import INTERVAL_METRICS
 from keras_cxr.models.head import feature_extractor
+from keras_cxr.models.temperature import DEFAULT_TEMPERATURE
 from keras_cxr.training.evaluation import Evaluation, evaluate_model
 from keras_cxr.viz import plots
 from keras_cxr.viz.overlay import overlay
@@ -58,11 +61,18 @@ def write_report(
     history: dict[str, list[float]] | None = None,
     batch_size: int = 32,
     progress: bool = False,
+    *,
+    temperature: float = DEFAULT_TEMPERATURE,
+    operating_point: str | None = None,
+    n_resamples: int = DEFAULT_RESAMPLES,
 ) -> ReportResult:
     """Evaluates a model on labelled images and writes a self-contained HTML report.
 
     The page holds the metrics at `threshold` (accuracy, sensitivity, specificity, PPV,
-    NPV, ROC AUC, ECE), the ROC curve, the reliability diagram, the confusion matrix, the
+    NPV, ROC AUC, Brier score, ECE) of the probabilities calibrated by `temperature`, each
+    with its 95% bootstrap interval over resamples of whole patients (`data.patients`),
+    the ECE before calibration, the ROC curve, the reliability diagram (before and after
+    calibration), the confusion matrix, the
     distribution of the prediction uncertainty and, if given, the training curves; then
     two galleries: the most confident correct cases and the most confidently wrong ones,
     each with the image, one CAM overlay per branch and the fused one, the prediction and
@@ -91,6 +101,11 @@ def write_report(
         history: Training history (`keras_cxr.training.read_history`) to plot, or None.
         batch_size: Images per forward pass. Defaults to 32.
         progress: Show progress bars. Defaults to False.
+        temperature: Temperature of the logits, from validation
+            (`keras_cxr.models.stored_temperature`). Defaults to 1.
+        operating_point: The operating point the threshold was chosen for, shown on the
+            page. Defaults to None.
+        n_resamples: Bootstrap resamples of the intervals; 0 shows none. Defaults to 1000.
 
     Returns:
         A `keras_cxr.training.ReportResult`.
@@ -113,6 +128,10 @@ def write_report(
         threshold_source,
         batch_size,
         progress=progress,
+        temperature=temperature,
+        groups=data.patients,
+        n_resamples=n_resamples,
+        operating_point=operating_point,
     )
     uncertainty = None
     multiclass = evaluation.threshold is None  # k classes, decided by the arg-max
@@ -164,7 +183,9 @@ def write_report(
     figure_objects = evaluation.figures()
     figures: dict[str, Any] = {
         "ROC curve (dot: decision threshold)": figure_objects.get("roc"),
-        "Reliability diagram": figure_objects.get("reliability"),
+        "Reliability diagram (before and after temperature scaling)": figure_objects.get(
+            "reliability"
+        ),
         "Confusion matrix": figure_objects["confusion_matrix"],
     }
     if uncertainty is not None:
@@ -186,7 +207,19 @@ def write_report(
         "StackedEnsemble dropout head).",
     ]
     if not multiclass:  # the k-class page shows no calibration
-        notes.append("ECE: expected calibration error over 10 equal-width probability bins.")
+        notes.append(
+            "ECE: expected calibration error over 10 equal-width probability bins. "
+            f"Probabilities are calibrated by temperature scaling (T = {temperature:.3f}, "
+            "fitted on validation); the ECE and Brier score before calibration are shown too."
+        )
+    bootstrap = evaluation.metrics.get("bootstrap")
+    if bootstrap:
+        notes.append(
+            f"Brackets: {bootstrap['confidence']:.0%} percentile bootstrap intervals over "
+            f"{bootstrap['resamples']} resamples of {bootstrap['groups']} {bootstrap['unit']}s "
+            "(all images of a patient drawn together); resamples without both classes are "
+            "left out of the rates they leave undefined."
+        )
     path = write_html_report(
         out,
         title=title,
@@ -198,6 +231,29 @@ def write_report(
         tables=tables,
     )
     return ReportResult(Path(path), evaluation, uncertainty, confident, wrong)
+
+
+def _binary_metrics(evaluation: Evaluation, threshold_source: str) -> dict[str, Any]:
+    """The metrics table of a binary model, at its threshold, with the intervals."""
+    metrics = _metrics_table(evaluation)
+    metrics["threshold chosen on"] = threshold_source
+    metrics["confusion matrix [[TN, FP], [FN, TP]]"] = evaluation.metrics["confusion_matrix"]
+    return metrics
+
+
+def _metrics_table(evaluation: Evaluation) -> dict[str, Any]:
+    """The page's metrics: each with its bootstrap interval where there is one."""
+    m, intervals = evaluation.metrics, evaluation.intervals
+    table: dict[str, Any] = {"n": m["n"], "n_positive": m["n_positive"]}
+    for key in INTERVAL_METRICS:
+        table[key] = str(intervals[key]) if key in intervals else m[key]
+    table["ece before calibration"] = m["ece_uncalibrated"]
+    table["brier before calibration"] = m["brier_uncalibrated"]
+    table["temperature"] = m["temperature"]
+    table["threshold"] = m["threshold"]
+    if m.get("operating_point"):
+        table["operating point"] = m["operating_point"]
+    return table
 
 
 def _top(indices: np.ndarray, confidence: np.ndarray, count: int) -> np.ndarray:

@@ -22,7 +22,7 @@ import numpy as np
 from keras_cxr.atomic import atomic_write
 from keras_cxr.data.image_splits import ImageSplits
 from keras_cxr.models.head import HeadModel
-from keras_cxr.models.prediction import positive_probability, predict_outputs
+from keras_cxr.models.prediction import positive_probability, predict_logits, predict_outputs
 from keras_cxr.models.stacked_ensemble import StackedEnsemble
 from keras_cxr.training.data_parallel import (
     batchnorm_synchronized,
@@ -141,7 +141,7 @@ def fine_tune_stage(run: Run) -> int | None:
 
 
 def val_probabilities(run: Run) -> np.ndarray:
-    """The trained model's pneumonia probability on the validation images.
+    """The trained model's pneumonia probability on the validation images (uncalibrated).
 
     Args:
         run: The run, after its stages.
@@ -172,17 +172,38 @@ def val_outputs(run: Run) -> np.ndarray:
         >>> keras_cxr.training.stages.val_outputs(run).shape
         (520, 3)
     """
+    return _val_predictions(run, logits=False)
+
+
+def val_logits(run: Run) -> np.ndarray:
+    """The trained model's logits on the validation images, for temperature scaling.
+
+    Uses the cached validation features as `val_outputs` does.
+
+    Args:
+        run: The run, after its stages.
+
+    Returns:
+        float64 `(N, units)`: the output before its sigmoid or softmax.
+
+    Example:
+        >>> keras_cxr.training.stages.val_logits(run)[:2]
+        array([[-1.99], [3.48]])
+    """
+    return _val_predictions(run, logits=True)
+
+
+def _val_predictions(run: Run, logits: bool) -> np.ndarray:
     fine_tuned = bool(run.config.fine_tune_last and run.config.fine_tune_epochs)
     count = len(run.splits.val)
     if run.head is not None and run.val_features is not None and not fine_tuned:
-        if run.devices == 1:
-            outputs = run.head.predict(run.val_features, verbose=0)
-        else:
-            features = padded(run.val_features, run.devices)
-            outputs = run.head.predict(features, batch_size=run.config.batch_size, verbose=0)
+        head = HeadModel(run.model, logits=True) if logits else run.head
+        features = run.val_features if run.devices == 1 else padded(run.val_features, run.devices)
+        outputs = head.predict(features, batch_size=run.config.batch_size, verbose=0)
         return np.asarray(keras.ops.convert_to_numpy(outputs), np.float64)[:count]
     images = padded(run.splits.val.images, run.devices)
-    return predict_outputs(run.model, images, run.config.batch_size)[:count]
+    predict = predict_logits if logits else predict_outputs
+    return predict(run.model, images, run.config.batch_size)[:count]
 
 
 def _fit_head(run: Run, resume: StageResume | None) -> int | None:

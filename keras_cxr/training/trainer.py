@@ -14,8 +14,10 @@ Steps:
      baseline of `benchmarks/training_pipeline.py`).
    - `"end_to_end"`: everything trains on images (the offline recipe).
 5. Optional fine-tuning of the last `fine_tune_last` backbone layers at a lower rate.
-6. The decision threshold is chosen on the validation split; the model is saved as
-   `model.keras` with the threshold inside (`keras_cxr.models.read_metadata`).
+6. A temperature is fitted on the validation logits and the decision threshold is chosen
+   for the operating point on the calibrated validation probabilities
+   (`keras_cxr.training.calibrating`); the model is saved as `model.keras` with the
+   threshold, temperature and operating point inside (`keras_cxr.models.read_metadata`).
 
 Every stage writes `history.csv`, TensorBoard logs, Grad-CAM grids of validation images
 (`GradCAMCallback`), the best weights and a resume snapshot after each epoch.
@@ -33,9 +35,11 @@ import keras
 from keras_cxr.atomic import atomic_write_json
 from keras_cxr.data.image_splits import ImageSplits, load_image_splits
 from keras_cxr.data.index import scan_chest_xray
-from keras_cxr.metrics import classification_report, select_threshold
+from keras_cxr.metrics import classification_report
 from keras_cxr.models.metadata import save_model
-from keras_cxr.models.prediction import predict_outputs, predict_probabilities
+from keras_cxr.models.prediction import predict_logits, predict_outputs
+from keras_cxr.models.temperature import DEFAULT_TEMPERATURE
+from keras_cxr.training.calibrating import calibrate_on_validation, positive_probability_of
 from keras_cxr.training.config import TrainConfig
 from keras_cxr.training.data_parallel import drops_partial_batches, padded, training_devices
 from keras_cxr.training.history import read_history
@@ -50,13 +54,7 @@ from keras_cxr.training.run_folder import (
     check_writable,
     prepare_run_folder,
 )
-from keras_cxr.training.stages import (
-    Run,
-    fine_tune_stage,
-    main_stage,
-    val_outputs,
-    val_probabilities,
-)
+from keras_cxr.training.stages import Run, fine_tune_stage, main_stage, val_logits, val_outputs
 
 
 @dataclass
@@ -66,10 +64,10 @@ class TrainResult:
     Attributes:
         model: The full image → probability model with the best weights.
         model_path: Where it was saved (`<out>/model.keras`, threshold inside).
-        threshold: Decision threshold chosen on the validation split; None for the
-            three-class task, decided by the arg-max.
+        threshold: Decision threshold chosen on the validation split (on calibrated
+            probabilities); None for the three-class task, decided by the arg-max.
         val_metrics: `keras_cxr.metrics.classification_report` on validation at
-            `threshold`; for the three-class task,
+            `threshold`, of the calibrated probabilities; for the three-class task,
             `keras_cxr.training.multiclass_evaluation.multiclass_metrics`.
         test_metrics: The same on the test split, or None without one.
         history: Log key → one value per epoch, every stage in order.
@@ -80,6 +78,7 @@ class TrainResult:
         splits: The decoded data (not saved).
         resumed: `(stage, 0-based epoch)` where an interrupted run was continued; empty
             for a fresh run.
+        temperature: Temperature fitted on validation (1 without calibration).
 
     Example:
         >>> result = keras_cxr.training.train(config)
@@ -98,6 +97,7 @@ class TrainResult:
     out: Path
     splits: ImageSplits | None = field(default=None, repr=False)
     resumed: list[tuple[str, int]] = field(default_factory=list)
+    temperature: float = 1.0
 
 
 def train(config: TrainConfig, splits: ImageSplits | None = None) -> TrainResult:
@@ -176,18 +176,28 @@ def _train(config: TrainConfig, splits: ImageSplits | None, devices: int) -> Tra
         fine_tune_stage(run)
     if config.num_classes > 1:  # the three-class task: the arg-max decides, no threshold
         threshold, val_metrics, test_metrics = _multiclass_metrics(run, devices)
+        temperature, operating_point = DEFAULT_TEMPERATURE, "argmax"
+        calibration_metadata: dict = {"threshold": None}
     else:
-        val_probability = val_probabilities(run)
-        threshold = select_threshold(splits.val.labels, val_probability, config.threshold_method)
-        val_metrics = classification_report(splits.val.labels, val_probability, threshold)
+        calibration = calibrate_on_validation(
+            splits.val.labels,
+            val_logits(run),
+            config.operating_point or config.threshold_method,
+            config.calibrate,
+        )
+        threshold, temperature = calibration.threshold, calibration.temperature
+        operating_point, calibration_metadata = calibration.operating_point, calibration.metadata()
+        val_metrics = classification_report(splits.val.labels, calibration.probabilities, threshold)
         test_metrics = None
         if splits.test is not None:
             test_images = padded(splits.test.images, devices)
-            test_probabilities = predict_probabilities(model, test_images, config.batch_size)
-            test_probabilities = test_probabilities[: len(splits.test)]
+            test_logits = predict_logits(model, test_images, config.batch_size)
+            test_probabilities = positive_probability_of(
+                test_logits[: len(splits.test)], temperature
+            )
             test_metrics = classification_report(splits.test.labels, test_probabilities, threshold)
     metadata = {
-        "threshold": threshold,
+        **calibration_metadata,
         "threshold_method": config.threshold_method,
         "threshold_split": "validation",
         "class_names": list(splits.class_names),
@@ -207,6 +217,8 @@ def _train(config: TrainConfig, splits: ImageSplits | None, devices: int) -> Tra
         {
             "model": model_path,
             "threshold": threshold,
+            "temperature": temperature,
+            "operating_point": operating_point,
             "val_metrics": val_metrics,
             "test_metrics": test_metrics,
             "best_epoch": best_epoch,
@@ -233,6 +245,7 @@ def _train(config: TrainConfig, splits: ImageSplits | None, devices: int) -> Tra
         out=out,
         splits=splits,
         resumed=run.resumed,
+        temperature=temperature,
     )
 
 

@@ -65,7 +65,11 @@ def roc_figure(
 
 
 def reliability_figure(
-    confidence: np.ndarray, accuracy: np.ndarray, counts: np.ndarray, ece: float
+    confidence: np.ndarray,
+    accuracy: np.ndarray,
+    counts: np.ndarray,
+    ece: float,
+    before: tuple[np.ndarray, np.ndarray, np.ndarray, float] | None = None,
 ) -> Figure:
     """A reliability diagram: observed share of positives against mean predicted probability.
 
@@ -75,6 +79,9 @@ def reliability_figure(
         accuracy: Observed share of positives per bin.
         counts: Cases per bin.
         ece: Expected calibration error, shown in the title.
+        before: `(confidence, accuracy, counts, ece)` of the same cases before
+            calibration (temperature scaling), drawn as a second, dashed curve; None
+            (default) draws one curve.
 
     Returns:
         A `matplotlib.figure.Figure` with the diagram over a histogram of the bins.
@@ -91,16 +98,25 @@ def reliability_figure(
     filled = np.asarray(counts) > 0
     centers = (np.arange(len(counts)) + 0.5) / len(counts)
     top.plot([0, 1], [0, 1], color="#999999", lw=1, ls="--", label="perfect calibration")
+    title = f"Reliability (ECE = {ece:.3f})"
+    if before is not None:
+        was = np.asarray(before[2]) > 0
+        top.plot(
+            np.asarray(before[0])[was],
+            np.asarray(before[1])[was],
+            "s--",
+            color="#ff7f0e",
+            label=f"before calibration (ECE {before[3]:.3f})",
+        )
+        title = f"Reliability (ECE {before[3]:.3f} → {ece:.3f})"
     top.plot(
         np.asarray(confidence)[filled],
         np.asarray(accuracy)[filled],
         "o-",
         color="#1f77b4",
-        label="model",
+        label="model" if before is None else f"calibrated (ECE {ece:.3f})",
     )
-    top.set(
-        ylim=(0, 1), ylabel="observed share of pneumonia", title=f"Reliability (ECE = {ece:.3f})"
-    )
+    top.set(ylim=(0, 1), ylabel="observed share of pneumonia", title=title)
     top.legend(loc="upper left", fontsize=8)
     top.grid(alpha=0.3)
     bottom.bar(centers, counts, width=1 / len(counts), color="#aec7e8", edgecolor="#1f77b4")

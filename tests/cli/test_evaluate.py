@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
+import keras_cxr
 from keras_cxr.cli import main
+from keras_cxr.data import load_image_folder
+from keras_cxr.metrics.report import INTERVAL_METRICS
 from keras_cxr.models import read_metadata
+from keras_cxr.training import evaluate_model
 
 from ._helpers import error_line
 
@@ -25,6 +30,9 @@ def test_evaluate_uses_the_stored_threshold(demo, tmp_path, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     stored = read_metadata(demo / "model.keras")["threshold"]
     assert metrics["threshold"] == pytest.approx(stored)
+    assert metrics["temperature"] == pytest.approx(
+        read_metadata(demo / "model.keras")["temperature"]
+    )
     assert metrics["threshold_source"].startswith("validation")
     assert metrics["n"] == 20 and {"roc_auc", "ece", "ppv", "npv"} <= set(metrics)
     assert all((out / f).is_file() for f in ("roc.png", "reliability.png", "confusion_matrix.png"))
@@ -33,6 +41,39 @@ def test_evaluate_uses_the_stored_threshold(demo, tmp_path, capsys):
     flags = ("--threshold", "0.9", "--quiet")
     assert evaluate(demo / "model.keras", demo / "data", out, *flags) == 0
     assert json.loads((out / "metrics.json").read_text())["threshold"] == 0.9
+
+
+def test_evaluate_prints_every_metric_with_its_patient_bootstrap_interval(demo, tmp_path, capsys):
+    model, data, out = demo / "model.keras", demo / "data" / "test", tmp_path / "eval"
+    assert evaluate(model, data, out, "--bootstrap", "200", "--seed", "3", "--quiet") == 0
+    printed = capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    intervals = metrics["intervals"]
+    assert set(intervals) == set(INTERVAL_METRICS)
+    for key, label in (("sensitivity", "sensitivity"), ("roc_auc", "ROC AUC"), ("brier", "Brier")):
+        low, high = intervals[key]["low"], intervals[key]["high"]
+        assert re.search(rf"{label}.*{metrics[key]:.4f}  \[{low:.4f}, {high:.4f}\]", printed)
+    assert intervals["roc_auc"]["resamples"] == 200
+    # The phantoms are named like Kermany files: one patient per image file here.
+    data_set = load_image_folder(data, 32, progress=False)
+    assert metrics["bootstrap"] == {
+        "resamples": 200,
+        "confidence": 0.95,
+        "unit": "patient",
+        "groups": len(set(data_set.patients)),
+    }
+    assert f"200 resamples of {len(set(data_set.patients))} patients" in printed
+    assert f"(before calibration {metrics['ece_uncalibrated']:.4f})" in printed
+    assert f"temperature {metrics['temperature']:.3f}" in printed
+    assert f"operating point {read_metadata(model)['operating_point']}" in printed
+    # The interval is the one of keras_cxr.metrics.classification_intervals.
+    loaded = keras_cxr.load_model(model)
+    arguments = (loaded, data_set.images, data_set.labels, metrics["threshold"])
+    options = {"temperature": metrics["temperature"], "groups": data_set.patients, "seed": 3}
+    evaluation = evaluate_model(*arguments, n_resamples=200, **options)
+    assert evaluation.intervals["accuracy"].to_dict() == pytest.approx(intervals["accuracy"])
+    # no resamples, no intervals
+    assert "intervals" not in evaluate_model(*arguments, n_resamples=0, **options).metrics
 
 
 # ----------------------------------------------------------------- bad input

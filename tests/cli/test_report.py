@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from keras_cxr.cli import main
@@ -27,6 +29,11 @@ def test_report_writes_one_html_file(demo, tmp_path):
     for label in ("cnn_3x3", "cnn_7x7", "fused"):
         assert f'alt="{label}"' in page
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
+    # every metric with its bootstrap interval, and the reliability before and after
+    assert re.search(r"<td>roc_auc</td><td>\d\.\d{4} \[\d\.\d{4}, \d\.\d{4}\]</td>", page)
+    assert "<td>brier</td>" in page and "<td>ece before calibration</td>" in page
+    assert "Reliability diagram (before and after temperature scaling)" in page
+    assert "percentile bootstrap intervals over 1000 resamples" in page
 
 
 def test_max_images_spreads_the_sample_over_the_folder(demo, tmp_path, capsys):

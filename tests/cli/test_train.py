@@ -139,6 +139,19 @@ def test_invalid_flags_are_usage_errors(flags, message, capsys):
     assert message in capsys.readouterr().err
 
 
+def test_operating_point_and_calibration_flags(trained_config, tmp_path, capsys):
+    flags = ["--operating-point", "specificity:0.9", "--no-calibrate"]
+    assert main(["train", "--data", str(tmp_path), *flags]) == 1
+    config = trained_config.pop("config")
+    assert (config.operating_point, config.calibrate) == ("specificity:0.9", False)
+    capsys.readouterr()
+    assert main(["train", "--data", str(tmp_path), "--operating-point", "sensitivity:95"]) == 1
+    assert error_line(capsys).startswith(
+        "error: Invalid value received for argument `operating_point`. Expected a target T in "
+    )
+    assert "config" not in trained_config
+
+
 def test_settings_the_flags_cannot_check_fail_with_one_line(trained_config, tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path), "--dropout", "1.5"]) == 1
     assert error_line(capsys) == (

@@ -17,6 +17,8 @@ MODULES = [
     importlib.import_module(f"keras_cxr.metrics.{name}")
     for name in (
         "average_drop_increase",
+        "bootstrap",
+        "brier",
         "calibration",
         "confusion",
         "data_randomization",
@@ -24,9 +26,11 @@ MODULES = [
         "localization",
         "model_randomization",
         "multiclass",
+        "operating_point",
         "report",
         "roc",
         "similarity",
+        "temperature_scaling",
         "threshold_selection",
     )
 ]

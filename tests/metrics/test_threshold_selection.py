@@ -59,7 +59,8 @@ def test_select_threshold_maximizes_its_objective(data, method):
     [
         (
             {"method": "roc"},
-            "Expected one of ('youden', 'f1', 'sensitivity'). Received: method='roc'",
+            "Expected one of ('youden', 'f1', 'sensitivity', 'specificity'), or "
+            "'sensitivity:T' / 'specificity:T' with a target T in (0, 1]. Received: method='roc'",
         ),
         ({"method": "sensitivity", "target": 0}, "Expected a float in (0, 1]. Received: target=0"),
         ({"target": 1.5}, "Expected a float in (0, 1]. Received: target=1.5"),

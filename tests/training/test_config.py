@@ -105,7 +105,7 @@ def test_an_unknown_recipe_is_refused():
         ),
         (
             {"threshold_method": "max"},
-            "`threshold_method`. Expected one of ['youden', 'f1', 'sensitivity']. "
+            "`threshold_method`. Expected one of ['youden', 'f1', 'sensitivity', 'specificity']. "
             "Received: threshold_method='max'",
         ),
         ({"backbones": ()}, "`backbones`. Expected a non-empty list of backbone names."),

@@ -13,22 +13,29 @@ from keras_cxr.training import write_report
 
 
 def test_report_is_self_contained_with_metrics_plots_and_galleries(trained, test_set, tmp_path):
-    threshold = read_metadata(trained.model_path)["threshold"]
+    metadata = read_metadata(trained.model_path)
     result = write_report(
         trained.model,
         test_set,
         tmp_path / "report.html",
-        threshold,
+        metadata["threshold"],
         "validation",
         gallery_size=3,
         mc_samples=5,
+        temperature=metadata["temperature"],
+        n_resamples=100,
     )
     page = _Page()
     page.feed(result.path.read_text(encoding="utf-8"))
     assert page.headings[:2] == ["Metrics", "Figures"]
     assert "Most confident correct cases" in page.headings
     assert "Most confidently wrong cases" in page.headings
-    assert f"{result.evaluation.metrics['roc_auc']:.4f}" in page.cells
+    # every metric with its patient-level interval: "0.6800 [0.4000, 0.9000]"
+    intervals = result.evaluation.intervals
+    assert str(intervals["roc_auc"]).startswith(f"{result.evaluation.metrics['roc_auc']:.4f} [")
+    assert str(intervals["roc_auc"]) in page.cells and str(intervals["brier"]) in page.cells
+    assert "ece before calibration" in page.cells
+    assert f"{metadata['temperature']:.4f}" in page.cells
     assert page.images, "no image in the report"
     for image in page.images:
         assert image["src"].startswith("data:image/png;base64,")

@@ -13,8 +13,14 @@ import pytest
 
 import keras_cxr
 from keras_cxr.data import load_image_splits
-from keras_cxr.metrics import classification_report, select_threshold
-from keras_cxr.models import HeadModel, predict_probabilities, read_metadata
+from keras_cxr.metrics import classification_report, fit_temperature, select_threshold
+from keras_cxr.models import (
+    HeadModel,
+    apply_temperature,
+    predict_logits,
+    predict_probabilities,
+    read_metadata,
+)
 from keras_cxr.training import RunExistsError, TrainConfig, extract_features, read_history, train
 
 from .conftest import INTERRUPT_AFTER, tiny_config
@@ -49,16 +55,29 @@ def test_saved_model_holds_the_best_weights_and_the_validation_threshold(resumed
         probabilities, predict_probabilities(result.model, splits.val.images), atol=1e-6
     )
     metadata = read_metadata(result.model_path)
-    expected = select_threshold(splits.val.labels, probabilities, "youden")
+    # The temperature is fitted on the validation logits, the threshold on the calibrated
+    # validation probabilities.
+    logits = predict_logits(model, splits.val.images)[:, 0]
+    temperature = fit_temperature(splits.val.labels, logits)
+    assert metadata["temperature"] == pytest.approx(temperature, rel=1e-4)
+    assert result.temperature == metadata["temperature"]
+    calibrated = apply_temperature(logits, metadata["temperature"])
+    expected = select_threshold(splits.val.labels, calibrated, "youden")
     assert metadata["threshold"] == pytest.approx(expected, abs=1e-6)
+    assert metadata["operating_point"] == "youden"
     assert metadata["threshold_split"] == "validation"
     assert metadata["image_size"] == 32 and metadata["recipe"] == "demo"
-    report = classification_report(splits.val.labels, probabilities, expected)
+    calibration = metadata["calibration"]
+    assert calibration["nll_after"] <= calibration["nll_before"] + 1e-12
+    report = classification_report(splits.val.labels, calibrated, expected)
     assert metadata["val_metrics"]["accuracy"] == pytest.approx(report["accuracy"])
+    assert metadata["val_metrics"]["ece"] == pytest.approx(calibration["ece_after"])
+    test_logits = predict_logits(model, splits.test.images)[:, 0]
     test_report = classification_report(
-        splits.test.labels, predict_probabilities(model, splits.test.images), expected
+        splits.test.labels, apply_temperature(test_logits, temperature), expected
     )
     assert result.test_metrics["roc_auc"] == pytest.approx(test_report["roc_auc"], abs=1e-6)
+    assert result.test_metrics["brier"] == pytest.approx(test_report["brier"], abs=1e-5)
 
 
 def test_run_writes_history_tensorboard_and_gradcam_grids(resumed_run):
@@ -119,6 +138,13 @@ def test_full_model_predicts_what_the_head_predicts_on_cached_features(cached_ru
     np.testing.assert_allclose(
         predict_probabilities(loaded, images), on_features, rtol=1e-4, atol=1e-5
     )
+    # The temperature was fitted on the head's logits: the full model's give the same.
+    logits = predict_logits(loaded, images)[:, 0]
+    np.testing.assert_allclose(
+        HeadModel(loaded, logits=True).predict(features, verbose=0)[:, 0], logits, atol=1e-4
+    )
+    temperature = read_metadata(result.model_path)["temperature"]
+    assert temperature == pytest.approx(fit_temperature(result.splits.val.labels, logits), 1e-3)
     # and the cache on disk holds exactly the features of these images
     cached = np.load(next((result.out / "cache").glob("features_val_*.npy")))
     np.testing.assert_allclose(cached[0], features, rtol=1e-4, atol=1e-5)
