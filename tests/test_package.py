@@ -76,3 +76,16 @@ def test_old_training_import_paths_warn_and_still_work():
         assert training.HeadModel is HeadModel
     with pytest.raises(AttributeError, match="copy_head_weights"):
         training.copy_head_weights  # noqa: B018
+
+
+def test_every_explanation_method_is_exported_at_top_level():
+    from keras_cxr.explain import METHODS
+
+    for cls in METHODS.values():
+        assert getattr(keras_cxr, cls.__name__) is cls
+        assert cls.__name__ in keras_cxr.__all__
+    from keras_cxr import BatchExplainer, IntegratedGradients, SmoothGrad
+
+    assert IntegratedGradients is keras_cxr.explain.IntegratedGradients
+    assert SmoothGrad is keras_cxr.explain.SmoothGrad
+    assert BatchExplainer is keras_cxr.explain.BatchExplainer

@@ -6,12 +6,13 @@ Shared by the CAM family (`base.py`) and the pixel attribution methods
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
 
 from keras_cxr._validation import invalid_value
+from keras_cxr.explain.class_targets import check_class_index
 
 
 def has_inputs(model: keras.Model) -> bool:
@@ -71,3 +72,18 @@ def check_images(images, expected: Sequence | None) -> np.ndarray:
     if not np.isfinite(array).all():
         raise invalid_value("images", "finite pixel values (no NaN or Inf)", "non-finite values")
     return array
+
+
+def checked_batch(
+    images, class_index, expected: Sequence | None, units: int | None, probe: Callable
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The inputs of an explainer's `explain`, checked: images, class indices, unit count.
+
+    `images` go through `check_images`; where the explained output's unit count is not
+    known yet (a subclassed model has no symbolic outputs), `probe(images[:1])` gives it;
+    `class_index` then goes through `check_class_index`. Raises their `ValueError`s.
+    """
+    images = check_images(images, expected)
+    if units is None:
+        units = int(probe(images[:1]))
+    return images, check_class_index(class_index, images.shape[0], units), units

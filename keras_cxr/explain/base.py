@@ -17,11 +17,10 @@ from keras import ops
 from keras_cxr import backend
 from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.explain import heatmaps as hm
-from keras_cxr.explain._inputs import check_images, image_shape_of, output_index
+from keras_cxr.explain._inputs import checked_batch, image_shape_of, output_index
 from keras_cxr.explain.class_targets import (
     SCORE_MODES,
     apply_activation,
-    check_class_index,
     resolve_classes,
     select_scores,
 )
@@ -151,10 +150,9 @@ class BaseCAM:
             >>> explanation.heatmaps.shape == images.shape[:3]
             True
         """
-        images = check_images(images, self._image_shape)
-        if self._units is None:
-            self._units = self._probe_units(images)
-        classes = check_class_index(class_index, images.shape[0], self._units)
+        images, classes, self._units = checked_batch(
+            images, class_index, self._image_shape, self._units, self._probe_units
+        )
         pieces = [
             self._explain_chunk(
                 images[start : start + self.batch_size], classes[start:][: self.batch_size]
@@ -228,9 +226,8 @@ class BaseCAM:
             self._compiled[key] = compiled
         return compiled
 
-    def _probe_units(self, images: np.ndarray) -> int:
-        outputs = self._hooked.call_plain(images[:1])
-        return int(outputs.shape[-1])
+    def _probe_units(self, image: np.ndarray) -> int:
+        return int(self._hooked.call_plain(image).shape[-1])
 
     def _run_batch(self, images, class_index):
         size = tuple(images.shape[1:3])

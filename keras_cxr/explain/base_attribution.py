@@ -19,11 +19,10 @@ from keras import ops
 from keras_cxr import backend
 from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.explain import heatmaps as hm
-from keras_cxr.explain._inputs import check_images, image_shape_of, output_index
+from keras_cxr.explain._inputs import checked_batch, image_shape_of, output_index
 from keras_cxr.explain.class_targets import (
     SCORE_MODES,
     apply_activation,
-    check_class_index,
     resolve_classes,
     select_scores,
 )
@@ -131,11 +130,9 @@ class BaseAttribution:
         """Attribute the explained score of each image to its pixels.
 
         Args:
-            images: `(batch, height, width, channels)` array or tensor of raw pixels, in
-                the model's own input scale (uint8 is accepted and cast to float32).
-            class_index: `None` for each image's predicted class, an int for all images,
-                or one int per image. For a single sigmoid unit, 1 explains the positive
-                class and 0 the negative one.
+            images, class_index: As for `keras_cxr.explain.BaseCAM.explain`: raw pixels in
+                the model's own input scale, and `None` (each image's predicted class), an
+                int, or one int per image.
 
         Returns:
             A `keras_cxr.Explanation` with `attributions` (raw, float32 `(batch, height,
@@ -152,10 +149,9 @@ class BaseAttribution:
             >>> explanation.attributions.shape == images.shape[:3]
             True
         """
-        images = check_images(images, self._image_shape)
-        if self._units is None:
-            self._units = int(self._logits(images[:1]).shape[-1])
-        classes = check_class_index(class_index, images.shape[0], self._units)
+        images, classes, self._units = checked_batch(
+            images, class_index, self._image_shape, self._units, self._probe_units
+        )
         self._check_fits(images)
         extras = self._per_image_inputs(images)
         pieces = []
@@ -199,6 +195,9 @@ class BaseAttribution:
             compiled = backend.compile_function(function, signature, self.model)
             self._compiled[key] = compiled
         return compiled
+
+    def _probe_units(self, image: np.ndarray) -> int:
+        return int(self._logits(image).shape[-1])
 
     def _logits(self, images):
         """The explained output's logits (a subclassed model's output as it is)."""
