@@ -80,7 +80,7 @@ class ImageSet:
         batch_size: int,
         class_weight: dict[int, float] | None = None,
         shuffle: bool = False,
-        augment: bool = False,
+        augment: bool | str = False,
         seed: int = 0,
         drop_remainder: bool = False,
     ) -> Any:
@@ -93,7 +93,8 @@ class ImageSet:
             batch_size: Images per batch.
             class_weight: Label → weight, or None for no weights. Defaults to None.
             shuffle: Reshuffle every epoch (seeded). Defaults to False.
-            augment: Apply `keras_cxr.data.make_augmentation(seed=seed)` to each batch.
+            augment: Apply `keras_cxr.data.make_augmentation(seed=seed)` to each batch
+                (True), or the preset of `keras_cxr.data.AUGMENTATIONS` so named (a str).
                 Defaults to False.
             seed: Seed of the shuffle and the augmentation. Defaults to 0.
             drop_remainder: Leave out the last partial batch of each pass (data-parallel
@@ -107,7 +108,7 @@ class ImageSet:
         """
         import tensorflow as tf
 
-        from keras_cxr.data.augmentation import make_augmentation
+        from keras_cxr.data.augmentation import named_augmentation
 
         labels = self.labels.astype(np.float32)[:, None]
         if class_weight is None:
@@ -122,7 +123,8 @@ class ImageSet:
             lambda x, *rest: (tf.cast(x, tf.float32), *rest), num_parallel_calls=tf.data.AUTOTUNE
         )
         if augment:
-            augmentation = make_augmentation(seed=seed)
+            preset = augment if isinstance(augment, str) else "geometric"
+            augmentation = named_augmentation(preset, seed=seed)
             dataset = dataset.map(
                 lambda x, *rest: (augmentation(x, training=True), *rest),
                 num_parallel_calls=tf.data.AUTOTUNE,

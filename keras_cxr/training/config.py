@@ -12,6 +12,8 @@ have one source), and what `validate` and `fingerprint` read:
   `validate` accepts, and `minimum` (int) the least integer it accepts.
 - `default_text` (str): the default as the command line says it, where it differs.
 - `resumable` (bool): may change when a run is resumed; `fingerprint` leaves it out.
+- `added` (bool): a field added after runs were fingerprinted; `fingerprint` leaves it
+  out while it has its default, so those runs still resume.
 - `cli` (bool): False for a field that is no flag.
 
 It imports only the standard library and `keras_cxr._validation`: no NumPy, no Keras.
@@ -27,59 +29,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keras_cxr._validation import check_int, invalid_value
+from keras_cxr.training.recipes import RECIPES
 
 #: Methods of `keras_cxr.metrics.select_threshold`, restated so that the settings load
 #: without NumPy; tests/training/test_config.py checks that it accepts each of them.
 THRESHOLD_METHODS = ("youden", "f1", "sensitivity")
+#: Where the threshold is chosen (`keras_cxr.training.shift_validation.THRESHOLD_DATA`).
+THRESHOLD_DATA = ("validation", "shifted")
+#: Names of `keras_cxr.data.AUGMENTATIONS`, restated for the same reason.
+AUGMENTATIONS = ("geometric", "intensity")
 
 
 def _flag(help: str, **options: Any) -> dict[str, Any]:
     """The metadata of a field: its flag's help and options (see the module docstring)."""
     return {"help": help, **options}
-
-
-#: Settings that differ from the `TrainConfig` defaults (the "seed" recipe) in each recipe.
-RECIPES: dict[str, dict[str, Any]] = {
-    # The seed notebook: frozen ImageNet MobileNetV2 + DenseNet169, head on cached features.
-    "seed": {},
-    # No downloads: two compact CNNs trained end to end at 128 px on a CPU. Measured on the
-    # 5,216 training images of Kermany et al. with 10% validation and 10% test carved out
-    # by patient (`keras-cxr train --weights none --test-fraction 0.1`): 21 min on 2 shared
-    # CPU cores; validation AUC 0.992, sensitivity 0.995, specificity 0.933, accuracy
-    # 0.979, ECE 0.021 (threshold 0.20 chosen there); test AUC 0.993, accuracy 0.960.
-    "offline": {
-        "backbones": ("cnn_3x3", "cnn_7x7"),
-        "image_size": 128,
-        "weights": None,
-        "train_backbones": True,
-        "head_units": (64,),
-        "dropout": 0.3,
-        "learning_rate": 1e-3,
-        "batch_size": 32,
-        "epochs": 8,
-        "patience": 4,
-        "lr_patience": 2,
-        "augment": True,
-        "gradcam_every": 4,
-    },
-    # `keras-cxr demo`: the offline recipe, shrunk to finish in minutes on phantoms.
-    "demo": {
-        "backbones": ("cnn_3x3", "cnn_7x7"),
-        "image_size": 64,
-        "weights": None,
-        "train_backbones": True,
-        "head_units": (32,),
-        "dropout": 0.3,
-        "learning_rate": 2e-3,
-        "batch_size": 32,
-        "epochs": 8,
-        "patience": 4,
-        "lr_patience": 2,
-        "augment": False,
-        "gradcam_images": 4,
-        "gradcam_every": 4,
-    },
-}
 
 
 @dataclass
@@ -119,6 +82,8 @@ class TrainConfig:
         augmented_views: Fixed augmented views `K` per image in the feature cache.
         augment: Augment images on the fly when training on images (end to end and
             fine-tuning).
+        augmentation: What `augment` applies, a `keras_cxr.data.AUGMENTATIONS` name:
+            `"geometric"` or `"intensity"`.
         fine_tune_last: After the main stage, train the last N layers of each backbone
             (BatchNorm stays frozen); 0 skips fine-tuning.
         fine_tune_epochs: Epochs of the fine-tuning stage.
@@ -129,6 +94,12 @@ class TrainConfig:
         class_weights: Weight the loss by balanced class weights.
         threshold_method: How the decision threshold is chosen on validation, see
             `keras_cxr.metrics.select_threshold`.
+        threshold_data: `"validation"` (the patient split) or `"shifted"` (it and its
+            shifted copies pooled, see `keras_cxr.training.ShiftValidation.threshold`);
+            needs `shift_validation`.
+        shift_validation: After training, grade the model on the validation cohorts and
+            shifted copies (`keras_cxr.training.shift_validation`), stored in
+            `summary.json`.
         gradcam_images: Validation images explained by `GradCAMCallback` (0: none).
         gradcam_every: Explain them every this many epochs.
         gradcam_method: Explanation method of the callback (a `keras_cxr.explain.METHODS` name).
@@ -211,6 +182,10 @@ class TrainConfig:
     augment: bool = field(
         default=False, metadata=_flag("augment images on the fly when training on images")
     )
+    augmentation: str = field(
+        default="geometric",
+        metadata=_flag("what --augment applies", choices=AUGMENTATIONS, added=True),
+    )
     fine_tune_last: int = field(
         default=0,
         metadata=_flag("then fine-tune the last N layers of each backbone", minimum=0),
@@ -232,6 +207,13 @@ class TrainConfig:
     threshold_method: str = field(
         default="youden",
         metadata=_flag("how the threshold is chosen on validation", choices=THRESHOLD_METHODS),
+    )
+    threshold_data: str = field(
+        default="validation",
+        metadata=_flag("threshold chosen on", choices=THRESHOLD_DATA, resumable=True),
+    )
+    shift_validation: bool = field(
+        default=True, metadata=_flag("grade on cohorts and shifted copies", resumable=True)
     )
     gradcam_images: int = field(
         default=8, metadata=_flag("validation images explained during training", minimum=0)
@@ -354,6 +336,12 @@ class TrainConfig:
                 "0 when train_backbones=True (everything trains already)",
                 self.fine_tune_last,
             )
+        if self.threshold_data != "validation" and not self.shift_validation:
+            raise invalid_value(
+                "threshold_data",
+                "'validation' when shift_validation=False (the copies are not made)",
+                self.threshold_data,
+            )
         if self.resume and self.overwrite:
             raise invalid_value("overwrite", "False together with resume=True", self.overwrite)
 
@@ -379,7 +367,8 @@ class TrainConfig:
         """A hash of the settings that define what is trained (not `epochs`, `out`...).
 
         A run can only be resumed with the same fingerprint. The fields marked `resumable`
-        in their metadata are left out, and `data` counts as its absolute path.
+        in their metadata are left out, those marked `added` while at their default, and
+        `data` counts as its absolute path.
 
         Returns:
             16 hexadecimal digits, the same in every process and on every machine for the
@@ -391,8 +380,13 @@ class TrainConfig:
             >>> config.fingerprint() == longer.fingerprint()
             True
         """
-        resumable = {f.name for f in dataclasses.fields(self) if f.metadata.get("resumable")}
-        relevant = {k: v for k, v in self.to_dict().items() if k not in resumable}
+        left_out = {
+            f.name
+            for f in dataclasses.fields(self)
+            if f.metadata.get("resumable")
+            or (f.metadata.get("added") and getattr(self, f.name) == f.default)
+        }
+        relevant = {k: v for k, v in self.to_dict().items() if k not in left_out}
         relevant["data"] = os.path.abspath(relevant["data"]) if relevant["data"] else None
         text = json.dumps(relevant, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -14,8 +14,11 @@ Steps:
      baseline of `benchmarks/training_pipeline.py`).
    - `"end_to_end"`: everything trains on images (the offline recipe).
 5. Optional fine-tuning of the last `fine_tune_last` backbone layers at a lower rate.
-6. The decision threshold is chosen on the validation split; the model is saved as
-   `model.keras` with the threshold inside (`keras_cxr.models.read_metadata`).
+6. The shift-aware validation (`keras_cxr.training.shift_validation`) grades the model
+   on the validation cohorts and on shifted copies of the validation images; the decision
+   threshold is chosen on the validation split (or, with `threshold_data="shifted"`, on it
+   and the copies pooled); the model is saved as `model.keras` with the threshold inside
+   (`keras_cxr.models.read_metadata`).
 
 Every stage writes `history.csv`, TensorBoard logs, Grad-CAM grids of validation images
 (`GradCAMCallback`), the best weights and a resume snapshot after each epoch.
@@ -49,6 +52,7 @@ from keras_cxr.training.run_folder import (
     check_writable,
     prepare_run_folder,
 )
+from keras_cxr.training.shift_validation import measure_shift
 from keras_cxr.training.stages import Run, fine_tune_stage, main_stage, val_probabilities
 
 
@@ -71,6 +75,9 @@ class TrainResult:
         splits: The decoded data (not saved).
         resumed: `(stage, 0-based epoch)` where an interrupted run was continued; empty
             for a fresh run.
+        shift_metrics: The shift-aware validation at `threshold`
+            (`keras_cxr.training.ShiftValidation.report`), or None when
+            `config.shift_validation` is off.
 
     Example:
         >>> result = keras_cxr.training.train(config)
@@ -89,6 +96,7 @@ class TrainResult:
     out: Path
     splits: ImageSplits | None = field(default=None, repr=False)
     resumed: list[tuple[str, int]] = field(default_factory=list)
+    shift_metrics: dict[str, Any] | None = None
 
 
 def train(config: TrainConfig, splits: ImageSplits | None = None) -> TrainResult:
@@ -165,8 +173,13 @@ def _train(config: TrainConfig, splits: ImageSplits | None, devices: int) -> Tra
     if config.fine_tune_last and config.fine_tune_epochs:
         fine_tune_stage(run)
     val_probability = val_probabilities(run)
-    threshold = select_threshold(splits.val.labels, val_probability, config.threshold_method)
+    shift = measure_shift(run, val_probability) if config.shift_validation else None
+    if shift is not None:
+        threshold = shift.threshold(config.threshold_method, config.threshold_data)
+    else:
+        threshold = select_threshold(splits.val.labels, val_probability, config.threshold_method)
     val_metrics = classification_report(splits.val.labels, val_probability, threshold)
+    shift_metrics = None if shift is None else shift.report(threshold)
     test_metrics = None
     if splits.test is not None:
         test_images = padded(splits.test.images, devices)
@@ -176,7 +189,7 @@ def _train(config: TrainConfig, splits: ImageSplits | None, devices: int) -> Tra
     metadata = {
         "threshold": threshold,
         "threshold_method": config.threshold_method,
-        "threshold_split": "validation",
+        "threshold_split": "validation" if shift is None else config.threshold_data,
         "class_names": list(splits.class_names),
         "image_size": config.image_size,
         "color_mode": "rgb",
@@ -194,6 +207,7 @@ def _train(config: TrainConfig, splits: ImageSplits | None, devices: int) -> Tra
             "threshold": threshold,
             "val_metrics": val_metrics,
             "test_metrics": test_metrics,
+            "shift_validation": shift_metrics,
             "best_epoch": best_epoch,
             "timings_s": timings,
             "images": {
@@ -212,6 +226,7 @@ def _train(config: TrainConfig, splits: ImageSplits | None, devices: int) -> Tra
         threshold=threshold,
         val_metrics=val_metrics,
         test_metrics=test_metrics,
+        shift_metrics=shift_metrics,
         history=read_history(out / HISTORY_FILE),
         best_epoch=best_epoch,
         timings=timings,

@@ -51,8 +51,8 @@ def test_the_defaults_are_the_seed_recipe():
     assert config.mode == "cached_features"
 
 
-def test_the_settings_module_imports_only_the_standard_library():
-    with open(config_module.__file__, encoding="utf-8") as source:
+def _imports_outside_the_standard_library(module) -> set[str]:
+    with open(module.__file__, encoding="utf-8") as source:
         tree = ast.parse(source.read())
     imported = set()
     for node in ast.walk(tree):
@@ -60,8 +60,17 @@ def test_the_settings_module_imports_only_the_standard_library():
             imported |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module)
-    outside = {name for name in imported if name.split(".")[0] not in sys.stdlib_module_names}
-    assert outside == {"keras_cxr._validation"}
+    return {name for name in imported if name.split(".")[0] not in sys.stdlib_module_names}
+
+
+def test_the_settings_module_imports_only_the_standard_library():
+    from keras_cxr.training import recipes
+
+    assert _imports_outside_the_standard_library(config_module) == {
+        "keras_cxr._validation",
+        "keras_cxr.training.recipes",
+    }
+    assert _imports_outside_the_standard_library(recipes) == set()
 
 
 # ----------------------------------------------------------------- recipes
