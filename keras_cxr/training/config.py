@@ -99,7 +99,7 @@ class TrainConfig:
             needs `shift_validation`.
         shift_validation: After training, grade the model on the validation cohorts and
             shifted copies (`keras_cxr.training.shift_validation`), stored in
-            `summary.json`.
+            `train_summary.json`.
         gradcam_images: Validation images explained by `GradCAMCallback` (0: none).
         gradcam_every: Explain them every this many epochs.
         gradcam_method: Explanation method of the callback (a `keras_cxr.explain.METHODS` name).
