@@ -70,7 +70,7 @@ class TrainResult:
         history: Log key → one value per epoch, every stage in order.
         best_epoch: 0-based best epoch of the main stage.
         timings: Seconds spent per step ("load", "features", "main", "fine_tune",
-            "total").
+            "shift_validation", "total").
         out: The output folder.
         splits: The decoded data (not saved).
         resumed: `(stage, 0-based epoch)` where an interrupted run was continued; empty
@@ -173,7 +173,9 @@ def _train(config: TrainConfig, splits: ImageSplits | None, devices: int) -> Tra
     if config.fine_tune_last and config.fine_tune_epochs:
         fine_tune_stage(run)
     val_probability = val_probabilities(run)
+    tic = time.perf_counter()
     shift = measure_shift(run, val_probability) if config.shift_validation else None
+    timings["shift_validation"] = time.perf_counter() - tic
     if shift is not None:
         threshold = shift.threshold(config.threshold_method, config.threshold_data)
     else:
