@@ -101,6 +101,10 @@ def run(args: argparse.Namespace) -> int:
             f"Test ({t['n']} images): ROC AUC {t['roc_auc']:.3f}, accuracy {t['accuracy']:.3f}, "
             f"sensitivity {t['sensitivity']:.3f}, specificity {t['specificity']:.3f}."
         )
+    if result.shift_metrics is not None:
+        from keras_cxr.training import format_shift_report
+
+        lines.append(format_shift_report(result.shift_metrics))
     for stage, epoch in result.resumed:
         lines.append(f"Resumed the interrupted {stage} stage at epoch {epoch + 1}.")
     lines.append(

@@ -7,9 +7,17 @@ Example:
 """
 
 from keras_cxr.data import synthetic
-from keras_cxr.data.augmentation import make_augmentation
+from keras_cxr.data.augmentation import AUGMENTATIONS, make_augmentation, named_augmentation
 from keras_cxr.data.chest_xray import ChestXRay, load_chest_xray
 from keras_cxr.data.class_weight import balanced_class_weight
+from keras_cxr.data.cohorts import (
+    TEST_NORMAL2_SHARE,
+    cohort_matched_split,
+    cohort_matched_subset,
+    cohort_share,
+    hold_out_cohort,
+    image_cohort,
+)
 from keras_cxr.data.dicom import read_dicom
 from keras_cxr.data.image_bytes import decode_image_bytes, header_pixels, sniff_format
 from keras_cxr.data.image_splits import ImageSet, ImageSplits, load_image_folder, load_image_splits
@@ -20,13 +28,25 @@ from keras_cxr.data.patients import patient_id, split_by_patient
 from keras_cxr.data.prefetch import DecodedBatch, prefetch_batches
 from keras_cxr.data.sampling import balanced_sample, stratified_sample
 from keras_cxr.data.scan import MAX_IMAGE_PIXELS, scan_images
+from keras_cxr.data.shifted import (
+    SHIFT_KINDS,
+    SHIFTS,
+    describe_shifts,
+    shift_images,
+    shift_statistics,
+    shifted_copies,
+)
 from keras_cxr.data.sources import ImageSource, find_images
 
 __all__ = [
+    "AUGMENTATIONS",
     "CLASS_NAMES",
     "LABEL_SETS",
     "MAX_IMAGE_PIXELS",
     "MIN_IMAGE_SIDE",
+    "SHIFTS",
+    "SHIFT_KINDS",
+    "TEST_NORMAL2_SHARE",
     "ChestXRay",
     "DecodedBatch",
     "ImageSet",
@@ -36,15 +56,22 @@ __all__ = [
     "ScannedIndex",
     "balanced_class_weight",
     "balanced_sample",
+    "cohort_matched_split",
+    "cohort_matched_subset",
+    "cohort_share",
     "decode_image_bytes",
+    "describe_shifts",
     "find_images",
     "header_pixels",
+    "hold_out_cohort",
+    "image_cohort",
     "index_chest_xray",
     "kermany_label",
     "load_chest_xray",
     "load_image_folder",
     "load_image_splits",
     "make_augmentation",
+    "named_augmentation",
     "patient_id",
     "prefetch_batches",
     "read_dicom",
@@ -53,6 +80,9 @@ __all__ = [
     "resize_images",
     "scan_chest_xray",
     "scan_images",
+    "shift_images",
+    "shift_statistics",
+    "shifted_copies",
     "sniff_format",
     "split_by_patient",
     "stratified_sample",

@@ -82,7 +82,7 @@ class ImageSet:
         batch_size: int,
         class_weight: dict[int, float] | None = None,
         shuffle: bool = False,
-        augment: bool = False,
+        augment: bool | str = False,
         seed: int = 0,
         drop_remainder: bool = False,
     ) -> Any:
@@ -95,7 +95,8 @@ class ImageSet:
             batch_size: Images per batch.
             class_weight: Label → weight, or None for no weights. Defaults to None.
             shuffle: Reshuffle every epoch (seeded). Defaults to False.
-            augment: Apply `keras_cxr.data.make_augmentation(seed=seed)` to each batch.
+            augment: Apply `keras_cxr.data.make_augmentation(seed=seed)` to each batch
+                (True), or the preset of `keras_cxr.data.AUGMENTATIONS` so named (a str).
                 Defaults to False.
             seed: Seed of the shuffle and the augmentation. Defaults to 0.
             drop_remainder: Leave out the last partial batch of each pass (data-parallel
@@ -109,7 +110,7 @@ class ImageSet:
         """
         import tensorflow as tf
 
-        from keras_cxr.data.augmentation import make_augmentation
+        from keras_cxr.data.augmentation import named_augmentation
 
         labels = self.labels.astype(np.float32)[:, None]
         if class_weight is None:
@@ -127,7 +128,8 @@ class ImageSet:
             # Layer by layer: each preprocessing layer runs on TensorFlow inside tf.data
             # whatever the Keras backend, but a Sequential around them would call them
             # through JAX or PyTorch ops, which cannot take a symbolic tf.Tensor.
-            layers = make_augmentation(seed=seed).layers
+            preset = augment if isinstance(augment, str) else "geometric"
+            layers = named_augmentation(preset, seed=seed).layers
 
             def augmented(x, *rest):
                 for layer in layers:

@@ -2,15 +2,24 @@
 
 from keras_cxr.layers import backbones
 from keras_cxr.layers.backbones import BACKBONES, WeightsUnavailableError
-from keras_cxr.layers.compact_cnn import COMPACT_BACKBONES, build_compact_backbone, compact_cnn
+from keras_cxr.layers.compact_cnn import (
+    COMPACT_BACKBONES,
+    NORMALIZATIONS,
+    build_compact_backbone,
+    compact_cnn,
+)
+from keras_cxr.layers.intensity import HistogramEqualization, PerImageStandardization
 from keras_cxr.layers.preprocessing import GrayscaleToRGB, ImageNetPreprocessing
 from keras_cxr.layers.stacked_backbones import StackedBackbones
 
 __all__ = [
     "BACKBONES",
     "COMPACT_BACKBONES",
+    "NORMALIZATIONS",
     "GrayscaleToRGB",
+    "HistogramEqualization",
     "ImageNetPreprocessing",
+    "PerImageStandardization",
     "StackedBackbones",
     "WeightsUnavailableError",
     "backbones",

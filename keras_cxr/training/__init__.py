@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers, IDEs and the API docs
     from keras_cxr.training.reporting import ReportResult, write_report
     from keras_cxr.training.resume import ResumeState, StageResume
     from keras_cxr.training.run_folder import RunExistsError, check_writable
+    from keras_cxr.training.shift_validation import ShiftValidation, format_shift_report
     from keras_cxr.training.trainer import TrainResult, train
 
 #: Public name → the module of this package that defines it. Imported on first use, so
@@ -58,6 +59,8 @@ _EXPORTS = {
     "StageResume": "resume",
     "RunExistsError": "run_folder",
     "check_writable": "run_folder",
+    "ShiftValidation": "shift_validation",
+    "format_shift_report": "shift_validation",
     "TrainResult": "trainer",
     "train": "trainer",
 }
@@ -73,6 +76,7 @@ __all__ = [
     "ReportResult",
     "ResumeState",
     "RunExistsError",
+    "ShiftValidation",
     "StageResume",
     "TrainConfig",
     "TrainResult",
@@ -86,6 +90,7 @@ __all__ = [
     "explain_files",
     "extract_features",
     "feature_batches",
+    "format_shift_report",
     "read_history",
     "read_snapshot",
     "run_demo",

@@ -12,6 +12,8 @@ have one source), and what `validate` and `fingerprint` read:
   `validate` accepts, and `minimum` (int) the least integer it accepts.
 - `default_text` (str): the default as the command line says it, where it differs.
 - `resumable` (bool): may change when a run is resumed; `fingerprint` leaves it out.
+- `added` (bool): a field added after runs were fingerprinted; `fingerprint` leaves it
+  out while it has its default, so those runs still resume.
 - `cli` (bool): False for a field that is no flag.
 
 It imports only the standard library and `keras_cxr._validation`: no NumPy, no Keras.
@@ -27,64 +29,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keras_cxr._validation import check_int, invalid_value
+from keras_cxr.training.config_checks import THRESHOLD_METHODS, check_settings
+from keras_cxr.training.recipes import RECIPES
 
 #: Label sets of `keras_cxr.data.kermany_label` that the pipeline trains, restated so that
 #: the settings load without NumPy; tests/training/test_config.py checks them.
 LABEL_SETS = ("binary", "three_class")
 
-#: Methods of `keras_cxr.metrics.select_threshold`, restated so that the settings load
-#: without NumPy; tests/training/test_config.py checks that it accepts each of them.
-THRESHOLD_METHODS = ("youden", "f1", "sensitivity", "specificity")
-_TARGETED = ("sensitivity", "specificity")  # they take a target: "sensitivity:0.95"
+#: Where the threshold is chosen (`keras_cxr.training.shift_validation.THRESHOLD_DATA`).
+THRESHOLD_DATA = ("validation", "shifted")
+#: Names of `keras_cxr.data.AUGMENTATIONS`, restated for the same reason.
+AUGMENTATIONS = ("geometric", "intensity")
 
 
 def _flag(help: str, **options: Any) -> dict[str, Any]:
     """The metadata of a field: its flag's help and options (see the module docstring)."""
     return {"help": help, **options}
-
-
-#: Settings that differ from the `TrainConfig` defaults (the "seed" recipe) in each recipe.
-RECIPES: dict[str, dict[str, Any]] = {
-    # The seed notebook: frozen ImageNet MobileNetV2 + DenseNet169, head on cached features.
-    "seed": {},
-    # No downloads: two compact CNNs trained end to end at 128 px on a CPU. Measured on the
-    # 5,216 training images of Kermany et al. with 10% validation and 10% test carved out
-    # by patient (`keras-cxr train --weights none --test-fraction 0.1`): 21 min on 2 shared
-    # CPU cores; validation AUC 0.992, sensitivity 0.995, specificity 0.933, accuracy
-    # 0.979, ECE 0.021 (threshold 0.20 chosen there); test AUC 0.993, accuracy 0.960.
-    "offline": {
-        "backbones": ("cnn_3x3", "cnn_7x7"),
-        "image_size": 128,
-        "weights": None,
-        "train_backbones": True,
-        "head_units": (64,),
-        "dropout": 0.3,
-        "learning_rate": 1e-3,
-        "batch_size": 32,
-        "epochs": 8,
-        "patience": 4,
-        "lr_patience": 2,
-        "augment": True,
-        "gradcam_every": 4,
-    },
-    # `keras-cxr demo`: the offline recipe, shrunk to finish in minutes on phantoms.
-    "demo": {
-        "backbones": ("cnn_3x3", "cnn_7x7"),
-        "image_size": 64,
-        "weights": None,
-        "train_backbones": True,
-        "head_units": (32,),
-        "dropout": 0.3,
-        "learning_rate": 2e-3,
-        "batch_size": 32,
-        "epochs": 8,
-        "patience": 4,
-        "lr_patience": 2,
-        "augment": False,
-        "gradcam_images": 4,
-        "gradcam_every": 4,
-    },
-}
 
 
 @dataclass
@@ -128,6 +88,8 @@ class TrainConfig:
         augmented_views: Fixed augmented views `K` per image in the feature cache.
         augment: Augment images on the fly when training on images (end to end and
             fine-tuning).
+        augmentation: What `augment` applies, a `keras_cxr.data.AUGMENTATIONS` name:
+            `"geometric"` or `"intensity"`.
         fine_tune_last: After the main stage, train the last N layers of each backbone
             (BatchNorm stays frozen); 0 skips fine-tuning.
         fine_tune_epochs: Epochs of the fine-tuning stage.
@@ -142,6 +104,12 @@ class TrainConfig:
             chosen for (`"sensitivity:0.95"`); None uses `threshold_method`.
         calibrate: Fit a temperature on the validation logits and choose the threshold on
             the calibrated probabilities (`keras_cxr.training.calibrating`).
+        threshold_data: `"validation"` (the patient split) or `"shifted"` (it and its
+            shifted copies pooled, see `keras_cxr.training.ShiftValidation.threshold`);
+            needs `shift_validation`.
+        shift_validation: After training, grade the model on the validation cohorts and
+            shifted copies (`keras_cxr.training.shift_validation`), stored in
+            `train_summary.json`.
         gradcam_images: Validation images explained by `GradCAMCallback` (0: none).
         gradcam_every: Explain them every this many epochs.
         gradcam_method: Explanation method of the callback (a `keras_cxr.explain.METHODS` name).
@@ -232,6 +200,10 @@ class TrainConfig:
     augment: bool = field(
         default=False, metadata=_flag("augment images on the fly when training on images")
     )
+    augmentation: str = field(
+        default="geometric",
+        metadata=_flag("what --augment applies", choices=AUGMENTATIONS, added=True),
+    )
     fine_tune_last: int = field(
         default=0,
         metadata=_flag("then fine-tune the last N layers of each backbone", minimum=0),
@@ -266,6 +238,13 @@ class TrainConfig:
     )
     calibrate: bool = field(
         default=True, metadata=_flag("fit a temperature on validation logits", resumable=True)
+    )
+    threshold_data: str = field(
+        default="validation",
+        metadata=_flag("threshold chosen on", choices=THRESHOLD_DATA, resumable=True),
+    )
+    shift_validation: bool = field(
+        default=True, metadata=_flag("grade on cohorts and shifted copies", resumable=True)
     )
     gradcam_images: int = field(
         default=8, metadata=_flag("validation images explained during training", minimum=0)
@@ -365,43 +344,7 @@ class TrainConfig:
             choices = setting.metadata.get("choices")
             if choices is not None and value not in choices:
                 raise invalid_value(setting.name, f"one of {list(choices)}", value)
-        if not isinstance(self.backbones, (tuple, list)) or not self.backbones:
-            raise invalid_value("backbones", "a non-empty list of backbone names", self.backbones)
-        if not all(isinstance(b, str) for b in self.backbones):
-            raise invalid_value("backbones", "backbone names", self.backbones)
-        if not self.head_units or not all(
-            isinstance(u, int) and not isinstance(u, bool) and u > 0 for u in self.head_units
-        ):
-            raise invalid_value("head_units", "positive integers", self.head_units)
-        if not 0 <= self.dropout < 1:
-            raise invalid_value("dropout", "a float in [0, 1)", self.dropout)
-        for name in ("learning_rate", "fine_tune_learning_rate", "min_learning_rate"):
-            if not getattr(self, name) > 0:
-                raise invalid_value(name, "a positive float", getattr(self, name))
-        if not 0 < self.lr_factor < 1:
-            raise invalid_value("lr_factor", "a float in (0, 1)", self.lr_factor)
-        if not 0 < self.val_fraction < 1:
-            raise invalid_value("val_fraction", "a float in (0, 1)", self.val_fraction)
-        if not 0 <= self.test_fraction < 1 or self.val_fraction + self.test_fraction >= 1:
-            raise invalid_value(
-                "test_fraction",
-                "a float in [0, 1) with val_fraction + test_fraction < 1",
-                self.test_fraction,
-            )
-        if self.weights not in (None, "imagenet") and not os.path.isfile(self.weights):
-            raise invalid_value(
-                "weights", "'imagenet', None or an existing weights file", self.weights
-            )
-        if self.fine_tune_last and self.train_backbones:
-            raise invalid_value(
-                "fine_tune_last",
-                "0 when train_backbones=True (everything trains already)",
-                self.fine_tune_last,
-            )
-        if self.operating_point is not None:
-            _check_operating_point(self.operating_point)
-        if self.resume and self.overwrite:
-            raise invalid_value("overwrite", "False together with resume=True", self.overwrite)
+        check_settings(self)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as a JSON-friendly dict (paths as strings, tuples as lists).
@@ -425,7 +368,8 @@ class TrainConfig:
         """A hash of the settings that define what is trained (not `epochs`, `out`...).
 
         A run can only be resumed with the same fingerprint. The fields marked `resumable`
-        in their metadata are left out, and `data` counts as its absolute path.
+        in their metadata are left out, those marked `added` while at their default, and
+        `data` counts as its absolute path.
 
         Returns:
             16 hexadecimal digits, the same in every process and on every machine for the
@@ -437,24 +381,15 @@ class TrainConfig:
             >>> config.fingerprint() == longer.fingerprint()
             True
         """
-        resumable = {f.name for f in dataclasses.fields(self) if f.metadata.get("resumable")}
-        relevant = {k: v for k, v in self.to_dict().items() if k not in resumable}
+        left_out = {
+            f.name
+            for f in dataclasses.fields(self)
+            if f.metadata.get("resumable")
+            or (f.metadata.get("added") and getattr(self, f.name) == f.default)
+        }
+        relevant = {k: v for k, v in self.to_dict().items() if k not in left_out}
         relevant["data"] = os.path.abspath(relevant["data"]) if relevant["data"] else None
         if relevant["labels"] == "binary":  # binary runs keep the hash they had before
             del relevant["labels"]
         text = json.dumps(relevant, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _check_operating_point(spec: Any) -> None:
-    """The checks of `keras_cxr.metrics.parse_operating_point`, restated without NumPy."""
-    kind, separator, target = str(spec).strip().lower().partition(":")
-    try:
-        value = float(target) if separator else 1.0
-    except ValueError:
-        value = float("nan")
-    targeted = kind.strip() in _TARGETED or not separator
-    if not isinstance(spec, str) or kind.strip() not in THRESHOLD_METHODS or not targeted:
-        raise invalid_value("operating_point", "youden, f1, sensitivity:T or specificity:T", spec)
-    if not 0 < value <= 1:
-        raise invalid_value("operating_point", "a target T in (0, 1]", spec)

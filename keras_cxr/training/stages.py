@@ -108,7 +108,8 @@ def main_stage(run: Run) -> int | None:
     if config.mode == "cached_features":
         best = _fit_head(run, resume)
     else:
-        best = _fit_images(run, MAIN, config.learning_rate, config.epochs, config.augment, resume)
+        augment = config.augmentation if config.augment else False
+        best = _fit_images(run, MAIN, config.learning_rate, config.epochs, augment, resume)
     run.timings["main"] = time.perf_counter() - tic - run.timings.get("features", 0.0)
     return best
 
@@ -133,7 +134,7 @@ def fine_tune_stage(run: Run) -> int | None:
         FINE_TUNE,
         config.fine_tune_learning_rate,
         config.fine_tune_epochs,
-        True,
+        config.augmentation,
         run.stage_resume(FINE_TUNE, config.fine_tune_epochs),
     )
     run.timings["fine_tune"] = time.perf_counter() - tic

@@ -14,10 +14,13 @@ Steps:
      baseline of `benchmarks/training_pipeline.py`).
    - `"end_to_end"`: everything trains on images (the offline recipe).
 5. Optional fine-tuning of the last `fine_tune_last` backbone layers at a lower rate.
-6. A temperature is fitted on the validation logits and the decision threshold is chosen
-   for the operating point on the calibrated validation probabilities
-   (`keras_cxr.training.calibrating`); the model is saved as `model.keras` with the
-   threshold, temperature and operating point inside (`keras_cxr.models.read_metadata`).
+6. A temperature is fitted on the validation logits (`keras_cxr.training.calibrating`);
+   the shift-aware validation (`keras_cxr.training.shift_validation`) grades the calibrated
+   model on the validation cohorts and on shifted copies of the validation images; the
+   decision threshold is chosen for the operating point on the calibrated validation
+   probabilities (or, with `threshold_data="shifted"`, on them and the copies pooled);
+   the model is saved as `model.keras` with the threshold, temperature and operating
+   point inside (`keras_cxr.models.read_metadata`).
 
 Every stage writes `history.csv`, TensorBoard logs, Grad-CAM grids of validation images
 (`GradCAMCallback`), the best weights and a resume snapshot after each epoch.
@@ -54,6 +57,7 @@ from keras_cxr.training.run_folder import (
     check_writable,
     prepare_run_folder,
 )
+from keras_cxr.training.shift_validation import measure_shift
 from keras_cxr.training.stages import Run, fine_tune_stage, main_stage, val_logits, val_outputs
 
 
@@ -73,12 +77,15 @@ class TrainResult:
         history: Log key → one value per epoch, every stage in order.
         best_epoch: 0-based best epoch of the main stage.
         timings: Seconds spent per step ("load", "features", "main", "fine_tune",
-            "total").
+            "shift_validation", "total").
         out: The output folder.
         splits: The decoded data (not saved).
         resumed: `(stage, 0-based epoch)` where an interrupted run was continued; empty
             for a fresh run.
         temperature: Temperature fitted on validation (1 without calibration).
+        shift_metrics: The shift-aware validation at `threshold`
+            (`keras_cxr.training.ShiftValidation.report`), or None when
+            `config.shift_validation` is off.
 
     Example:
         >>> result = keras_cxr.training.train(config)
@@ -98,6 +105,7 @@ class TrainResult:
     splits: ImageSplits | None = field(default=None, repr=False)
     resumed: list[tuple[str, int]] = field(default_factory=list)
     temperature: float = 1.0
+    shift_metrics: dict[str, Any] | None = None
 
 
 def train(config: TrainConfig, splits: ImageSplits | None = None) -> TrainResult:
@@ -174,32 +182,37 @@ def _train(config: TrainConfig, splits: ImageSplits | None, devices: int) -> Tra
     best_epoch = main_stage(run)
     if config.fine_tune_last and config.fine_tune_epochs:
         fine_tune_stage(run)
+    shift = None
     if config.num_classes > 1:  # the three-class task: the arg-max decides, no threshold
         threshold, val_metrics, test_metrics = _multiclass_metrics(run, devices)
         temperature, operating_point = DEFAULT_TEMPERATURE, "argmax"
         calibration_metadata: dict = {"threshold": None}
     else:
+        spec = config.operating_point or config.threshold_method
         calibration = calibrate_on_validation(
-            splits.val.labels,
-            val_logits(run),
-            config.operating_point or config.threshold_method,
-            config.calibrate,
+            splits.val.labels, val_logits(run), spec, config.calibrate
         )
         threshold, temperature = calibration.threshold, calibration.temperature
-        operating_point, calibration_metadata = calibration.operating_point, calibration.metadata()
-        val_metrics = classification_report(splits.val.labels, calibration.probabilities, threshold)
+        val_probability = calibration.probabilities
+        tic = time.perf_counter()
+        if config.shift_validation:
+            shift = measure_shift(run, val_probability, temperature)
+            threshold = shift.threshold(spec, config.threshold_data)
+        timings["shift_validation"] = time.perf_counter() - tic
+        operating_point = calibration.operating_point
+        calibration_metadata = {**calibration.metadata(), "threshold": threshold}
+        val_metrics = classification_report(splits.val.labels, val_probability, threshold)
         test_metrics = None
         if splits.test is not None:
             test_images = padded(splits.test.images, devices)
-            test_logits = predict_logits(model, test_images, config.batch_size)
-            test_probabilities = positive_probability_of(
-                test_logits[: len(splits.test)], temperature
-            )
+            test_logits = predict_logits(model, test_images, config.batch_size)[: len(splits.test)]
+            test_probabilities = positive_probability_of(test_logits, temperature)
             test_metrics = classification_report(splits.test.labels, test_probabilities, threshold)
+    shift_metrics = None if shift is None else shift.report(threshold)
     metadata = {
         **calibration_metadata,
         "threshold_method": config.threshold_method,
-        "threshold_split": "validation",
+        "threshold_split": "validation" if shift is None else config.threshold_data,
         "class_names": list(splits.class_names),
         "labels": config.labels,
         "decision": "threshold" if threshold is not None else "argmax",
@@ -221,6 +234,7 @@ def _train(config: TrainConfig, splits: ImageSplits | None, devices: int) -> Tra
             "operating_point": operating_point,
             "val_metrics": val_metrics,
             "test_metrics": test_metrics,
+            "shift_validation": shift_metrics,
             "best_epoch": best_epoch,
             "timings_s": timings,
             "images": {
@@ -239,6 +253,7 @@ def _train(config: TrainConfig, splits: ImageSplits | None, devices: int) -> Tra
         threshold=threshold,
         val_metrics=val_metrics,
         test_metrics=test_metrics,
+        shift_metrics=shift_metrics,
         history=read_history(out / HISTORY_FILE),
         best_epoch=best_epoch,
         timings=timings,

@@ -60,6 +60,7 @@ def test_train_with_cached_features(demo, tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "Validation" in printed and str(out / "model.keras") in printed
+    assert "shift-aware validation" in printed and "worst shifted" in printed
     model = keras_cxr.load_model(out / "model.keras")
     assert model.stacked_backbones.trainable is False
     assert read_metadata(out / "model.keras")["config"]["augmented_views"] == 1
@@ -71,6 +72,7 @@ def test_weights_none_selects_the_offline_recipe(trained_config, tmp_path, capsy
     config = trained_config["config"]
     assert (config.recipe_name, config.weights, config.train_backbones) == ("offline", None, True)
     assert config.image_size == 128 and config.out == "runs/offline"
+    assert config.augmentation == "intensity" and config.shift_validation
     assert main(["train", "--data", str(tmp_path), "--epochs", "3"]) == 1
     assert (trained_config["config"].recipe_name, trained_config["config"].weights) == (
         "seed",

@@ -63,3 +63,34 @@ def test_same_seed_same_augmentation():
 def test_negative_strength_is_rejected():
     with pytest.raises(ValueError, match=r"argument `zoom`. Expected a non-negative float"):
         make_augmentation(zoom=-0.1)
+
+
+def test_intensity_preset_shifts_brightness_contrast_and_sharpness():
+    from keras_cxr.data import AUGMENTATIONS, named_augmentation, shift_statistics
+    from keras_cxr.data.synthetic import make_phantoms
+
+    augment = named_augmentation("intensity", seed=0)
+    assert layer_types(augment)[-3:] == ["RandomContrast", "RandomBrightness", "RandomGaussianBlur"]
+    assert augment.layers[-3].factor == (0, 0.3)  # contrast × [0.7, 1.3]
+    assert augment.layers[-2].factor == (-0.12, 0.12)
+    assert layer_types(named_augmentation("geometric")) == layer_types(make_augmentation())
+    images = make_phantoms(16, image_size=32, seed=0).images.astype("float32")
+    only = make_augmentation(rotation=0, zoom=0, translation=0, contrast=0, seed=1, brightness=0.12)
+    out = keras.ops.convert_to_numpy(only(images, training=True))
+    offsets = (out - images).reshape(16, -1)
+    moved = np.abs(offsets).mean(axis=1)
+    assert moved.max() > 5 and moved.max() <= 0.12 * 255 + 1e-3  # brightness within ±12 %
+    blur = make_augmentation(rotation=0, zoom=0, translation=0, contrast=0, seed=1, blur=1.0)
+    blurred = keras.ops.convert_to_numpy(blur(images, training=True))
+    assert shift_statistics(blurred)["sharpness"] < shift_statistics(images)["sharpness"]
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(blur(images, training=False)), images)
+    assert set(AUGMENTATIONS) == {"geometric", "intensity"}
+
+
+def test_unknown_preset_and_negative_strengths_are_refused():
+    from keras_cxr.data import named_augmentation
+
+    with pytest.raises(ValueError, match="`name`"):
+        named_augmentation("clahe")
+    with pytest.raises(ValueError, match="`blur`"):
+        make_augmentation(blur=-1)
