@@ -299,25 +299,3 @@ def _gallery(explainer, data, indices, evaluation, uncertainty, highlight):
             )
         )
     return items
-
-
-def _binary_metrics(evaluation: Evaluation, threshold_source: str) -> dict[str, Any]:
-    """The metrics table of a binary model, at its threshold."""
-    metrics = {
-        key: evaluation.metrics[key]
-        for key in (
-            "n",
-            "n_positive",
-            "accuracy",
-            "sensitivity",
-            "specificity",
-            "ppv",
-            "npv",
-            "roc_auc",
-            "ece",
-            "threshold",
-        )
-    }
-    metrics["threshold chosen on"] = threshold_source
-    metrics["confusion matrix [[TN, FP], [FN, TP]]"] = evaluation.metrics["confusion_matrix"]
-    return metrics

@@ -31,7 +31,14 @@ def test_every_pretrained_backbone_has_a_reference_family():
 def test_compact_backbones_get_raw_pixels():
     # They rescale by 1/255 themselves (their first layer), so no ImageNet preprocessing.
     compact = [name for name, spec in BACKBONES.items() if not spec.pretrained]
-    assert compact == ["cnn_3x3", "cnn_7x7"]
+    assert compact == [
+        "cnn_3x3",
+        "cnn_7x7",
+        "cnn_3x3_std",
+        "cnn_7x7_std",
+        "cnn_3x3_eq",
+        "cnn_7x7_eq",
+    ]
     assert {BACKBONES[name].preprocessing for name in compact} == {"none"}
 
 

@@ -64,13 +64,15 @@ def _imports_outside_the_standard_library(module) -> set[str]:
 
 
 def test_the_settings_module_imports_only_the_standard_library():
-    from keras_cxr.training import recipes
+    from keras_cxr.training import config_checks, recipes
 
     assert _imports_outside_the_standard_library(config_module) == {
         "keras_cxr._validation",
+        "keras_cxr.training.config_checks",
         "keras_cxr.training.recipes",
     }
     assert _imports_outside_the_standard_library(recipes) == set()
+    assert _imports_outside_the_standard_library(config_checks) == {"keras_cxr._validation"}
 
 
 # ----------------------------------------------------------------- recipes
