@@ -11,11 +11,15 @@ p99 latency, throughput and errors. The throughput at 16 clients is compared wit
 The clients (threads sending prepared bodies with `http.client`) share the machine with
 the server, as on any loopback benchmark; on a shared machine the numbers are indicative.
 
-Model: `StackedEnsemble(["cnn_3x3", "cnn_7x7"], weights=None)` at `--image-size`
-(224 by default), a small model that keeps the run to a few minutes on a CPU.
+Models (`--model`): `compact`, `StackedEnsemble(["cnn_3x3", "cnn_7x7"], weights=None)`,
+a small model that explains an image in a few milliseconds, so that the HTTP, multipart,
+PNG and JSON costs of every request dominate (the hard case for the ratio); or `ensemble`,
+the default `StackedEnsemble()` (MobileNetV2 + DenseNet169, `weights=None`), the model a
+user serves, where the explaining dominates. Both at `--image-size` (224 by default).
 
 Usage:
-    python benchmarks/serve_load.py [--image-size 224] [--requests 24] [--rss-requests 2000]
+    python benchmarks/serve_load.py [--model compact|ensemble] [--image-size 224]
+        [--requests 24] [--rss-requests 2000]
 """
 
 from __future__ import annotations
@@ -34,12 +38,18 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def write_model(folder: Path, image_size: int) -> Path:
+#: `--model` choices: the backbones of the served `StackedEnsemble` (None: its default).
+MODELS = {"compact": ["cnn_3x3", "cnn_7x7"], "ensemble": None}
+
+
+def write_model(folder: Path, image_size: int, model_name: str = "compact") -> Path:
     import keras_cxr
     from keras_cxr.models import save_model
 
+    backbones = MODELS[model_name]
+    options = {} if backbones is None else {"backbones": backbones}
     model = keras_cxr.StackedEnsemble(
-        backbones=["cnn_3x3", "cnn_7x7"], weights=None, input_shape=(image_size, image_size, 3)
+        **options, weights=None, input_shape=(image_size, image_size, 3)
     )
     return save_model(model, folder / "model.keras", {"threshold": 0.5})
 
@@ -185,6 +195,7 @@ def memory_run(port: int, bodies: list, pid: int, total: int, clients: int, imag
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=sorted(MODELS), default="compact")
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--phantom-size", type=int, default=384, help="side of the uploads")
     parser.add_argument(
@@ -199,12 +210,13 @@ def main() -> None:
     args = parser.parse_args()
 
     uploads = phantom_pngs(32, args.phantom_size)
+    names = " + ".join(MODELS[args.model] or ["default StackedEnsemble"])
     print(
-        f"model cnn_3x3 + cnn_7x7 at {args.image_size} px, uploads {args.phantom_size} px PNG "
+        f"model {names} at {args.image_size} px, uploads {args.phantom_size} px PNG "
         f"(~{sum(map(len, uploads)) // len(uploads) // 1024} KB), {os.cpu_count()} CPUs"
     )
     with tempfile.TemporaryDirectory() as folder:
-        model_path = write_model(Path(folder), args.image_size)
+        model_path = write_model(Path(folder), args.image_size, args.model)
         offline = offline_throughput(model_path, uploads, args.batch_size)
         print(f"\noffline BatchExplainer, batch {args.batch_size}: {offline:.1f} images/s")
         server = start_server(model_path, args.port, args.batch_size)
