@@ -12,7 +12,8 @@ Classification, for binary diagnosis (labels 0 = normal, 1 = e.g. pneumonia):
 - `keras_cxr.metrics.bootstrap`: patient-level bootstrap confidence intervals.
 - `keras_cxr.metrics.report`: all of the above at one threshold, with their intervals.
 - `keras_cxr.metrics.multiclass`: k classes (normal / bacterial / viral): the k × k
-  confusion matrix, one-vs-rest sensitivity, specificity and AUC, macro-F1.
+  confusion matrix, one-vs-rest sensitivity, specificity and AUC, macro-F1; and
+  `keras_cxr.metrics.multiclass_bootstrap`, their patient-level bootstrap intervals.
 - `keras_cxr.metrics.uncertainty`: MC-dropout samples of a `keras_cxr.StackedEnsemble`.
 
 Explanation quality:
@@ -60,6 +61,7 @@ from keras_cxr.metrics.multiclass import (
     multiclass_report,
     pairwise_report,
 )
+from keras_cxr.metrics.multiclass_bootstrap import multiclass_intervals
 from keras_cxr.metrics.operating_point import OperatingPoint, parse_operating_point
 from keras_cxr.metrics.report import classification_intervals, classification_report
 from keras_cxr.metrics.roc import roc_auc, roc_curve
@@ -90,6 +92,7 @@ __all__ = [
     "mc_dropout_predict",
     "model_randomization_test",
     "multiclass_confusion_matrix",
+    "multiclass_intervals",
     "multiclass_report",
     "negative_log_likelihood",
     "npv",
