@@ -22,6 +22,21 @@ BASELINES = ("random", "centre")
 #: target (its default is 50); SHAP with 200 evaluations per image (default 500), which
 #: its Python bookkeeping makes the slowest method by far.
 OPTIONS = {"integrated-gradients": {"steps": 32}, "shap": {"max_evals": 200}}
+#: Benchmark-only variants, name → a function building the explainer from the model.
+#: Multi-layer LayerCAM (Jiang et al. 2021) fuses the maps of several blocks of the phantom
+#: CNN (`_quality_model.build_model`): `conv2` at 1/2 of the image's resolution and `conv5`
+#: (the last, 1/4) for "layercam-multi", all three scales (`conv1` at full resolution) for
+#: "layercam-all"; `keras_cxr.explain.fuse` averages the normalised per-layer maps.
+#: "smoothgrad-gxi" is SmoothGrad over Gradient × Input (16 samples, noise 0.1).
+VARIANTS = {
+    "layercam-multi": lambda model: keras_cxr.LayerCAM(model, layer=["conv2_relu", "conv5_relu"]),
+    "layercam-all": lambda model: keras_cxr.LayerCAM(
+        model, layer=["conv1_relu", "conv2_relu", "conv5_relu"]
+    ),
+    "smoothgrad-gxi": lambda model: keras_cxr.SmoothGrad(
+        keras_cxr.GradientTimesInput(model), samples=16, noise=0.1
+    ),
+}
 
 
 def random_heatmaps(count: int, size: int, seed: int) -> np.ndarray:
@@ -52,7 +67,10 @@ def explainer_for(method: str, model: keras.Model, seed: int):
         return lambda images: centre_heatmaps(len(images), images.shape[1])
     key = (method, id(model))
     if key not in _EXPLAINERS:
-        explainer = keras_cxr.explain.get_method(method)(model, **OPTIONS.get(method, {}))
+        if method in VARIANTS:
+            explainer = VARIANTS[method](model)
+        else:
+            explainer = keras_cxr.explain.get_method(method)(model, **OPTIONS.get(method, {}))
         _EXPLAINERS[key] = (
             model,
             lambda images: np.asarray(explainer.explain(images, class_index=1).heatmaps),
