@@ -23,15 +23,18 @@ BASELINES = ("random", "centre")
 #: its Python bookkeeping makes the slowest method by far.
 OPTIONS = {"integrated-gradients": {"steps": 32}, "shap": {"max_evals": 200}}
 #: Benchmark-only variants, name → a function building the explainer from the model.
-#: Multi-layer LayerCAM (Jiang et al. 2021) fuses the maps of several blocks of the phantom
-#: CNN (`_quality_model.build_model`): `conv2` at 1/2 of the image's resolution and `conv5`
-#: (the last, 1/4) for "layercam-multi", all three scales (`conv1` at full resolution) for
-#: "layercam-all"; `keras_cxr.explain.fuse` averages the normalised per-layer maps.
-#: "smoothgrad-gxi" is SmoothGrad over Gradient × Input (16 samples, noise 0.1).
+#: Multi-layer LayerCAM (Jiang et al. 2021) fuses the maps of the ends of the last
+#: resolution stages (`keras_cxr.explain.block_layers`), as a user would pick them: of the
+#: phantom CNN's (`_quality_model.build_model`) `conv2` (1/2 of the image's resolution) and
+#: `conv5` (1/4) for "layercam-multi", and `conv1` (full resolution) too for "layercam-all";
+#: `keras_cxr.explain.fuse` averages the normalised per-layer maps. "smoothgrad-gxi" is
+#: SmoothGrad over Gradient × Input (16 samples, noise 0.1).
 VARIANTS = {
-    "layercam-multi": lambda model: keras_cxr.LayerCAM(model, layer=["conv2_relu", "conv5_relu"]),
+    "layercam-multi": lambda model: keras_cxr.LayerCAM(
+        model, layer=keras_cxr.explain.block_layers(model, n=2)
+    ),
     "layercam-all": lambda model: keras_cxr.LayerCAM(
-        model, layer=["conv1_relu", "conv2_relu", "conv5_relu"]
+        model, layer=keras_cxr.explain.block_layers(model, n=3)
     ),
     "smoothgrad-gxi": lambda model: keras_cxr.SmoothGrad(
         keras_cxr.GradientTimesInput(model), samples=16, noise=0.1
