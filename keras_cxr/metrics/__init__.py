@@ -59,6 +59,7 @@ from keras_cxr.metrics.multiclass import (
     multiclass_confusion_matrix,
     multiclass_report,
     pairwise_report,
+    top_label_calibration_error,
 )
 from keras_cxr.metrics.operating_point import OperatingPoint, parse_operating_point
 from keras_cxr.metrics.report import classification_intervals, classification_report
@@ -107,4 +108,5 @@ __all__ = [
     "specificity",
     "ssim",
     "top_k_iou",
+    "top_label_calibration_error",
 ]
