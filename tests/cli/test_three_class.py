@@ -120,7 +120,10 @@ def test_explain_writes_a_map_per_class(three_class_run, tmp_path, capsys):
         ]
     )
     assert code == 0
-    assert "arg-max of NORMAL, BACTERIAL, VIRAL; a map per class" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "arg-max of NORMAL, BACTERIAL, VIRAL; a map per class" in printed
+    temperature = read_metadata(out / "model.keras")["temperature"]
+    assert f"probabilities calibrated at temperature {temperature:.3f}" in printed
     table = read_results(explained)
     assert set(table["predicted"]) <= set(NAMES)
     for name in NAMES:
