@@ -26,9 +26,10 @@ DESCRIPTION = (
     "threshold and temperature stored with the model, each metric with a 95% patient-level "
     "bootstrap interval. The threshold is never re-chosen on these images: --threshold "
     "replaces it. Writes metrics.json, roc.png, reliability.png and confusion_matrix.png. "
-    "A three-class model (normal / bacterial / viral) is decided by the arg-max: per-class "
-    "sensitivity, specificity and one-vs-rest AUC, macro-F1, the 3 x 3 confusion matrix, "
-    "and bacterial vs viral."
+    "A three-class model (normal / bacterial / viral) is decided by the arg-max of its "
+    "probabilities, calibrated by the stored temperature: per-class sensitivity, specificity "
+    "and one-vs-rest AUC, macro-F1, the 3 x 3 confusion matrix, bacterial vs viral, and the "
+    "top-label ECE before and after temperature scaling."
 )
 
 #: Metric name → how `keras-cxr evaluate` prints it.

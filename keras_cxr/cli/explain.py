@@ -140,6 +140,10 @@ def run(args: argparse.Namespace) -> int:
         decision = "decision: the arg-max of " + ", ".join(manifest["class_names"])
     if manifest.get("all_classes"):
         decision += "; a map per class: " + ", ".join(manifest["class_names"])
+    if len(manifest["class_names"]) > 2:
+        decision += (
+            f"; probabilities calibrated at temperature {manifest.get('temperature', 1.0):.3f}"
+        )
     print(f"{manifest['method']} on {', '.join(manifest['branches'])}; {decision}.")
     print(summary)
     return 0

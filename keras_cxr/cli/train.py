@@ -87,7 +87,14 @@ def run(args: argparse.Namespace) -> int:
             _multiclass_line("Validation", val),
             _multiclass_line("Test", result.test_metrics),
         ]
-        lines += [f"Model: {result.model_path}", f"History: {result.out / 'history.csv'}"]
+        if result.shift_metrics is not None:
+            from keras_cxr.training import format_shift_report
+
+            lines.append(format_shift_report(result.shift_metrics))
+        lines += [
+            f"Model (temperature {result.temperature:.3f} inside): {result.model_path}",
+            f"History: {result.out / 'history.csv'}",
+        ]
         print("\n".join(line for line in lines if line))
         return 0
     lines += [
@@ -116,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _multiclass_line(split: str, metrics: dict | None) -> str:
-    """One line of k-class metrics: accuracy, macro-F1 and AUC, per-class sensitivity."""
+    """One line of k-class metrics: accuracy, macro-F1, AUC, ECE, per-class sensitivity."""
     if metrics is None:
         return ""
     per_class = ", ".join(
@@ -125,7 +132,8 @@ def _multiclass_line(split: str, metrics: dict | None) -> str:
     line = (
         f"{split} ({metrics['n']} images, arg-max): accuracy {metrics['accuracy']:.3f}, "
         f"macro-F1 {metrics['macro_f1']:.3f}, macro one-vs-rest ROC AUC "
-        f"{metrics['macro_roc_auc']:.3f}; sensitivity {per_class}."
+        f"{metrics['macro_roc_auc']:.3f}, top-label ECE {metrics['ece']:.3f}; sensitivity "
+        f"{per_class}."
     )
     pair = metrics.get("bacterial_vs_viral")
     if pair is not None:

@@ -60,6 +60,7 @@ from keras_cxr.metrics.multiclass import (
     multiclass_confusion_matrix,
     multiclass_report,
     pairwise_report,
+    top_label_calibration_error,
 )
 from keras_cxr.metrics.multiclass_bootstrap import multiclass_intervals
 from keras_cxr.metrics.operating_point import OperatingPoint, parse_operating_point
@@ -110,4 +111,5 @@ __all__ = [
     "specificity",
     "ssim",
     "top_k_iou",
+    "top_label_calibration_error",
 ]

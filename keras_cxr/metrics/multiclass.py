@@ -15,6 +15,7 @@ import numpy as np
 
 from keras_cxr._validation import invalid_value, shape_error
 from keras_cxr.metrics._binary import ratio
+from keras_cxr.metrics.calibration import expected_calibration_error
 from keras_cxr.metrics.roc import roc_auc
 
 
@@ -170,6 +171,46 @@ def pairwise_report(y_true: Any, probabilities: Any, classes: tuple[int, int]) -
         "accuracy": float(((pair[:, 1] > pair[:, 0]) == positive).mean()) if n else float("nan"),
         "roc_auc": roc_auc(positive, share) if n else float("nan"),
     }
+
+
+def top_label_calibration_error(y_true: Any, probabilities: Any, n_bins: int = 10) -> float:
+    """The top-label (confidence) ECE of a k-class classifier.
+
+    Each case counts with the probability of its predicted class (the arg-max, its
+    "confidence") and whether that prediction is right; the ECE of
+    `keras_cxr.metrics.expected_calibration_error` over these pairs is the gap between
+    confidence and accuracy, bin by bin (Guo et al.). It changes under temperature
+    scaling, the arg-max does not.
+
+    Args:
+        y_true: True class indices in [0, k), shape (N,).
+        probabilities: Class probabilities in [0, 1], shape (N, k), k >= 2.
+        n_bins: Number of equal-width confidence bins. Defaults to 10.
+
+    Returns:
+        The ECE, a float in [0, 1].
+
+    Raises:
+        ValueError: As for `multiclass_report`, or for probabilities outside [0, 1].
+
+    Example:
+        >>> p = [[0.8, 0.1, 0.1], [0.2, 0.3, 0.5], [0.1, 0.2, 0.7], [0.2, 0.5, 0.3]]
+        >>> round(keras_cxr.metrics.top_label_calibration_error([0, 1, 2, 2], p), 4)
+        0.375
+
+    Reference:
+        Guo, Pleiss, Sun, Weinberger. "On Calibration of Modern Neural Networks." ICML 2017.
+        https://arxiv.org/abs/1706.04599
+    """
+    scores = _probabilities(probabilities)
+    labels = _class_indices(y_true, "y_true", scores.shape[1])
+    if len(labels) != len(scores):
+        raise shape_error(
+            "probabilities", f"an array of shape ({len(labels)}, {scores.shape[1]})", scores.shape
+        )
+    predicted = scores.argmax(axis=1)
+    correct = (predicted == labels).astype(np.int64)
+    return expected_calibration_error(correct, scores[np.arange(len(scores)), predicted], n_bins)
 
 
 def _mean(values: list[float]) -> float:

@@ -13,7 +13,11 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers, IDEs and the API docs
-    from keras_cxr.training.calibrating import ValidationCalibration, calibrate_on_validation
+    from keras_cxr.training.calibrating import (
+        ValidationCalibration,
+        calibrate_multiclass_on_validation,
+        calibrate_on_validation,
+    )
     from keras_cxr.training.checkpoints import BestCheckpoint, TrainingSnapshot, read_snapshot
     from keras_cxr.training.config import RECIPES, TrainConfig
     from keras_cxr.training.demo import DemoResult, run_demo
@@ -23,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers, IDEs and the API docs
     from keras_cxr.training.history import read_history
     from keras_cxr.training.model_building import build_model
     from keras_cxr.training.multiclass_evaluation import MulticlassEvaluation, evaluate_multiclass
+    from keras_cxr.training.multiclass_shift import MulticlassShiftValidation
     from keras_cxr.training.progress import EpochProgress
     from keras_cxr.training.reporting import ReportResult, write_report
     from keras_cxr.training.resume import ResumeState, StageResume
@@ -34,6 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers, IDEs and the API docs
 #: `keras_cxr.training.config` (which the command line reads for its flags) loads no Keras.
 _EXPORTS = {
     "ValidationCalibration": "calibrating",
+    "calibrate_multiclass_on_validation": "calibrating",
     "calibrate_on_validation": "calibrating",
     "BestCheckpoint": "checkpoints",
     "TrainingSnapshot": "checkpoints",
@@ -52,6 +58,7 @@ _EXPORTS = {
     "build_model": "model_building",
     "MulticlassEvaluation": "multiclass_evaluation",
     "evaluate_multiclass": "multiclass_evaluation",
+    "MulticlassShiftValidation": "multiclass_shift",
     "EpochProgress": "progress",
     "ReportResult": "reporting",
     "write_report": "reporting",
@@ -73,6 +80,7 @@ __all__ = [
     "Evaluation",
     "ExplainedImage",
     "MulticlassEvaluation",
+    "MulticlassShiftValidation",
     "ReportResult",
     "ResumeState",
     "RunExistsError",
@@ -83,6 +91,7 @@ __all__ = [
     "TrainingSnapshot",
     "ValidationCalibration",
     "build_model",
+    "calibrate_multiclass_on_validation",
     "calibrate_on_validation",
     "check_writable",
     "evaluate_model",

@@ -6,6 +6,11 @@ operating point on the *calibrated* validation probabilities
 (`keras_cxr.metrics.select_threshold`). Both go into the model file, as the metadata keys
 `"temperature"` and `"threshold"`, with the operating point's spec as `"operating_point"`;
 `keras-cxr evaluate`, `explain` and `report` apply them unchanged.
+
+A k-class model (the three-class task) gets its temperature the same way, fitted on its
+softmax logits (`calibrate_multiclass_on_validation`); it has no threshold (the arg-max
+decides, and `T` never moves it), and its ECE is the top-label (confidence) one
+(`keras_cxr.metrics.top_label_calibration_error`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from keras_cxr.metrics import expected_calibration_error
+from keras_cxr._validation import shape_error
+from keras_cxr.metrics import expected_calibration_error, top_label_calibration_error
 from keras_cxr.metrics.operating_point import OperatingPoint, parse_operating_point
 from keras_cxr.metrics.temperature_scaling import fit_temperature, negative_log_likelihood
 from keras_cxr.metrics.threshold_selection import select_threshold
@@ -29,10 +35,13 @@ class ValidationCalibration:
 
     Attributes:
         temperature: Fitted `T` (1 when calibration is off).
-        operating_point: The spec the threshold was chosen for, e.g. `"sensitivity:0.95"`.
-        threshold: Decision threshold on the calibrated probability of the positive class.
-        probabilities: float64 `(N,)` calibrated validation probabilities.
-        ece_before: Validation ECE at `T = 1`.
+        operating_point: The spec the threshold was chosen for, e.g. `"sensitivity:0.95"`;
+            `"argmax"` for a k-class model.
+        threshold: Decision threshold on the calibrated probability of the positive class;
+            None for a k-class model.
+        probabilities: float64 calibrated validation probabilities: `(N,)` of the
+            positive class, or `(N, k)` for a k-class model.
+        ece_before: Validation ECE at `T = 1` (top-label for a k-class model).
         ece_after: Validation ECE at the fitted `T`.
         nll_before: Validation NLL at `T = 1`.
         nll_after: Validation NLL at the fitted `T`.
@@ -45,7 +54,7 @@ class ValidationCalibration:
 
     temperature: float
     operating_point: str
-    threshold: float
+    threshold: float | None
     probabilities: np.ndarray = field(repr=False)
     ece_before: float
     ece_after: float
@@ -121,6 +130,52 @@ def calibrate_on_validation(
         ece_after=expected_calibration_error(labels, after),
         nll_before=negative_log_likelihood(labels, fitted_logits),
         nll_after=negative_log_likelihood(labels, fitted_logits, temperature),
+    )
+
+
+def calibrate_multiclass_on_validation(
+    labels: np.ndarray, logits: np.ndarray, calibrate: bool = True
+) -> ValidationCalibration:
+    """Fits the temperature of a k-class softmax on its validation logits.
+
+    The decision stays the arg-max (no threshold); the probabilities, their confidence
+    and the top-label ECE change with `T`.
+
+    Args:
+        labels: Validation class indices in [0, k), shape (N,).
+        logits: The model's validation logits, `(N, k)` (`keras_cxr.models.predict_logits`).
+        calibrate: Fit the temperature; False keeps `T = 1`. Defaults to True.
+
+    Returns:
+        A `ValidationCalibration` with `threshold=None`, `operating_point="argmax"` and
+        `(N, k)` probabilities.
+
+    Raises:
+        ValueError: For logits that are not `(N, k)` with k >= 2, or labels that are not
+            class indices matching them.
+
+    Example:
+        >>> calibration = keras_cxr.training.calibrating.calibrate_multiclass_on_validation(
+        ...     y_val, logits_val)
+        >>> calibration.temperature, calibration.ece_after
+        (1.42, 0.031)
+    """
+    labels = np.asarray(labels).reshape(-1).astype(np.int64)
+    logits = np.asarray(logits, np.float64)
+    if logits.ndim != 2 or logits.shape[1] < 2:
+        raise shape_error("logits", "an (N, k) array of softmax logits, k >= 2", logits.shape)
+    temperature = fit_temperature(labels, logits) if calibrate else DEFAULT_TEMPERATURE
+    before = apply_temperature(logits, DEFAULT_TEMPERATURE)
+    after = apply_temperature(logits, temperature)
+    return ValidationCalibration(
+        temperature=temperature,
+        operating_point="argmax",
+        threshold=None,
+        probabilities=after,
+        ece_before=top_label_calibration_error(labels, before),
+        ece_after=top_label_calibration_error(labels, after),
+        nll_before=negative_log_likelihood(labels, logits),
+        nll_after=negative_log_likelihood(labels, logits, temperature),
     )
 
 

@@ -103,13 +103,14 @@ class TrainConfig:
         operating_point: Spec of `keras_cxr.metrics.operating_point` the threshold is
             chosen for (`"sensitivity:0.95"`); None uses `threshold_method`.
         calibrate: Fit a temperature on the validation logits and choose the threshold on
-            the calibrated probabilities (`keras_cxr.training.calibrating`).
+            the calibrated probabilities (`keras_cxr.training.calibrating`); for the
+            three-class task, on the softmax logits, with no threshold.
         threshold_data: `"validation"` (the patient split) or `"shifted"` (it and its
             shifted copies pooled, see `keras_cxr.training.ShiftValidation.threshold`);
             needs `shift_validation`.
         shift_validation: After training, grade the model on the validation cohorts and
-            shifted copies (`keras_cxr.training.shift_validation`), stored in
-            `train_summary.json`.
+            shifted copies (`keras_cxr.training.shift_validation`; for the three-class
+            task `keras_cxr.training.multiclass_shift`), stored in `train_summary.json`.
         gradcam_images: Validation images explained by `GradCAMCallback` (0: none).
         gradcam_every: Explain them every this many epochs.
         gradcam_method: Explanation method of the callback (a `keras_cxr.explain.METHODS` name).

@@ -80,6 +80,12 @@ def check_settings(config: Any) -> None:
             "'validation' when shift_validation=False (the copies are not made)",
             config.threshold_data,
         )
+    if config.threshold_data != "validation" and config.num_classes > 1:
+        raise invalid_value(
+            "threshold_data",
+            "'validation' with labels='three_class' (the arg-max decides; no threshold)",
+            config.threshold_data,
+        )
     if config.resume and config.overwrite:
         raise invalid_value("overwrite", "False together with resume=True", config.overwrite)
 

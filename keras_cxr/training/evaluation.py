@@ -170,9 +170,9 @@ def evaluate_model(
 
     A model with k >= 3 softmax outputs (the three-class task) is evaluated by
     `keras_cxr.training.multiclass_evaluation.evaluate_multiclass` instead: the decision is
-    the arg-max, the threshold, temperature, bootstrap and `n_bins` are not used, and the
-    result is a `MulticlassEvaluation` (class names NORMAL, BACTERIAL, VIRAL unless
-    `class_names` has k names).
+    the arg-max of the probabilities calibrated by `temperature`; the threshold, bootstrap
+    and `n_bins` are not used, and the result is a `MulticlassEvaluation` (class names
+    NORMAL, BACTERIAL, VIRAL unless `class_names` has k names).
 
     Args:
         model: A model with a `(batch, 1)` sigmoid or `(batch, k)` softmax output.
@@ -211,7 +211,9 @@ def evaluate_model(
     if units >= 3:
         if len(class_names) != units:
             class_names = THREE_CLASS_NAMES if units == 3 else tuple(map(str, range(units)))
-        return evaluate_multiclass(model, images, labels, class_names, batch_size, progress)
+        return evaluate_multiclass(
+            model, images, labels, class_names, batch_size, progress, temperature
+        )
     labels = np.asarray(labels).reshape(-1).astype(np.int64)
     if len(labels) != len(images):
         raise ValueError(

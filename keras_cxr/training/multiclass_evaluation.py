@@ -1,4 +1,10 @@
-"""`evaluate_multiclass`: a k-class classifier (normal / bacterial / viral) on labelled images."""
+"""`evaluate_multiclass`: a k-class classifier (normal / bacterial / viral) on labelled images.
+
+The probabilities are the model's softmax logits divided by the temperature stored with it
+(`keras_cxr.models.stored_temperature`, fitted on validation by `keras_cxr.training.train`);
+the arg-max decision is the same at every temperature, the confidence and the top-label
+ECE are not, so both ECEs (before and after) are reported.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +18,9 @@ import numpy as np
 
 from keras_cxr.atomic import atomic_write, atomic_write_json
 from keras_cxr.data.labels import CLASS_NAMES
-from keras_cxr.metrics import multiclass_report, pairwise_report
-from keras_cxr.models.prediction import predict_outputs
+from keras_cxr.metrics import multiclass_report, pairwise_report, top_label_calibration_error
+from keras_cxr.models.prediction import predict_logits
+from keras_cxr.models.temperature import DEFAULT_TEMPERATURE, apply_temperature, check_temperature
 from keras_cxr.viz import plots
 
 #: The three-class task's names, whose BACTERIAL and VIRAL get a pairwise report.
@@ -29,10 +36,12 @@ def multiclass_metrics(
     With the class names NORMAL, BACTERIAL, VIRAL, `"bacterial_vs_viral"` holds
     `keras_cxr.metrics.pairwise_report` among the pneumonia images (the number Kermany et
     al. give: accuracy 90.7 %, AUC 0.940), and `"n_positive"` the pneumonia count.
+    `"ece"` is the top-label (confidence) ECE
+    (`keras_cxr.metrics.top_label_calibration_error`).
 
     Args:
         labels: `(N,)` true class indices.
-        probabilities: `(N, k)` class probabilities.
+        probabilities: `(N, k)` class probabilities in [0, 1].
         class_names: Name of each class.
 
     Returns:
@@ -48,6 +57,7 @@ def multiclass_metrics(
     """
     metrics = multiclass_report(labels, probabilities, class_names)
     metrics["n_positive"] = int(np.sum(np.asarray(labels).reshape(-1) != 0))
+    metrics["ece"] = top_label_calibration_error(labels, probabilities)
     if tuple(class_names) == THREE_CLASS_NAMES:
         metrics["bacterial_vs_viral"] = pairwise_report(labels, probabilities, (1, 2))
     return metrics
@@ -59,11 +69,14 @@ class MulticlassEvaluation:
 
     Attributes:
         labels: int64 `(N,)` true labels.
-        probabilities: float64 `(N, k)` predicted class probabilities.
+        probabilities: float64 `(N, k)` predicted class probabilities, calibrated by
+            `temperature`.
         metrics: `multiclass_metrics`: accuracy, macro-F1, macro one-vs-rest AUC, the
             k × k confusion matrix, per-class sensitivity, specificity, PPV, F1 and AUC,
-            and (three-class task) bacterial vs viral.
+            the top-label ECE, and (three-class task) bacterial vs viral; plus
+            `"temperature"` and `"ece_uncalibrated"` (the ECE at `T = 1`).
         class_names: The class names.
+        temperature: The temperature applied to the logits.
 
     Example:
         >>> evaluation = keras_cxr.training.evaluate_model(three_class_model, x, y)
@@ -75,6 +88,7 @@ class MulticlassEvaluation:
     probabilities: np.ndarray
     metrics: dict[str, Any]
     class_names: tuple[str, ...]
+    temperature: float = DEFAULT_TEMPERATURE
     threshold: None = None  # the decision is the arg-max; no threshold
 
     @property
@@ -132,6 +146,9 @@ class MulticlassEvaluation:
             "macro-F1": m["macro_f1"],
             "macro one-vs-rest ROC AUC": m["macro_roc_auc"],
             "balanced accuracy (macro sensitivity)": m["macro_sensitivity"],
+            "top-label ECE": m["ece"],
+            "top-label ECE before calibration": m["ece_uncalibrated"],
+            "temperature": m["temperature"],
         }
         pair = m.get("bacterial_vs_viral")
         if pair is not None:
@@ -164,6 +181,8 @@ class MulticlassEvaluation:
             f"{m['n']} images, decision = arg-max of the {len(self.class_names)} classes:",
             f"  accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  macro one-vs-rest "
             f"ROC AUC {m['macro_roc_auc']:.4f}",
+            f"  top-label ECE {m['ece']:.4f} at temperature {m['temperature']:.3f} (before "
+            f"calibration {m['ece_uncalibrated']:.4f})",
             f"  {'class':<10} {'n':>5} {'sens.':>7} {'spec.':>7} {'PPV':>7} {'F1':>7} {'AUC':>7}",
         ]
         for name, row in m["per_class"].items():
@@ -193,8 +212,12 @@ def evaluate_multiclass(
     class_names: tuple[str, ...] = THREE_CLASS_NAMES,
     batch_size: int = 32,
     progress: bool = False,
+    temperature: float = DEFAULT_TEMPERATURE,
 ) -> MulticlassEvaluation:
     """Evaluates a k-class softmax classifier; the decision is the arg-max.
+
+    The probabilities are `softmax(logits / temperature)`; the top-label ECE at
+    `temperature` 1 is kept as `"ece_uncalibrated"`.
 
     Args:
         model: A model with a `(batch, k)` softmax output, k >= 3.
@@ -203,6 +226,8 @@ def evaluate_multiclass(
         class_names: Name of each class. Defaults to NORMAL, BACTERIAL, VIRAL.
         batch_size: Images per forward pass. Defaults to 32.
         progress: Show a progress bar. Defaults to False.
+        temperature: Temperature of the logits (`keras_cxr.models.stored_temperature`).
+            Defaults to 1 (uncalibrated).
 
     Returns:
         A `keras_cxr.training.multiclass_evaluation.MulticlassEvaluation`.
@@ -210,7 +235,7 @@ def evaluate_multiclass(
     Raises:
         ValueError: If images and labels differ in length, the labels are not class
             indices, `class_names` has not one name per output, or the images do not match
-            the model's input shape.
+            the model's input shape, or `temperature` is not a finite number > 0.
 
     Example:
         >>> evaluation = keras_cxr.training.multiclass_evaluation.evaluate_multiclass(
@@ -223,6 +248,14 @@ def evaluate_multiclass(
             f"Invalid value received for argument `labels`. Expected one label per image "
             f"({len(images)}). Received: len(labels)={len(labels)}"
         )
-    probabilities = predict_outputs(model, images, batch_size, progress)
+    temperature = check_temperature(temperature)
+    logits = predict_logits(model, images, batch_size, progress)
+    probabilities = apply_temperature(logits, temperature)
     metrics = multiclass_metrics(labels, probabilities, tuple(class_names))
-    return MulticlassEvaluation(labels, probabilities, metrics, tuple(class_names))
+    metrics.update(
+        temperature=temperature,
+        ece_uncalibrated=top_label_calibration_error(labels, apply_temperature(logits)),
+    )
+    return MulticlassEvaluation(
+        labels, probabilities, metrics, tuple(class_names), temperature=temperature
+    )

@@ -83,8 +83,9 @@ def write_report(
 
     A k-class model (the three-class task) is decided by the arg-max: the page shows the
     overall metrics, bacterial vs viral, a per-class one-vs-rest table and the k × k
-    confusion matrix, and the galleries rank cases by the probability of the predicted
-    class; there is no threshold, ROC curve, calibration or MC-dropout uncertainty.
+    confusion matrix, the top-label ECE before and after temperature scaling, and the
+    galleries rank cases by the calibrated probability of the predicted class; there is no
+    threshold, ROC curve, reliability diagram or MC-dropout uncertainty.
 
     Args:
         model: A binary or k-class `keras_cxr.StackedEnsemble` (uncertainty needs a binary
@@ -206,7 +207,13 @@ def write_report(
         else "Uncertainty: not available for this model (a k-class model, or no "
         "StackedEnsemble dropout head).",
     ]
-    if not multiclass:  # the k-class page shows no calibration
+    if multiclass:
+        notes.append(
+            "Top-label ECE: the gap between the predicted class's probability and the "
+            "accuracy, over 10 equal-width bins. Probabilities are calibrated by temperature "
+            f"scaling (T = {temperature:.3f}, fitted on validation); the arg-max is unchanged."
+        )
+    else:
         notes.append(
             "ECE: expected calibration error over 10 equal-width probability bins. "
             f"Probabilities are calibrated by temperature scaling (T = {temperature:.3f}, "

@@ -153,38 +153,61 @@ class ShiftValidation:
             >>> shift.report(0.4)["cohort_matched"]["specificity"]
             0.93
         """
+        graded = self._graded(
+            lambda labels, scores: _row(labels, scores, threshold),
+            self.probabilities[PATIENT] >= threshold,
+            ROW_METRICS,
+        )
+        return {"threshold": float(threshold), **graded}
+
+    def _graded(
+        self,
+        row: Callable[[np.ndarray, np.ndarray], dict[str, float]],
+        called_pneumonia: np.ndarray,
+        metrics: tuple[str, ...],
+    ) -> dict[str, Any]:
+        """The rows of `report`, each made by `row(labels, scores)`, and the cohorts' rows.
+
+        Args:
+            row: Maps labels and scores (of the patient images, a subset or a copy) to a
+                dict of `metrics` plus `"n"`.
+            called_pneumonia: bool `(N,)`: the patient images the model calls pneumonia.
+            metrics: The metric names of a row; the worst of `"ece"` is its largest
+                value, of any other the least.
+
+        Returns:
+            The dict `report` describes, without `"threshold"`.
+        """
         patient = self.probabilities[PATIENT]
         subset = cohort_matched_subset(
             self.labels, self.cohorts, self.cohort, self.share, self.seed
         )
         shifted = {
-            name: _row(self.labels, scores, threshold)
+            name: row(self.labels, scores)
             for name, scores in self.probabilities.items()
             if name != PATIENT
         }
         return {
-            "threshold": float(threshold),
-            PATIENT: _row(self.labels, patient, threshold),
+            PATIENT: row(self.labels, patient),
             "cohort_matched": (
                 None
                 if subset is None
                 else {
-                    **_row(self.labels[subset], patient[subset], threshold),
+                    **row(self.labels[subset], patient[subset]),
                     "cohort": self.cohort,
                     "share": self.share,
                 }
             ),
-            "cohort_specificity": self._cohort_specificity(threshold),
+            "cohort_specificity": self._cohort_specificity(called_pneumonia),
             "shifted": shifted,
-            "mean_shifted": _summary(shifted, np.nanmean),
-            "worst_shifted": _summary(shifted, None),
+            "mean_shifted": _summary(shifted, np.nanmean, metrics),
+            "worst_shifted": _summary(shifted, None, metrics),
             "shifts": self.shifts,
         }
 
-    def _cohort_specificity(self, threshold: float) -> dict[str, dict[str, float]]:
+    def _cohort_specificity(self, called: np.ndarray) -> dict[str, dict[str, float]]:
         normal = self.labels == 0
         cohorts = np.asarray(self.cohorts)
-        called = self.probabilities[PATIENT] >= threshold
         rows = {}
         for cohort in sorted(set(cohorts[normal].tolist())):
             members = normal & (cohorts == cohort)
@@ -213,27 +236,57 @@ def measure_shift(
         >>> shift = keras_cxr.training.shift_validation.measure_shift(run, p_val)
     """
 
+    predict = run_predictor(run, lambda logits: positive_probability_of(logits, temperature))
+    return ShiftValidation.measure(predict, run.splits.val, val_probability, run.config.seed)
+
+
+def run_predictor(
+    run: Run, calibrate: Callable[[np.ndarray], np.ndarray]
+) -> Callable[[np.ndarray], np.ndarray]:
+    """Pixels → `calibrate(logits)` of the run's model, batch by batch, on its devices.
+
+    Args:
+        run: The run, after its stages.
+        calibrate: Maps the model's `(N, units)` logits to the probabilities to grade.
+
+    Returns:
+        A `predict` for `ShiftValidation.measure`.
+
+    Example:
+        >>> predict = keras_cxr.training.shift_validation.run_predictor(
+        ...     run, lambda logits: keras_cxr.models.apply_temperature(logits, 1.4))
+    """
+
     def predict(images: np.ndarray) -> np.ndarray:
         batch = padded(images, run.devices)
         logits = predict_logits(run.model, batch, run.config.batch_size)[: len(images)]
-        return positive_probability_of(logits, temperature)
+        return calibrate(logits)
 
-    return ShiftValidation.measure(predict, run.splits.val, val_probability, run.config.seed)
+    return predict
 
 
 def format_shift_report(report: dict[str, Any]) -> str:
     """The shift-aware validation as a plain-text table, one row per split or copy.
 
     Args:
-        report: `ShiftValidation.report`.
+        report: `ShiftValidation.report`, or a k-class model's
+            `keras_cxr.training.multiclass_shift.MulticlassShiftValidation.report`, whose
+            `"columns"` name its metrics.
 
     Returns:
-        Lines of `name  accuracy  sensitivity  specificity  roc_auc  ece`.
+        Lines of `name  accuracy  sensitivity  specificity  roc_auc  ece` (of the
+        report's `"columns"` for a k-class model), then the specificity of each cohort's
+        normals.
 
     Example:
         >>> print(keras_cxr.training.format_shift_report(shift.report(0.4)))
     """
-    header = f"{'shift-aware validation':<24}" + "".join(f"{m:>12}" for m in ROW_METRICS)
+    columns = tuple(report.get("columns", ROW_METRICS))
+    labels = [column.replace("sensitivity_", "sens. ") for column in columns]
+    widths = [max(12, len(label) + 2) for label in labels]
+    header = f"{'shift-aware validation':<24}" + "".join(
+        f"{label:>{width}}" for label, width in zip(labels, widths)
+    )
     rows = [(PATIENT, report[PATIENT])]
     if report.get("cohort_matched") is not None:
         rows.append(
@@ -246,7 +299,7 @@ def format_shift_report(report: dict[str, Any]) -> str:
     ]
     lines = [header]
     for name, row in rows:
-        lines.append(f"{name:<24}" + "".join(f"{row[m]:>12.3f}" for m in ROW_METRICS))
+        lines.append(f"{name:<24}" + "".join(f"{row[m]:>{w}.3f}" for m, w in zip(columns, widths)))
     for cohort, row in report["cohort_specificity"].items():
         lines.append(f"specificity of {cohort} normals ({row['n']}): {row['specificity']:.3f}")
     return "\n".join(lines)
@@ -257,11 +310,13 @@ def _row(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, 
     return {"n": int(metrics["n"]), **{name: float(metrics[name]) for name in ROW_METRICS}}
 
 
-def _summary(rows: dict[str, dict[str, float]], reduce) -> dict[str, float]:
+def _summary(
+    rows: dict[str, dict[str, float]], reduce, metrics: tuple[str, ...] = ROW_METRICS
+) -> dict[str, float]:
     if not rows:
-        return dict.fromkeys(ROW_METRICS, float("nan"))
+        return dict.fromkeys(metrics, float("nan"))
     summary = {}
-    for name in ROW_METRICS:
+    for name in metrics:
         values = np.asarray([row[name] for row in rows.values()], np.float64)
         if reduce is not None:
             summary[name] = float(reduce(values))

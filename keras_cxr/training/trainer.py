@@ -20,7 +20,9 @@ Steps:
    decision threshold is chosen for the operating point on the calibrated validation
    probabilities (or, with `threshold_data="shifted"`, on them and the copies pooled);
    the model is saved as `model.keras` with the threshold, temperature and operating
-   point inside (`keras_cxr.models.read_metadata`).
+   point inside (`keras_cxr.models.read_metadata`). A three-class model gets the same
+   temperature scaling (of its softmax logits) and shift-aware validation
+   (`keras_cxr.training.multiclass_shift`), and no threshold: the arg-max decides.
 
 Every stage writes `history.csv`, TensorBoard logs, Grad-CAM grids of validation images
 (`GradCAMCallback`), the best weights and a resume snapshot after each epoch.
@@ -34,20 +36,26 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
 from keras_cxr.atomic import atomic_write_json
 from keras_cxr.data.image_splits import ImageSplits, load_image_splits
 from keras_cxr.data.index import scan_chest_xray
 from keras_cxr.metrics import classification_report
 from keras_cxr.models.metadata import save_model
-from keras_cxr.models.prediction import predict_logits, predict_outputs
-from keras_cxr.models.temperature import DEFAULT_TEMPERATURE
-from keras_cxr.training.calibrating import calibrate_on_validation, positive_probability_of
+from keras_cxr.models.prediction import predict_logits
+from keras_cxr.models.temperature import apply_temperature
+from keras_cxr.training.calibrating import (
+    calibrate_multiclass_on_validation,
+    calibrate_on_validation,
+    positive_probability_of,
+)
 from keras_cxr.training.config import TrainConfig
 from keras_cxr.training.data_parallel import drops_partial_batches, padded, training_devices
 from keras_cxr.training.history import read_history
 from keras_cxr.training.model_building import build_model
 from keras_cxr.training.multiclass_evaluation import multiclass_metrics
+from keras_cxr.training.multiclass_shift import measure_multiclass_shift
 from keras_cxr.training.resume import ResumeState
 from keras_cxr.training.run_folder import (
     CONFIG_FILE,
@@ -58,7 +66,7 @@ from keras_cxr.training.run_folder import (
     prepare_run_folder,
 )
 from keras_cxr.training.shift_validation import measure_shift
-from keras_cxr.training.stages import Run, fine_tune_stage, main_stage, val_logits, val_outputs
+from keras_cxr.training.stages import Run, fine_tune_stage, main_stage, val_logits
 
 
 @dataclass
@@ -72,7 +80,8 @@ class TrainResult:
             probabilities); None for the three-class task, decided by the arg-max.
         val_metrics: `keras_cxr.metrics.classification_report` on validation at
             `threshold`, of the calibrated probabilities; for the three-class task,
-            `keras_cxr.training.multiclass_evaluation.multiclass_metrics`.
+            `keras_cxr.training.multiclass_evaluation.multiclass_metrics` of the calibrated
+            probabilities.
         test_metrics: The same on the test split, or None without one.
         history: Log key → one value per epoch, every stage in order.
         best_epoch: 0-based best epoch of the main stage.
@@ -82,10 +91,12 @@ class TrainResult:
         splits: The decoded data (not saved).
         resumed: `(stage, 0-based epoch)` where an interrupted run was continued; empty
             for a fresh run.
-        temperature: Temperature fitted on validation (1 without calibration).
+        temperature: Temperature fitted on validation (1 without calibration), for the
+            binary and the three-class task.
         shift_metrics: The shift-aware validation at `threshold`
-            (`keras_cxr.training.ShiftValidation.report`), or None when
-            `config.shift_validation` is off.
+            (`keras_cxr.training.ShiftValidation.report`; for the three-class task, at the
+            arg-max, `keras_cxr.training.multiclass_shift.MulticlassShiftValidation.report`),
+            or None when `config.shift_validation` is off.
 
     Example:
         >>> result = keras_cxr.training.train(config)
@@ -184,9 +195,19 @@ def _train(config: TrainConfig, splits: ImageSplits | None, devices: int) -> Tra
         fine_tune_stage(run)
     shift = None
     if config.num_classes > 1:  # the three-class task: the arg-max decides, no threshold
-        threshold, val_metrics, test_metrics = _multiclass_metrics(run, devices)
-        temperature, operating_point = DEFAULT_TEMPERATURE, "argmax"
-        calibration_metadata: dict = {"threshold": None}
+        calibration = calibrate_multiclass_on_validation(
+            splits.val.labels, val_logits(run), config.calibrate
+        )
+        threshold, temperature = None, calibration.temperature
+        tic = time.perf_counter()
+        if config.shift_validation:
+            shift = measure_multiclass_shift(run, calibration.probabilities, temperature)
+        timings["shift_validation"] = time.perf_counter() - tic
+        val_metrics, test_metrics = _multiclass_metrics(
+            run, calibration.probabilities, temperature, devices
+        )
+        operating_point = calibration.operating_point
+        calibration_metadata: dict = calibration.metadata()
     else:
         spec = config.operating_point or config.threshold_method
         calibration = calibrate_on_validation(
@@ -291,12 +312,15 @@ def _check_splits(splits: ImageSplits, config: TrainConfig, devices: int) -> Non
             )
 
 
-def _multiclass_metrics(run: Run, devices: int) -> tuple[None, dict, dict | None]:
-    """`(None, val_metrics, test_metrics)` of a k-class model, decided by the arg-max."""
+def _multiclass_metrics(
+    run: Run, val_probabilities: np.ndarray, temperature: float, devices: int
+) -> tuple[dict, dict | None]:
+    """`(val_metrics, test_metrics)` of a k-class model, of calibrated probabilities."""
     splits, names = run.splits, tuple(run.splits.class_names)
-    val_metrics = multiclass_metrics(splits.val.labels, val_outputs(run), names)
+    val_metrics = multiclass_metrics(splits.val.labels, val_probabilities, names)
     if splits.test is None:
-        return None, val_metrics, None
+        return val_metrics, None
     images = padded(splits.test.images, devices)
-    outputs = predict_outputs(run.model, images, run.config.batch_size)[: len(splits.test)]
-    return None, val_metrics, multiclass_metrics(splits.test.labels, outputs, names)
+    logits = predict_logits(run.model, images, run.config.batch_size)[: len(splits.test)]
+    test = multiclass_metrics(splits.test.labels, apply_temperature(logits, temperature), names)
+    return val_metrics, test

@@ -13,6 +13,7 @@ from keras_cxr.metrics import (
     multiclass_confusion_matrix,
     multiclass_report,
     pairwise_report,
+    top_label_calibration_error,
 )
 
 from .binary_cases import brute_force_auc
@@ -172,3 +173,41 @@ def test_two_classes_agree_with_the_binary_report(rows):
     for key in ("sensitivity", "specificity", "ppv"):
         np.testing.assert_allclose(report["per_class"]["1"][key], binary[key])
     np.testing.assert_allclose(report["per_class"]["1"]["roc_auc"], binary["roc_auc"])
+
+
+def _top_label_ece_by_loop(labels, probabilities, n_bins):
+    """Guo et al.'s top-label ECE, bin by bin, written out plainly."""
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == labels
+    total = 0.0
+    for b in range(n_bins):
+        low, high = b / n_bins, (b + 1) / n_bins
+        inside = (confidence >= low) & ((confidence < high) | (b == n_bins - 1))
+        if inside.any():
+            gap = abs(correct[inside].mean() - confidence[inside].mean())
+            total += inside.sum() / len(labels) * gap
+    return total
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    k=st.integers(2, 5),
+    n=st.integers(1, 40),
+    n_bins=st.integers(1, 15),
+)
+def test_top_label_ece_matches_a_loop_over_bins(seed, k, n, n_bins):
+    rng = np.random.default_rng(seed)
+    probabilities = rng.dirichlet(np.ones(k), n)
+    labels = rng.integers(0, k, n)
+    expected = _top_label_ece_by_loop(labels, probabilities, n_bins)
+    assert top_label_calibration_error(labels, probabilities, n_bins) == pytest.approx(
+        expected, abs=1e-12
+    )
+
+
+def test_top_label_ece_rejects_mismatched_inputs():
+    with pytest.raises(ValueError, match="`probabilities`"):
+        top_label_calibration_error([0, 1], np.full((3, 3), 1 / 3))
+    with pytest.raises(ValueError, match="`y_true`"):
+        top_label_calibration_error([0, 3], np.full((2, 3), 1 / 3))

@@ -12,9 +12,13 @@ from keras_cxr.metrics import (
     select_threshold,
     sensitivity,
     specificity,
+    top_label_calibration_error,
 )
 from keras_cxr.models import apply_temperature, read_metadata, save_model, stored_temperature
-from keras_cxr.training.calibrating import calibrate_on_validation
+from keras_cxr.training.calibrating import (
+    calibrate_multiclass_on_validation,
+    calibrate_on_validation,
+)
 
 pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
 
@@ -91,3 +95,47 @@ def test_metadata_roundtrip_and_files_without_a_temperature(tmp_path):
     assert stored["operating_point"] == "youden"
     old = save_model(sigmoid_model(), tmp_path / "old.keras", {"threshold": 0.4})
     assert stored_temperature(read_metadata(old)) == 1.0
+
+
+def over_confident_three_class(n=3000, factor=2.5, seed=0):
+    """Labels drawn from a calibrated softmax over 3 classes, and its logits times `factor`."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0.0, 1.5, (n, 3))
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p = exp / exp.sum(axis=1, keepdims=True)
+    labels = (rng.random(n)[:, None] > np.cumsum(p, axis=1)).sum(axis=1).astype(np.int64)
+    return labels, factor * logits
+
+
+def _softmax(z):
+    exp = np.exp(z - z.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def test_three_class_temperature_is_fitted_on_the_softmax_logits():
+    labels, logits = over_confident_three_class()
+    calibration = calibrate_multiclass_on_validation(labels, logits)
+    assert calibration.temperature == pytest.approx(2.5, rel=0.08)
+    assert calibration.temperature == pytest.approx(fit_temperature(labels, logits))
+    calibrated = _softmax(logits / calibration.temperature)
+    np.testing.assert_allclose(calibration.probabilities, calibrated, rtol=1e-10)
+    assert calibration.ece_before == pytest.approx(
+        top_label_calibration_error(labels, _softmax(logits))
+    )
+    assert calibration.ece_after == pytest.approx(top_label_calibration_error(labels, calibrated))
+    assert calibration.ece_after < calibration.ece_before / 2
+    assert calibration.nll_after < calibration.nll_before
+    metadata = calibration.metadata()
+    assert (metadata["threshold"], metadata["operating_point"]) == (None, "argmax")
+    assert metadata["temperature"] == calibration.temperature
+    assert metadata["calibration"]["ece_after"] == calibration.ece_after
+
+
+def test_three_class_without_calibration_keeps_the_temperature_at_one():
+    labels, logits = over_confident_three_class(n=200)
+    calibration = calibrate_multiclass_on_validation(labels, logits, calibrate=False)
+    assert calibration.temperature == 1.0
+    np.testing.assert_allclose(calibration.probabilities, _softmax(logits), rtol=1e-10)
+    assert calibration.ece_after == calibration.ece_before
+    with pytest.raises(ValueError, match="`logits`"):
+        calibrate_multiclass_on_validation(labels, logits[:, 0])

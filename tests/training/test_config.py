@@ -287,3 +287,9 @@ def test_three_class_config_has_three_outputs_and_its_own_fingerprint():
     assert TrainConfig(data="chest_xray", labels="binary").fingerprint() == binary.fingerprint()
     with pytest.raises(ValueError, match=r"argument `labels`.*'five_class'"):
         TrainConfig(labels="five_class").validate()
+
+
+def test_three_class_has_no_threshold_to_choose_on_the_shifted_copies():
+    TrainConfig(data="chest_xray", labels="three_class").validate()
+    with pytest.raises(ValueError, match=r"argument `threshold_data`.*arg-max decides"):
+        TrainConfig(data="chest_xray", labels="three_class", threshold_data="shifted").validate()

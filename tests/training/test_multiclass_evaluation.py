@@ -65,6 +65,37 @@ def test_evaluate_model_decides_by_the_arg_max(tmp_path):
     assert [row[0] for row in rows] == list(NAMES) and columns[2] == "sensitivity"
 
 
+def test_evaluate_model_applies_the_temperature_to_the_softmax_logits():
+    brightness = np.array([0, 10, 100, 120, 140, 200, 230, 255, 60, 250], dtype=np.float32)
+    images = np.broadcast_to(brightness[:, None, None, None], (10, 8, 8, 1)).copy()
+    labels = np.array([0, 0, 1, 1, 1, 2, 2, 2, 1, 0])
+    temperature = 2.5
+    evaluation = evaluate_model(
+        _mean_brightness_model(), images, labels, class_names=NAMES, temperature=temperature
+    )
+    logits = brightness[:, None] * np.array([0.0, 4.0, 8.0]) / 255 + np.array([2.0, 0, -3])
+    scaled = np.exp(logits / temperature - (logits / temperature).max(axis=1, keepdims=True))
+    expected = scaled / scaled.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(evaluation.probabilities, expected, rtol=1e-5)
+    # The arg-max is the same at every temperature; the confidence is not.
+    np.testing.assert_array_equal(evaluation.predictions, _softmax(brightness).argmax(axis=1))
+    assert np.all(evaluation.confidence < _softmax(brightness).max(axis=1))
+    m = evaluation.metrics
+    assert (m["temperature"], evaluation.temperature) == (temperature, temperature)
+
+    def top_label_ece(p):  # ten equal-width bins, written out
+        confidence, correct = p.max(axis=1), p.argmax(axis=1) == labels
+        bins = np.minimum((confidence * 10).astype(int), 9)
+        return sum(
+            abs(correct[bins == b].sum() - confidence[bins == b].sum()) for b in range(10)
+        ) / len(labels)
+
+    assert m["ece"] == pytest.approx(top_label_ece(expected), abs=1e-6)
+    assert m["ece_uncalibrated"] == pytest.approx(top_label_ece(_softmax(brightness)), abs=1e-6)
+    assert "top-label ECE" in evaluation.summary() and "temperature 2.500" in evaluation.summary()
+    assert evaluation.report_sections()[0]["temperature"] == temperature
+
+
 def test_other_class_names_get_no_pairwise_report():
     metrics = multiclass_metrics(np.array([0, 1, 2]), np.eye(3), ("a", "b", "c"))
     assert "bacterial_vs_viral" not in metrics and metrics["accuracy"] == 1.0
