@@ -149,6 +149,32 @@ def bootstrap_intervals(
     return intervals
 
 
+def bootstrap_settings(
+    n_resamples: int, confidence: float, groups: Sequence[Any] | None, count: int
+) -> dict[str, Any]:
+    """How intervals were drawn, for a metrics file: resamples, coverage, unit, groups.
+
+    Args:
+        n_resamples: Bootstrap resamples.
+        confidence: Coverage of the intervals.
+        groups: Group (patient) of each case; None when every case was its own group.
+        count: Number of cases.
+
+    Returns:
+        `{"resamples", "confidence", "unit"` ("patient" or "image")`, "groups"}`.
+
+    Example:
+        >>> keras_cxr.metrics.bootstrap.bootstrap_settings(1000, 0.95, ["a", "a", "b"], 3)
+        {'resamples': 1000, 'confidence': 0.95, 'unit': 'patient', 'groups': 2}
+    """
+    return {
+        "resamples": int(n_resamples),
+        "confidence": float(confidence),
+        "unit": "image" if groups is None else "patient",
+        "groups": count if groups is None else len(set(map(str, groups))),
+    }
+
+
 def group_members(groups: Sequence[Any] | None, count: int) -> list[np.ndarray]:
     """The case indices of each group, groups in order of first appearance.
 

@@ -26,7 +26,7 @@ from keras_cxr.metrics import (
     reliability_curve,
     roc_curve,
 )
-from keras_cxr.metrics.bootstrap import DEFAULT_RESAMPLES
+from keras_cxr.metrics.bootstrap import DEFAULT_RESAMPLES, bootstrap_settings
 from keras_cxr.models.prediction import predict_logits
 from keras_cxr.models.temperature import DEFAULT_TEMPERATURE, check_temperature
 from keras_cxr.training.calibrating import positive_probability_of
@@ -170,9 +170,10 @@ def evaluate_model(
 
     A model with k >= 3 softmax outputs (the three-class task) is evaluated by
     `keras_cxr.training.multiclass_evaluation.evaluate_multiclass` instead: the decision is
-    the arg-max of the probabilities calibrated by `temperature`; the threshold, bootstrap
-    and `n_bins` are not used, and the result is a `MulticlassEvaluation` (class names
-    NORMAL, BACTERIAL, VIRAL unless `class_names` has k names).
+    the arg-max of the probabilities calibrated by `temperature`, the intervals are those
+    of `keras_cxr.metrics.multiclass_intervals`; the threshold and `n_bins` are not used,
+    and the result is a `MulticlassEvaluation` (class names NORMAL, BACTERIAL, VIRAL unless
+    `class_names` has k names).
 
     Args:
         model: A model with a `(batch, 1)` sigmoid or `(batch, k)` softmax output.
@@ -212,8 +213,9 @@ def evaluate_model(
         if len(class_names) != units:
             class_names = THREE_CLASS_NAMES if units == 3 else tuple(map(str, range(units)))
         return evaluate_multiclass(
-            model, images, labels, class_names, batch_size, progress, temperature
-        )
+            model, images, labels, class_names, batch_size, progress, temperature,
+            groups=groups, n_resamples=n_resamples, confidence=confidence, seed=seed,
+        )  # fmt: skip
     labels = np.asarray(labels).reshape(-1).astype(np.int64)
     if len(labels) != len(images):
         raise ValueError(
@@ -238,12 +240,7 @@ def evaluate_model(
             labels, probabilities, threshold, groups, n_resamples, confidence, seed, n_bins
         )
         metrics["intervals"] = {name: interval.to_dict() for name, interval in intervals.items()}
-        metrics["bootstrap"] = {
-            "resamples": int(n_resamples),
-            "confidence": float(confidence),
-            "unit": "image" if groups is None else "patient",
-            "groups": len(labels) if groups is None else len(set(map(str, groups))),
-        }
+        metrics["bootstrap"] = bootstrap_settings(n_resamples, confidence, groups, len(labels))
     both = labels.min() != labels.max()
     return Evaluation(
         labels=labels,

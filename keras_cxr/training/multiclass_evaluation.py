@@ -9,7 +9,7 @@ ECE are not, so both ECEs (before and after) are reported.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,14 @@ import numpy as np
 
 from keras_cxr.atomic import atomic_write, atomic_write_json
 from keras_cxr.data.labels import CLASS_NAMES
-from keras_cxr.metrics import multiclass_report, pairwise_report, top_label_calibration_error
+from keras_cxr.metrics import (
+    Interval,
+    multiclass_intervals,
+    multiclass_report,
+    pairwise_report,
+    top_label_calibration_error,
+)
+from keras_cxr.metrics.bootstrap import DEFAULT_RESAMPLES, bootstrap_settings
 from keras_cxr.models.prediction import predict_logits
 from keras_cxr.models.temperature import DEFAULT_TEMPERATURE, apply_temperature, check_temperature
 from keras_cxr.viz import plots
@@ -26,6 +33,8 @@ from keras_cxr.viz import plots
 #: The three-class task's names, whose BACTERIAL and VIRAL get a pairwise report.
 THREE_CLASS_NAMES = CLASS_NAMES["three_class"]
 PLOT_FILES = {"confusion_matrix": "confusion_matrix.png"}
+#: The pair of classes the three-class task also tells apart, as `multiclass_intervals` names it.
+PAIRS = {"bacterial_vs_viral": (1, 2)}
 
 
 def multiclass_metrics(
@@ -77,6 +86,9 @@ class MulticlassEvaluation:
             `"temperature"` and `"ece_uncalibrated"` (the ECE at `T = 1`).
         class_names: The class names.
         temperature: The temperature applied to the logits.
+        intervals: Metric name → `keras_cxr.metrics.Interval`
+            (`keras_cxr.metrics.multiclass_intervals`: overall, `"<class>/<metric>"` and
+            `"bacterial_vs_viral/<metric>"`); empty without bootstrap.
 
     Example:
         >>> evaluation = keras_cxr.training.evaluate_model(three_class_model, x, y)
@@ -90,6 +102,11 @@ class MulticlassEvaluation:
     class_names: tuple[str, ...]
     temperature: float = DEFAULT_TEMPERATURE
     threshold: None = None  # the decision is the arg-max; no threshold
+    intervals: dict[str, Interval] = field(default_factory=dict, repr=False)
+
+    def _value(self, name: str, value: float) -> Any:
+        """`value`, or its interval as text when there is one (for the tables)."""
+        return str(self.intervals[name]) if name in self.intervals else value
 
     @property
     def predictions(self) -> np.ndarray:
@@ -142,23 +159,35 @@ class MulticlassEvaluation:
         metrics: dict[str, Any] = {
             "n": m["n"],
             "decision": "arg-max of the class probabilities (no threshold)",
-            "accuracy": m["accuracy"],
-            "macro-F1": m["macro_f1"],
-            "macro one-vs-rest ROC AUC": m["macro_roc_auc"],
-            "balanced accuracy (macro sensitivity)": m["macro_sensitivity"],
+            "accuracy": self._value("accuracy", m["accuracy"]),
+            "macro-F1": self._value("macro_f1", m["macro_f1"]),
+            "macro one-vs-rest ROC AUC": self._value("macro_roc_auc", m["macro_roc_auc"]),
+            "balanced accuracy (macro sensitivity)": self._value(
+                "macro_sensitivity", m["macro_sensitivity"]
+            ),
             "top-label ECE": m["ece"],
             "top-label ECE before calibration": m["ece_uncalibrated"],
             "temperature": m["temperature"],
         }
         pair = m.get("bacterial_vs_viral")
         if pair is not None:
-            metrics[f"bacterial vs viral accuracy ({pair['n']} pneumonia images)"] = pair[
-                "accuracy"
-            ]
-            metrics["bacterial vs viral ROC AUC"] = pair["roc_auc"]
+            metrics[f"bacterial vs viral accuracy ({pair['n']} pneumonia images)"] = self._value(
+                "bacterial_vs_viral/accuracy", pair["accuracy"]
+            )
+            metrics["bacterial vs viral ROC AUC"] = self._value(
+                "bacterial_vs_viral/roc_auc", pair["roc_auc"]
+            )
         columns = ["class", "n", "sensitivity", "specificity", "PPV", "F1", "ROC AUC (vs rest)"]
         rows = [
-            [name, r["n"], r["sensitivity"], r["specificity"], r["ppv"], r["f1"], r["roc_auc"]]
+            [
+                name,
+                r["n"],
+                self._value(f"{name}/sensitivity", r["sensitivity"]),
+                self._value(f"{name}/specificity", r["specificity"]),
+                r["ppv"],
+                r["f1"],
+                self._value(f"{name}/roc_auc", r["roc_auc"]),
+            ]
             for name, r in m["per_class"].items()
         ]
         confusion = [
@@ -202,6 +231,14 @@ class MulticlassEvaluation:
                 f"{pair['accuracy']:.4f}, ROC AUC {pair['roc_auc']:.4f} "
                 "(Kermany et al.: 0.907, 0.940)"
             )
+        bootstrap = m.get("bootstrap")
+        if self.intervals and bootstrap:
+            lines.append(
+                f"  {bootstrap['confidence']:.0%} bootstrap intervals over "
+                f"{bootstrap['resamples']} resamples of {bootstrap['groups']} "
+                f"{bootstrap['unit']}s:"
+            )
+            lines += [f"    {name:<30} {interval}" for name, interval in self.intervals.items()]
         return "\n".join(lines)
 
 
@@ -213,6 +250,11 @@ def evaluate_multiclass(
     batch_size: int = 32,
     progress: bool = False,
     temperature: float = DEFAULT_TEMPERATURE,
+    *,
+    groups: list[str] | None = None,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = 0.95,
+    seed: int = 0,
 ) -> MulticlassEvaluation:
     """Evaluates a k-class softmax classifier; the decision is the arg-max.
 
@@ -228,9 +270,16 @@ def evaluate_multiclass(
         progress: Show a progress bar. Defaults to False.
         temperature: Temperature of the logits (`keras_cxr.models.stored_temperature`).
             Defaults to 1 (uncalibrated).
+        groups: Patient of each image (`ImageSet.patients`), resampled whole by the
+            bootstrap; None counts every image as its own patient.
+        n_resamples: Bootstrap resamples of `keras_cxr.metrics.multiclass_intervals`; 0
+            skips the intervals. Defaults to 1000.
+        confidence: Coverage of the intervals. Defaults to 0.95.
+        seed: Seed of the bootstrap. Defaults to 0.
 
     Returns:
-        A `keras_cxr.training.multiclass_evaluation.MulticlassEvaluation`.
+        A `keras_cxr.training.multiclass_evaluation.MulticlassEvaluation`, with
+        `metrics["intervals"]` and `metrics["bootstrap"]` unless `n_resamples` is 0.
 
     Raises:
         ValueError: If images and labels differ in length, the labels are not class
@@ -256,6 +305,20 @@ def evaluate_multiclass(
         temperature=temperature,
         ece_uncalibrated=top_label_calibration_error(labels, apply_temperature(logits)),
     )
+    intervals = {}
+    if n_resamples:
+        pairs = PAIRS if tuple(class_names) == THREE_CLASS_NAMES else None
+        intervals = multiclass_intervals(
+            labels, probabilities, tuple(class_names), groups, n_resamples, confidence, seed,
+            pairs,
+        )  # fmt: skip
+        metrics["intervals"] = {name: interval.to_dict() for name, interval in intervals.items()}
+        metrics["bootstrap"] = bootstrap_settings(n_resamples, confidence, groups, len(labels))
     return MulticlassEvaluation(
-        labels, probabilities, metrics, tuple(class_names), temperature=temperature
+        labels,
+        probabilities,
+        metrics,
+        tuple(class_names),
+        temperature=temperature,
+        intervals=intervals,
     )

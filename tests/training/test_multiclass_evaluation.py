@@ -60,9 +60,43 @@ def test_evaluate_model_decides_by_the_arg_max(tmp_path):
     text = evaluation.summary()
     assert all(name in text for name in NAMES) and "Kermany" in text
     metrics, tables = evaluation.report_sections()
-    assert metrics["accuracy"] == m["accuracy"]
+    assert metrics["accuracy"] == str(evaluation.intervals["accuracy"])
+    assert metrics["accuracy"].startswith(f"{m['accuracy']:.4f} [")
     columns, rows = tables["Per class (one vs rest)"]
     assert [row[0] for row in rows] == list(NAMES) and columns[2] == "sensitivity"
+
+
+def test_intervals_resample_whole_patients():
+    brightness = np.array([0, 10, 100, 120, 140, 200, 230, 255, 60, 250], dtype=np.float32)
+    images = np.broadcast_to(brightness[:, None, None, None], (10, 8, 8, 1)).copy()
+    labels = np.array([0, 0, 1, 1, 1, 2, 2, 2, 1, 0])
+    patients = ["a", "a", "b", "b", "c", "d", "d", "e", "f", "g"]
+    evaluation = evaluate_model(
+        _mean_brightness_model(), images, labels, class_names=NAMES, groups=patients,
+        n_resamples=300, seed=3,
+    )  # fmt: skip
+    m, intervals = evaluation.metrics, evaluation.intervals
+    assert m["bootstrap"] == {"resamples": 300, "confidence": 0.95, "unit": "patient", "groups": 7}
+    assert intervals["accuracy"].point == m["accuracy"]
+    assert intervals["VIRAL/sensitivity"].point == m["per_class"]["VIRAL"]["sensitivity"]
+    pair = intervals["bacterial_vs_viral/accuracy"]
+    assert pair.point == m["bacterial_vs_viral"]["accuracy"] and pair.low <= pair.high
+    assert m["intervals"]["macro_f1"] == intervals["macro_f1"].to_dict()
+    # The same percentile bootstrap, written out: draw 7 patients with replacement, keep
+    # all their images, take the accuracy of the arg-max.
+    rng, hits = np.random.default_rng(3), evaluation.predictions == labels
+    members = [np.flatnonzero(np.array(patients) == p) for p in dict.fromkeys(patients)]
+    draws = [
+        hits[np.concatenate([members[i] for i in rng.integers(0, 7, 7)])].mean() for _ in range(300)
+    ]
+    low, high = np.percentile(draws, [2.5, 97.5])
+    assert (intervals["accuracy"].low, intervals["accuracy"].high) == pytest.approx((low, high))
+    assert "bootstrap intervals over 300 resamples of 7 patients" in evaluation.summary()
+    none = evaluate_model(
+        _mean_brightness_model(), images, labels, class_names=NAMES, n_resamples=0
+    )
+    assert none.intervals == {} and "intervals" not in none.metrics
+    assert none.report_sections()[0]["accuracy"] == m["accuracy"]
 
 
 def test_evaluate_model_applies_the_temperature_to_the_softmax_logits():
