@@ -14,7 +14,9 @@ its model file:
   `NORMAL2` normals alone, and the worst of the intensity-shifted copies,
 
 each metric with its 95 % percentile bootstrap interval over whole patients
-(`keras_cxr.metrics.classification_intervals`). The report gives, per metric and row, the
+(`keras_cxr.metrics.classification_intervals`, or `multiclass_intervals` for a run trained
+with `--labels three_class`: pass its folders with `--runs`; the worst copy is then the one
+of least accuracy, not of least specificity). The report gives, per metric and row, the
 median over seeds, the range, and the median seed's interval.
 
 Usage:
@@ -36,6 +38,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 #: The metrics of each row, in the report's order.
 METRICS = ("accuracy", "sensitivity", "specificity", "roc_auc", "ece", "brier")
+#: The metrics of each row of a three-class run (`NORMAL/sensitivity`: normals called normal).
+MULTICLASS_METRICS = (
+    "accuracy",
+    "macro_f1",
+    "macro_roc_auc",
+    "NORMAL/sensitivity",
+    "bacterial_vs_viral/accuracy",
+    "bacterial_vs_viral/roc_auc",
+)
 #: The targets of issue #17 on the independent test split (for the report's last column).
 TARGETS = {"accuracy": ">= 0.93", "specificity": ">= 0.88", "roc_auc": ">= 0.97", "ece": "<= 0.05"}
 
@@ -53,62 +64,87 @@ def train_seed(data: Path, seed: int, test_fraction: float, folder: Path) -> Non
 
 
 def grade_run(folder: Path, resamples: int) -> dict:
-    """Every row of one run with its patient-level intervals."""
+    """Every row of one run (binary or three-class) with its patient-level intervals."""
     from keras_cxr.data import load_image_splits
-    from keras_cxr.data.cohorts import cohort_matched_subset
-    from keras_cxr.models import load_model, predict_logits, read_metadata, stored_temperature
-    from keras_cxr.training import ShiftValidation
+    from keras_cxr.data.cohorts import cohort_matched_subset, image_cohort
+    from keras_cxr.data.shifted import shifted_copies
+    from keras_cxr.models import (
+        apply_temperature,
+        load_model,
+        predict_logits,
+        read_metadata,
+        stored_temperature,
+    )
     from keras_cxr.training.calibrating import positive_probability_of
 
     config = json.loads((folder / "config.json").read_text())
-    summary = json.loads((folder / "summary.json").read_text())
+    summary = json.loads((folder / "train_summary.json").read_text())
     metadata = read_metadata(folder / "model.keras")
-    threshold, temperature = float(metadata["threshold"]), stored_temperature(metadata)
+    three_class = config.get("labels") == "three_class"
+    threshold, temperature = metadata.get("threshold"), stored_temperature(metadata)
     model = load_model(folder / "model.keras")
     splits = load_image_splits(
         config["data"], image_size=config["image_size"], val_fraction=config["val_fraction"],
         test_fraction=config["test_fraction"], seed=config["seed"], progress=False,
+        labels=config.get("labels", "binary"),
     )  # fmt: skip
 
     def predict(images: np.ndarray) -> np.ndarray:
-        return positive_probability_of(predict_logits(model, images, 64), temperature)
+        logits = predict_logits(model, images, 64)
+        if three_class:
+            return apply_temperature(logits, temperature)
+        return positive_probability_of(logits, temperature)
 
-    val, test = splits.val, splits.test
-    shift = ShiftValidation.measure(predict, val, seed=config["seed"])
-    report = shift.report(threshold)
-    worst = min(
-        (name for name in report["shifted"]),
-        key=lambda name: report["shifted"][name]["specificity"],
-    )
-    subset = cohort_matched_subset(shift.labels, shift.cohorts, seed=config["seed"])
-    normal2 = np.asarray([c == "NORMAL2" for c in shift.cohorts]) & (shift.labels == 0)
-    p_val = shift.probabilities["patient"]
-    groups = np.asarray(val.patients)
+    def grade(labels, probabilities, groups) -> dict:
+        if three_class:
+            return multiclass_row(labels, probabilities, groups, resamples)
+        return row(labels, probabilities, threshold, groups, resamples)
+
+    val, test, seed = splits.val, splits.test, config["seed"]
+    labels, groups = np.asarray(val.labels), np.asarray(val.patients)
+    p_val = predict(val.images)
+    copies = {
+        name: predict(images) for name, images in shifted_copies(val.images, seed=seed).items()
+    }
+    key = "accuracy" if three_class else "specificity"
+    graded = {name: grade(labels, p, groups) for name, p in copies.items()}
+    worst = min(graded, key=lambda name: graded[name][key]["point"])
+    cohorts = [image_cohort(str(path)) for path in val.paths]
+    subset = cohort_matched_subset(labels, cohorts, seed=seed)
+    normal2 = np.asarray([c == "NORMAL2" for c in cohorts]) & (labels == 0)
     rows = {
-        "patient split": row(val.labels, p_val, threshold, groups, resamples),
-        "held-out test": row(
-            test.labels, predict(test.images), threshold, test.patients, resamples
-        ),
-        "cohort mix (70% NORMAL2)": row(
-            shift.labels[subset], p_val[subset], threshold, groups[subset], resamples
-        ),
-        "NORMAL2 normals": row(
-            shift.labels[normal2], p_val[normal2], threshold, groups[normal2], resamples
-        ),
-        f"worst shifted copy ({worst})": row(
-            shift.labels, shift.probabilities[worst], threshold, groups, resamples
-        ),
+        "patient split": grade(labels, p_val, groups),
+        "held-out test": grade(test.labels, predict(test.images), test.patients),
+        "cohort mix (70% NORMAL2)": grade(labels[subset], p_val[subset], groups[subset]),
+        "NORMAL2 normals": grade(labels[normal2], p_val[normal2], groups[normal2]),
+        f"worst shifted copy ({worst})": graded[worst],
+    }
+    mean_shifted = {
+        metric: float(np.nanmean([g[metric]["point"] for g in graded.values() if g[metric]]))
+        for metric in (MULTICLASS_METRICS if three_class else METRICS)
     }
     return {
-        "seed": config["seed"],
+        "seed": seed,
+        "labels": config.get("labels", "binary"),
         "threshold": threshold,
         "temperature": temperature,
         "train_seconds": summary["timings_s"]["total"],
         "images": summary["images"],
         "worst_shift": worst,
-        "mean_shifted": report["mean_shifted"],
+        "mean_shifted": mean_shifted,
         "rows": rows,
     }
+
+
+def multiclass_row(labels, probabilities, groups, resamples: int) -> dict:
+    """`MULTICLASS_METRICS` with their intervals (NaN where undefined)."""
+    from keras_cxr.metrics import multiclass_intervals
+
+    intervals = multiclass_intervals(
+        np.asarray(labels), np.asarray(probabilities), ("NORMAL", "BACTERIAL", "VIRAL"),
+        groups=list(groups), n_resamples=resamples, pairs={"bacterial_vs_viral": (1, 2)},
+    )  # fmt: skip
+    return {"n": len(labels), **{name: intervals[name].to_dict() for name in MULTICLASS_METRICS}}
 
 
 def row(labels, probabilities, threshold: float, groups, resamples: int) -> dict:
@@ -140,31 +176,35 @@ def cell(runs: list[dict], row_name: str, metric: str) -> str:
     order = np.argsort(np.nan_to_num(values, nan=np.inf))
     middle = runs[order[len(runs) // 2]]["rows"][row_name][metric]
     spread = f" [{np.nanmin(values):.3f}–{np.nanmax(values):.3f}]" if len(runs) > 1 else ""
-    interval = f" ({middle['low']:.3f}–{middle['high']:.3f})" if np.isfinite(middle["low"]) else ""
+    finite = middle is not None and np.isfinite(middle["low"])
+    interval = f" ({middle['low']:.3f}–{middle['high']:.3f})" if finite else ""
     return f"{np.nanmedian(values):.3f}{spread}{interval}"
 
 
 def report(runs: list[dict]) -> str:
     """The markdown table: a row per graded split, a column per metric."""
+    metrics = MULTICLASS_METRICS if runs[0]["labels"] == "three_class" else METRICS
     names = [name for name in runs[0]["rows"] if not name.startswith("worst")]
     worst = {name for run in runs for name in run["rows"] if name.startswith("worst")}
     lines = [
         f"Median over {len(runs)} seeds ({', '.join(str(r['seed']) for r in runs)}) "
         "[range over seeds] (95% patient bootstrap interval of the median seed).",
         "",
-        "| split | n | " + " | ".join(METRICS) + " |",
-        "|---|---:|" + "---:|" * len(METRICS),
+        "| split | n | " + " | ".join(metrics) + " |",
+        "|---|---:|" + "---:|" * len(metrics),
     ]
     for name in names:
         n = int(np.median([run["rows"][name]["n"] for run in runs]))
-        cells = " | ".join(cell(runs, name, metric) for metric in METRICS)
+        cells = " | ".join(cell(runs, name, metric) for metric in metrics)
         lines.append(f"| {name} | {n} | {cells} |")
     for run in runs:  # the worst copy can differ between seeds: one line per seed
         name = next(n for n in run["rows"] if n.startswith("worst"))
-        cells = " | ".join(cell([run], name, metric) for metric in METRICS)
+        cells = " | ".join(cell([run], name, metric) for metric in metrics)
         lines.append(f"| seed {run['seed']}: {name} | {run['rows'][name]['n']} | {cells} |")
     seconds = [run["train_seconds"] for run in runs]
-    thresholds = ", ".join(f"{run['threshold']:.3f}" for run in runs)
+    thresholds = ", ".join(
+        "arg-max" if run["threshold"] is None else f"{run['threshold']:.3f}" for run in runs
+    )
     temperatures = ", ".join(f"{run['temperature']:.3f}" for run in runs)
     minutes = ", ".join(f"{value / 60:.0f}" for value in seconds)
     lines += [
