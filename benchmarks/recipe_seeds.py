@@ -63,8 +63,13 @@ def train_seed(data: Path, seed: int, test_fraction: float, folder: Path) -> Non
     subprocess.run(command, check=True)
 
 
-def grade_run(folder: Path, resamples: int) -> dict:
-    """Every row of one run (binary or three-class) with its patient-level intervals."""
+def grade_run(folder: Path, resamples: int, threshold_data: str = "stored") -> dict:
+    """Every row of one run (binary or three-class) with its patient-level intervals.
+
+    `threshold_data="shifted"` re-chooses a binary run's threshold, for its stored
+    operating point, on the validation images and their shifted copies pooled (what
+    `TrainConfig.threshold_data="shifted"` does in training); "stored" keeps the model's.
+    """
     from keras_cxr.data import load_image_splits
     from keras_cxr.data.cohorts import cohort_matched_subset, image_cohort
     from keras_cxr.data.shifted import shifted_copies
@@ -106,6 +111,13 @@ def grade_run(folder: Path, resamples: int) -> dict:
     copies = {
         name: predict(images) for name, images in shifted_copies(val.images, seed=seed).items()
     }
+    if threshold_data == "shifted" and not three_class:
+        from keras_cxr.metrics import select_threshold
+
+        pooled = np.concatenate([p_val, *copies.values()])
+        pooled_labels = np.concatenate([labels] * (1 + len(copies)))
+        point = metadata.get("operating_point") or "youden"
+        threshold = select_threshold(pooled_labels, pooled, point)
     key = "accuracy" if three_class else "specificity"
     graded = {name: grade(labels, p, groups) for name, p in copies.items()}
     worst = min(graded, key=lambda name: graded[name][key]["point"])
@@ -223,6 +235,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--test-fraction", type=float, default=0.1)
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    parser.add_argument(
+        "--threshold-data", choices=("stored", "shifted"), default="stored",
+        help="keep each model's threshold, or re-choose it on validation + shifted copies",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("runs/recipe_seeds"))
     parser.add_argument(
         "--runs", type=Path, nargs="+", help="grade these run folders instead of OUT/seed_S"
@@ -232,7 +248,7 @@ def main() -> None:
     if not args.runs:
         for seed, folder in zip(args.seeds, folders):
             train_seed(args.data, seed, args.test_fraction, folder)
-    runs = [grade_run(folder, args.resamples) for folder in folders]
+    runs = [grade_run(folder, args.resamples, args.threshold_data) for folder in folders]
     text = report(runs)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,7 @@ from typing import Any
 
 from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.training.config_checks import THRESHOLD_METHODS, check_settings
-from keras_cxr.training.recipes import RECIPES
+from keras_cxr.training.recipes import RECIPES, recipe_settings
 
 #: Label sets of `keras_cxr.data.kermany_label` that the pipeline trains, restated so that
 #: the settings load without NumPy; tests/training/test_config.py checks them.
@@ -297,7 +297,7 @@ class TrainConfig:
         """
         if name not in RECIPES:
             raise invalid_value("recipe", f"one of {sorted(RECIPES)}", name)
-        config = cls(**{**RECIPES[name], "recipe_name": name, **overrides})
+        config = cls(**recipe_settings(name, overrides))
         config.validate()
         return config
 

@@ -91,6 +91,27 @@ def test_overrides_win_over_the_recipe():
     assert config.mode == "end_to_end"
 
 
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({}, "shifted"),
+        ({"labels": "three_class"}, "validation"),  # no threshold: the recipe's is dropped
+        ({"shift_validation": False}, "validation"),  # no shifted copies to choose it on
+        ({"threshold_data": "validation"}, "validation"),
+    ],
+)
+def test_the_offline_threshold_data_applies_only_where_there_is_a_threshold(overrides, expected):
+    config = TrainConfig.recipe("offline", data="chest_xray", **overrides)
+    assert config.threshold_data == expected
+
+
+def test_an_explicit_setting_that_cannot_apply_is_still_refused():
+    with pytest.raises(ValueError, match=r"argument `threshold_data`.*arg-max decides"):
+        TrainConfig.recipe(
+            "offline", data="chest_xray", labels="three_class", threshold_data="shifted"
+        )
+
+
 def test_an_unknown_recipe_is_refused():
     with pytest.raises(ValueError) as error:
         TrainConfig.recipe("fast")
