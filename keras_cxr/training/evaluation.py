@@ -16,7 +16,6 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_cxr.atomic import atomic_write, atomic_write_json
 from keras_cxr.metrics import (
     Interval,
     brier_score,
@@ -30,6 +29,7 @@ from keras_cxr.metrics.bootstrap import DEFAULT_RESAMPLES, bootstrap_settings
 from keras_cxr.models.prediction import predict_logits
 from keras_cxr.models.temperature import DEFAULT_TEMPERATURE, check_temperature
 from keras_cxr.training.calibrating import positive_probability_of
+from keras_cxr.training.evaluation_files import save_evaluation
 from keras_cxr.training.multiclass_evaluation import (
     THREE_CLASS_NAMES,
     MulticlassEvaluation,
@@ -37,7 +37,6 @@ from keras_cxr.training.multiclass_evaluation import (
 )
 from keras_cxr.viz import plots
 
-METRICS_FILE = "metrics.json"
 PLOT_FILES = {
     "roc": "roc.png",
     "reliability": "reliability.png",
@@ -126,18 +125,7 @@ class Evaluation:
         Raises:
             OSError: If `out` cannot be written.
         """
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        written = {}
-        for name, figure in self.figures().items():
-            path = out / PLOT_FILES[name]
-            atomic_write(path, lambda p, f=figure: f.savefig(p, format="png", dpi=110))
-            written[name] = path
-        written["metrics"] = atomic_write_json(
-            out / METRICS_FILE,
-            {**(extra or {}), **self.metrics, "plots": {k: v.name for k, v in written.items()}},
-        )
-        return written
+        return save_evaluation(out, self.figures(), PLOT_FILES, self.metrics, extra)
 
 
 def evaluate_model(

@@ -16,7 +16,6 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_cxr.atomic import atomic_write, atomic_write_json
 from keras_cxr.data.labels import CLASS_NAMES
 from keras_cxr.metrics import (
     Interval,
@@ -28,6 +27,7 @@ from keras_cxr.metrics import (
 from keras_cxr.metrics.bootstrap import DEFAULT_RESAMPLES, bootstrap_settings
 from keras_cxr.models.prediction import predict_logits
 from keras_cxr.models.temperature import DEFAULT_TEMPERATURE, apply_temperature, check_temperature
+from keras_cxr.training.evaluation_files import save_evaluation
 from keras_cxr.viz import plots
 
 #: The three-class task's names, whose BACTERIAL and VIRAL get a pairwise report.
@@ -136,18 +136,7 @@ class MulticlassEvaluation:
         Raises:
             OSError: If `out` cannot be written.
         """
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        written = {}
-        for name, figure in self.figures().items():
-            path = out / PLOT_FILES[name]
-            atomic_write(path, lambda p, f=figure: f.savefig(p, format="png", dpi=110))
-            written[name] = path
-        written["metrics"] = atomic_write_json(
-            out / "metrics.json",
-            {**(extra or {}), **self.metrics, "plots": {k: v.name for k, v in written.items()}},
-        )
-        return written
+        return save_evaluation(out, self.figures(), PLOT_FILES, self.metrics, extra)
 
     def report_sections(self) -> tuple[dict[str, Any], dict[str, tuple[list, list]]]:
         """`(metrics, tables)` for `keras_cxr.viz.report.render_html_report`.
