@@ -27,7 +27,27 @@ def pytest_collection_finish(session):
 def pytest_sessionfinish(session):
     """Stops the child suites no test waited for (a run stopped early, `-x`)."""
     for suite in getattr(session.config, "backend_child_suites", {}).values():
-        suite.process.kill()
+        suite.kill()
+
+
+def pytest_runtest_logreport(report):
+    """Keeps the counts each backend's child suite reported (shown in the summary)."""
+    if report.when == "call":
+        for name, value in report.user_properties:
+            if name == "backend_suite":
+                _BACKEND_COUNTS[value[0]] = value[1]
+
+
+#: Backend name -> what its child suite ran, filled by `pytest_runtest_logreport`.
+_BACKEND_COUNTS: dict[str, str] = {}
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Prints the passed/failed/skipped counts of the other backends' suites."""
+    if _BACKEND_COUNTS:
+        terminalreporter.section("backend suites")
+        for backend, counts in sorted(_BACKEND_COUNTS.items()):
+            terminalreporter.line(f"{backend}: {counts}")
 
 
 @pytest.fixture(autouse=True)

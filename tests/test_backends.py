@@ -3,8 +3,14 @@
 Keras fixes its backend when it is imported, so each other backend gets its own pytest
 process (`KERAS_BACKEND=jax python -m pytest -m backends`); the processes start as soon as
 the suite is collected (`tests/conftest.py`), run beside it, and this test waits for its
-backend's and fails with its report when it fails. The keras_cxr under test is put first on the
-child's path, so the child tests the same copy as this process.
+backend's. The keras_cxr under test is put first on the child's path, so the child tests the
+same copy as this process.
+
+A child run cannot pass empty: it writes a JUnit XML report, whose counts this test checks
+against the number of `backends` tests this process collected (every one must have run, and
+at most `MAX_SKIPPED_SHARE` of them may skip); the counts are printed in the terminal summary
+(`tests/conftest.py`). Under CI (`CI=true`), a backend that is not installed fails instead of
+skipping. A child that times out is killed and its last output shown.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import os
 import subprocess
 import sys
 import tempfile
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -32,8 +40,13 @@ FOLDERS = (
     "tests/metrics",
     "tests/callbacks",
     "tests/cli",
+    "tests/test_keras_internals.py",
 )
 PACKAGE_ROOT = Path(keras_cxr.__file__).resolve().parents[1]
+#: Largest share of a child's tests that may skip (tests of one backend's own behaviour).
+MAX_SKIPPED_SHARE = 0.05
+#: Seconds a child suite may take, counted from when this test starts waiting.
+TIMEOUT = 1500
 
 
 def backend_environment(backend: str) -> dict:
@@ -42,19 +55,72 @@ def backend_environment(backend: str) -> dict:
     return {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": path}
 
 
+def in_ci() -> bool:
+    """Whether this is a CI run (`CI=true`), where a missing backend is a failure."""
+    return os.environ.get("CI", "").lower() in ("true", "1", "yes")
+
+
 def skip_unless_available(backend: str) -> None:
+    """Skips a test of `backend` where this process runs it or it is not installed.
+
+    Under CI a backend that is not installed fails the test instead: the README's test
+    command installs every backend, so its absence there is a broken install.
+    """
     if keras.backend.backend() == backend:
         pytest.skip(f"this process runs under {backend}: the suite itself covers it")
     if importlib.util.find_spec(backend) is None:
-        pytest.skip(f"{backend} is not installed (pip install 'keras_cxr[{backend}]')")
+        message = f"{backend} is not installed (pip install 'keras_cxr[{backend}]')"
+        if in_ci():
+            pytest.fail(f"CI=true: {message}; the README's test command installs it")
+        pytest.skip(message)
 
 
-def child_command() -> list[str]:
+def child_command(report: Path) -> list[str]:
     return [
         sys.executable,
         *("-m", "pytest", "-m", "backends", "-q", "-p", "no:cacheprovider"),
+        f"--junitxml={report}",
         *FOLDERS,
     ]
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What a child suite ran, read from its JUnit XML report."""
+
+    passed: int
+    failed: int
+    skipped: int
+    seconds: float
+
+    @property
+    def ran(self) -> int:
+        return self.passed + self.failed + self.skipped
+
+    def __str__(self) -> str:
+        return (
+            f"{self.passed} passed, {self.failed} failed, {self.skipped} skipped "
+            f"in {self.seconds:.0f} s"
+        )
+
+
+def read_counts(report: Path) -> Counts:
+    """The counts of a JUnit XML report (`failed` includes errors).
+
+    Raises:
+        AssertionError: The report is missing or unreadable (the child died before writing
+            it).
+    """
+    try:
+        root = ElementTree.parse(report).getroot()
+    except (OSError, ElementTree.ParseError) as error:
+        raise AssertionError(f"the child wrote no readable JUnit report ({error})") from None
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    total = {k: sum(int(s.get(k, 0)) for s in suites) for k in ("tests", "failures", "errors")}
+    skipped = sum(int(s.get("skipped", 0)) for s in suites)
+    failed = total["failures"] + total["errors"]
+    seconds = sum(float(s.get("time", 0.0)) for s in suites)
+    return Counts(total["tests"] - failed - skipped, failed, skipped, seconds)
 
 
 class ChildSuite:
@@ -66,9 +132,11 @@ class ChildSuite:
     """
 
     def __init__(self, backend: str) -> None:
+        self.folder = tempfile.TemporaryDirectory(prefix=f"keras-cxr-{backend}-")
+        self.report_path = Path(self.folder.name) / "report.xml"
         self.output = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in `report`)
         self.process = subprocess.Popen(
-            child_command(),
+            child_command(self.report_path),
             cwd=ROOT,
             env=backend_environment(backend),
             stdout=self.output,
@@ -76,17 +144,35 @@ class ChildSuite:
             text=True,
         )
 
-    def report(self, timeout: float) -> tuple[int, str]:
-        """Waits for the suite; returns its exit code and output."""
+    def report(self, timeout: float) -> tuple[int, str, Counts | None]:
+        """Waits for the suite; returns its exit code, output and counts.
+
+        Raises:
+            AssertionError: The suite ran past `timeout` seconds (it is killed; the message
+                ends with its last output).
+        """
         try:
             returncode = self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            raise
+            self.process.wait()
+            raise AssertionError(
+                f"the child suite ran past {timeout:.0f} s and was killed; its last output:\n"
+                f"{self._read_output()[-8000:]}"
+            ) from None
+        text = self._read_output()
+        counts = read_counts(self.report_path) if self.report_path.exists() else None
+        self.folder.cleanup()
+        return returncode, text, counts
+
+    def kill(self) -> None:
+        self.process.kill()
+
+    def _read_output(self) -> str:
         self.output.seek(0)
         text = self.output.read()
         self.output.close()
-        return returncode, text
+        return text
 
 
 def start_child_suites(items) -> dict[str, ChildSuite]:
@@ -103,11 +189,98 @@ def runnable(backend: str) -> bool:
     return keras.backend.backend() != backend and importlib.util.find_spec(backend) is not None
 
 
+def collected_backends_tests(items) -> int:
+    """How many `backends` tests in `FOLDERS` this process collected: a child's minimum."""
+    folders = tuple(str(ROOT / folder) for folder in FOLDERS)
+    return sum(
+        1
+        for item in items
+        if item.get_closest_marker("backends") is not None and str(item.path).startswith(folders)
+    )
+
+
+def check_counts(counts: Counts | None, expected: int) -> None:
+    """Asserts that a child ran the `expected` tests, no fewer, and skipped few of them."""
+    assert counts is not None, "the child wrote no JUnit report"
+    assert counts.ran >= expected, (
+        f"the child ran {counts.ran} tests ({counts}), fewer than the {expected} `backends` "
+        "tests collected here"
+    )
+    assert counts.skipped <= MAX_SKIPPED_SHARE * counts.ran, (
+        f"the child skipped {counts.skipped} of {counts.ran} tests "
+        f"(more than {MAX_SKIPPED_SHARE:.0%})"
+    )
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_the_backends_tests_pass_under(backend, request):
     skip_unless_available(backend)
     started = getattr(request.config, "backend_child_suites", {})
     suite = started.pop(backend, None) or ChildSuite(backend)
-    returncode, report = suite.report(timeout=1500)
-    assert returncode == 0, f"under {backend}:\n{report[-8000:]}"
+    returncode, output, counts = suite.report(timeout=TIMEOUT)
+    request.node.user_properties.append(("backend_suite", (backend, str(counts))))
+    assert returncode == 0, f"under {backend} ({counts}):\n{output[-8000:]}"
+    check_counts(counts, collected_backends_tests(request.session.items))
+
+
+def write_report(path: Path, tests: int, failures: int, errors: int, skipped: int) -> Path:
+    cases = "".join("<testcase/>" for _ in range(tests))
+    path.write_text(
+        '<?xml version="1.0"?><testsuites><testsuite name="pytest" '
+        f'tests="{tests}" failures="{failures}" errors="{errors}" skipped="{skipped}" '
+        f'time="12.5">{cases}</testsuite></testsuites>'
+    )
+    return path
+
+
+def test_counts_are_read_from_the_junit_report(tmp_path):
+    counts = read_counts(write_report(tmp_path / "r.xml", 10, 1, 2, 3))
+    assert counts == Counts(passed=4, failed=3, skipped=3, seconds=12.5)
+    assert str(counts) == "4 passed, 3 failed, 3 skipped in 12 s"
+
+
+def test_a_missing_report_fails_clearly(tmp_path):
+    with pytest.raises(AssertionError, match="wrote no readable JUnit report"):
+        read_counts(tmp_path / "absent.xml")
+    with pytest.raises(AssertionError, match="wrote no JUnit report"):
+        check_counts(None, 5)
+
+
+@pytest.mark.parametrize(
+    ("counts", "message"),
+    [
+        (Counts(0, 0, 0, 1.0), "ran 0 tests .* fewer than the 5"),
+        (Counts(3, 0, 1, 1.0), "ran 4 tests .* fewer than the 5"),
+        (Counts(90, 0, 10, 1.0), "skipped 10 of 100 tests"),
+    ],
+)
+def test_a_child_that_ran_too_little_fails(counts, message):
+    with pytest.raises(AssertionError, match=message):
+        check_counts(counts, 5 if counts.ran < 5 else 100)
+
+
+def test_a_full_child_passes():
+    check_counts(Counts(97, 0, 3, 1.0), 100)
+
+
+def test_a_missing_backend_fails_under_ci(monkeypatch):
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(keras.backend, "backend", lambda: "tensorflow")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true: jax is not installed"):
+        skip_unless_available("jax")
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="jax is not installed"):
+        skip_unless_available("jax")
+
+
+def test_a_child_past_its_timeout_is_killed_and_shows_its_output(monkeypatch):
+    script = "import sys, time; print('last words', flush=True); time.sleep(60)"
+    monkeypatch.setattr(
+        sys.modules[__name__], "child_command", lambda report: [sys.executable, "-c", script]
+    )
+    suite = ChildSuite("jax")
+    with pytest.raises(AssertionError, match="(?s)ran past 3 s and was killed.*last words"):
+        suite.report(timeout=3)
+    assert suite.process.returncode is not None
