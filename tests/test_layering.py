@@ -23,6 +23,7 @@ LEVELS = {
     "_validation": 0,
     "_registration": 0,
     "_output_folder": 0,
+    "_keras_internals": 0,
     "atomic": 0,
     "data": 1,
     "backend": 2,

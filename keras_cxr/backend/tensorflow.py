@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 import keras
 import tensorflow as tf
 
+from keras_cxr._keras_internals import sublayers
 from keras_cxr._validation import invalid_value
 
 
@@ -241,6 +242,6 @@ def synchronized_batchnorm(model: keras.Model) -> Iterator[None]:
 def _batchnorm_layers(model: keras.Model) -> list:
     return [
         layer
-        for layer in model._flatten_layers(include_self=False, recursive=True)
+        for layer in sublayers(model, recursive=True)
         if isinstance(layer, keras.layers.BatchNormalization)
     ]

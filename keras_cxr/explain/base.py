@@ -15,6 +15,7 @@ import numpy as np
 from keras import ops
 
 from keras_cxr import backend
+from keras_cxr._keras_internals import functional_graph
 from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.explain import heatmaps as hm
 from keras_cxr.explain._inputs import checked_batch, image_shape_of, output_index
@@ -25,7 +26,7 @@ from keras_cxr.explain.class_targets import (
     select_scores,
 )
 from keras_cxr.explain.explanation import Explanation
-from keras_cxr.explain.graph import flatten_model, functional_of
+from keras_cxr.explain.graph import flatten_model
 from keras_cxr.explain.hooks import HookedModel
 from keras_cxr.explain.split import split_model
 from keras_cxr.explain.target_layers import resolve_layers
@@ -86,7 +87,7 @@ class BaseCAM:
         self.batch_size = check_int("batch_size", batch_size)
         # Compiled functions, keyed by (function name, image shape without the batch axis).
         self._compiled: dict[tuple, object] = {}
-        if functional_of(model) is not None:
+        if functional_graph(model) is not None:
             graph = flatten_model(model)
             output_tensor = graph.outputs[output_index(model, output)]
             nodes = resolve_layers(graph, layer, output_tensor)

@@ -17,6 +17,7 @@ import numpy as np
 from keras import ops
 
 from keras_cxr import backend
+from keras_cxr._keras_internals import functional_graph
 from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.explain import heatmaps as hm
 from keras_cxr.explain._inputs import checked_batch, image_shape_of, output_index
@@ -27,7 +28,7 @@ from keras_cxr.explain.class_targets import (
     select_scores,
 )
 from keras_cxr.explain.explanation import Explanation
-from keras_cxr.explain.graph import flatten_model, functional_of
+from keras_cxr.explain.graph import flatten_model
 from keras_cxr.explain.split import logits_model
 
 
@@ -93,7 +94,7 @@ class BaseAttribution:
         # Compiled functions, keyed by (function name, image shape without the batch axis).
         self._compiled: dict[tuple, object] = {}
         self._output = output_index(model, output)
-        if functional_of(model) is not None:
+        if functional_graph(model) is not None:
             graph = flatten_model(model)
             self._logits_model, self._activation = logits_model(graph, graph.outputs[self._output])
             self._units: int | None = int(self._logits_model.outputs[0].shape[-1])

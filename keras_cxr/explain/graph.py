@@ -18,6 +18,8 @@ from typing import Any
 import keras
 from keras import tree
 
+from keras_cxr._keras_internals import call_has_training_arg, functional_graph, graph_steps
+
 
 @dataclass
 class GraphNode:
@@ -136,34 +138,6 @@ class FlatGraph:
         return seen
 
 
-def functional_of(layer: Any):
-    """Return the Functional graph behind `layer` if it is a nested model, else `None`.
-
-    A built Sequential model is given its Functional graph (Keras builds it lazily).
-
-    Args:
-        layer: Any layer or model.
-
-    Returns:
-        The Functional model (the layer itself, or a Sequential model's inner graph), or
-        `None` for a plain layer, a subclassed model or an unbuilt Sequential model.
-
-    Raises:
-        Nothing: no check of its own.
-
-    Example:
-        >>> keras_cxr.explain.graph.functional_of(keras.layers.ReLU()) is None
-        True
-    """
-    if isinstance(layer, keras.Sequential):
-        if getattr(layer, "_functional", None) is None and layer.built:
-            layer.build(layer.input_shape)
-        return getattr(layer, "_functional", None)
-    if isinstance(layer, keras.Model) and hasattr(layer, "_nodes_by_depth"):
-        return layer
-    return None
-
-
 def flatten_model(model: keras.Model) -> FlatGraph:
     """Re-run `model`'s graph on fresh inputs with every nested model inlined.
 
@@ -177,13 +151,15 @@ def flatten_model(model: keras.Model) -> FlatGraph:
         ValueError: If the model has no graph (a subclassed model, or a Sequential model
             that was never built); pass its layer explicitly to `keras_cxr.GradCAM`, which
             then explains it through a forward hook instead.
+        RuntimeError: If the installed Keras lacks an internal that
+            `keras_cxr._keras_internals` relies on.
 
     Example:
         >>> graph = keras_cxr.explain.graph.flatten_model(model)
         >>> [node.path for node in graph.nodes][-2:]
         ['logits', 'predictions']
     """
-    graph = functional_of(model)
+    graph = functional_graph(model)
     if graph is None:
         raise ValueError(
             f"Model `{model.name}` ({type(model).__name__}) has no Functional graph to "
@@ -200,29 +176,26 @@ def flatten_model(model: keras.Model) -> FlatGraph:
 
 def _inline(graph, inputs: list, prefix: str, nodes: list[GraphNode], owners: dict) -> list:
     tensor_map = {id(ref): new for ref, new in zip(graph.inputs, inputs)}
-    for depth in sorted(graph._nodes_by_depth, reverse=True):
-        for node in graph._nodes_by_depth[depth]:
-            if not node.operation or node.is_input:
-                continue
-            if any(id(t) not in tensor_map for t in node.input_tensors):
-                continue
-            args, kwargs = node.arguments.fill_in(tensor_map)
-            layer = node.operation
-            path = prefix + layer.name
-            inner = functional_of(layer)
-            call_inputs = [
-                t
-                for t in tree.flatten((args, kwargs))
-                if keras.ops.is_tensor(t) or isinstance(t, keras.KerasTensor)
-            ]
-            if inner is not None:
-                outputs = _inline(inner, call_inputs, path + "/", nodes, owners)
-                nodes.append(GraphNode(path, layer, list(outputs), call_inputs, is_model=True))
-            else:
-                outputs = tree.flatten(_uniquely_named(layer, path, owners)(*args, **kwargs))
-                nodes.append(GraphNode(path, layer, list(outputs), call_inputs))
-            for ref, new in zip(node.outputs, outputs):
-                tensor_map[id(ref)] = new
+    for step in graph_steps(graph):
+        if any(id(t) not in tensor_map for t in step.inputs):
+            continue
+        args, kwargs = step.arguments(tensor_map)
+        layer = step.operation
+        path = prefix + layer.name
+        inner = functional_graph(layer)
+        call_inputs = [
+            t
+            for t in tree.flatten((args, kwargs))
+            if keras.ops.is_tensor(t) or isinstance(t, keras.KerasTensor)
+        ]
+        if inner is not None:
+            outputs = _inline(inner, call_inputs, path + "/", nodes, owners)
+            nodes.append(GraphNode(path, layer, list(outputs), call_inputs, is_model=True))
+        else:
+            outputs = tree.flatten(_uniquely_named(layer, path, owners)(*args, **kwargs))
+            nodes.append(GraphNode(path, layer, list(outputs), call_inputs))
+        for ref, new in zip(step.outputs, outputs):
+            tensor_map[id(ref)] = new
     return [tensor_map[id(ref)] for ref in graph.outputs]
 
 
@@ -250,12 +223,16 @@ class _Alias(keras.layers.Layer):
     def __init__(self, layer: keras.layers.Layer, name: str) -> None:
         super().__init__(name=name, dtype=layer.dtype_policy)
         self.wrapped = layer
+        self.pass_training = call_has_training_arg(layer)
 
     def call(self, *args, training=None, **kwargs):
-        if getattr(self.wrapped, "_call_has_training_arg", False):
+        if self.pass_training:
             kwargs["training"] = training
         return self.wrapped(*args, **kwargs)
 
     def compute_output_spec(self, *args, **kwargs):
         kwargs.pop("training", None)
         return self.wrapped.compute_output_spec(*args, **kwargs)
+
+
+__all__ = ["FlatGraph", "GraphNode", "flatten_model"]

@@ -17,6 +17,7 @@ from typing import Any
 import keras
 
 from keras_cxr import backend
+from keras_cxr._keras_internals import sublayers
 from keras_cxr.explain.class_targets import resolve_classes, select_scores
 
 
@@ -158,7 +159,7 @@ def _pick(outputs, index: int):
 
 
 def _children(layer) -> list:
-    return list(layer._flatten_layers(include_self=False, recursive=False))
+    return sublayers(layer)
 
 
 def _find(model: keras.Model, spec: Any):

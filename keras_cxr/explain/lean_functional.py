@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from keras.src.models.functional import Functional
+from keras_cxr._keras_internals import StepwiseFunctional
 
 
-class LeanFunctional(Functional):
+class LeanFunctional(StepwiseFunctional):
     """A Functional model whose call drops each tensor after its last consumer has run.
 
     Built like `keras.Model(inputs, outputs)`; it computes exactly what that model
@@ -32,57 +32,43 @@ class LeanFunctional(Functional):
 
     Raises:
         ValueError: As `keras.Model` does, for outputs not connected to the inputs.
+        RuntimeError: If the installed Keras lacks an internal that
+            `keras_cxr._keras_internals` relies on.
 
     Example:
         >>> features = LeanFunctional(graph.inputs[0], target_tensors, name="cam_features")
         >>> maps = features(images, training=False)
     """
 
-    def _run_through_graph(self, inputs, operation_fn=lambda op: op, call_fn=None):
-        if call_fn is not None:  # symbolic execution: nothing to free
-            return super()._run_through_graph(inputs, operation_fn, call_fn)
-        computed = {id(x): y for x, y in zip(self.inputs, _flatten(inputs))}
-        nodes = self._computable_nodes()
-        remaining = Counter(id(t) for node in nodes for t in node.input_tensors)
+    def run_steps(self, inputs: list, call_step) -> list:
+        """Runs the graph's steps in Keras's order, freeing each tensor once it is used up.
+
+        Args:
+            inputs: The call's input tensors, flattened.
+            call_step: Runs one step (`keras_cxr._keras_internals.StepwiseFunctional`).
+
+        Returns:
+            The output tensors, flattened.
+
+        Raises:
+            Exception: Whatever a layer raises.
+
+        Example:
+            >>> outputs = lean.run_steps([images], call_step)
+        """
+        computed = {id(x): y for x, y in zip(self.inputs, inputs)}
+        remaining = Counter(id(t) for step in self.steps for t in step.inputs)
         kept = {id(t) for t in self.outputs}
-        for node in nodes:
-            if any(id(t) not in computed for t in node.input_tensors):
+        for step in self.steps:
+            if any(id(t) not in computed for t in step.inputs):
                 continue  # not computable from these inputs (Keras skips it too)
-            args, kwargs = node.arguments.fill_in(computed)
-            outputs = operation_fn(self._operation_of(node))(*args, **kwargs)
-            computed.update((id(x), y) for x, y in zip(node.outputs, _flatten(outputs)))
-            for tensor in node.input_tensors:
+            outputs = call_step(step, *step.arguments(computed))
+            computed.update((id(x), y) for x, y in zip(step.outputs, outputs))
+            for tensor in step.inputs:
                 remaining[id(tensor)] -= 1
                 if remaining[id(tensor)] == 0 and id(tensor) not in kept:
                     computed.pop(id(tensor), None)
-        return _pack(self._outputs_struct, [computed[id(x)] for x in self.outputs])
-
-    def _computable_nodes(self) -> list:
-        """The nodes to run, deepest first, as Keras orders them (cached)."""
-        cached = getattr(self, "_lean_nodes", None)
-        if cached is None:
-            cached = [
-                node
-                for depth in sorted(self._nodes_by_depth, reverse=True)
-                for node in self._nodes_by_depth[depth]
-                if node.operation and not node.is_input
-            ]
-            self._lean_nodes = cached
-        return cached
-
-    def _operation_of(self, node):
-        # Newer Keras maps a node to the operation it runs (for NNX); older runs it directly.
-        lookup = getattr(self, "_get_operation_for_node", None)
-        return node.operation if lookup is None else lookup(node)
+        return [computed[id(x)] for x in self.outputs]
 
 
-def _flatten(values) -> list:
-    from keras import tree
-
-    return tree.flatten(values)
-
-
-def _pack(structure, values):
-    from keras import tree
-
-    return tree.pack_sequence_as(structure, values)
+__all__ = ["LeanFunctional"]

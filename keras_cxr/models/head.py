@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import keras
 
+# A module import, not a name: importing the wall imports Keras, whose import hook imports
+# this module to register the saved classes (keras_cxr._registration).
+from keras_cxr import _keras_internals
 from keras_cxr._validation import invalid_value
 
 
@@ -64,8 +67,9 @@ def head_layers(model: keras.Model) -> list[keras.layers.Layer]:
         raise invalid_value("model", "a chain starting with `stacked_backbones`", model.name)
     head = layers[1:]
     for previous, layer in zip([stack, *head], head):
-        inbound = layer._inbound_nodes[0].parent_nodes if layer._inbound_nodes else []
-        if len(inbound) != 1 or inbound[0].operation is not previous:
+        calls = _keras_internals.inbound_operations(layer)
+        inbound = calls[0] if calls else []
+        if len(inbound) != 1 or inbound[0] is not previous:
             raise invalid_value("model", "a chain of single-input head layers", layer.name)
     return head
 

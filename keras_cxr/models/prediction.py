@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import keras
 import numpy as np
 
@@ -112,17 +114,38 @@ def predict_logits(
 def output_logits_model(model: keras.Model) -> keras.Model | None:
     """The model up to the input of its final sigmoid/softmax `Activation` layer, or None.
 
+    Made once per model and kept while the model lives: Keras compiles a model's predict
+    function on its first `predict_on_batch`, so a fresh logits model per call would trace
+    it anew each time (TensorFlow warned "5 out of the last 5 calls ... triggered
+    tf.function retracing" when `keras-cxr demo` graded the shifted copies one by one).
+
     Args:
         model: A functional Keras model.
 
     Returns:
         A model sharing `model`'s layers that outputs the logits, or None when the last
-        layer is no such activation (or the model is not functional).
+        layer is no such activation (or the model is not functional); the same object on
+        every call with the same `model`.
 
     Example:
         >>> keras_cxr.models.prediction.output_logits_model(ensemble).output.shape
         (None, 1)
     """
+    try:
+        return _LOGITS_MODELS[model]
+    except KeyError:
+        pass
+    except TypeError:  # not weakly referable: nothing to keep it with
+        return _make_logits_model(model)
+    logits_model = _LOGITS_MODELS[model] = _make_logits_model(model)
+    return logits_model
+
+
+#: model → its logits model (or None), dropped with the model.
+_LOGITS_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _make_logits_model(model: keras.Model) -> keras.Model | None:
     last = model.layers[-1] if getattr(model, "layers", None) else None
     activation = getattr(last, "activation", None)
     name = getattr(activation, "__name__", None)
