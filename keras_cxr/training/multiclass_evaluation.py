@@ -8,10 +8,8 @@ ECE are not, so both ECEs (before and after) are reported.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
@@ -27,7 +25,7 @@ from keras_cxr.metrics import (
 from keras_cxr.metrics.bootstrap import DEFAULT_RESAMPLES, bootstrap_settings
 from keras_cxr.models.prediction import predict_logits
 from keras_cxr.models.temperature import DEFAULT_TEMPERATURE, apply_temperature, check_temperature
-from keras_cxr.training.evaluation_files import save_evaluation
+from keras_cxr.training.evaluation_files import EvaluationFiles
 from keras_cxr.viz import plots
 
 #: The three-class task's names, whose BACTERIAL and VIRAL get a pairwise report.
@@ -73,7 +71,7 @@ def multiclass_metrics(
 
 
 @dataclass
-class MulticlassEvaluation:
+class MulticlassEvaluation(EvaluationFiles):
     """The metrics of a k-class classifier on labelled images, decided by the arg-max.
 
     Attributes:
@@ -95,6 +93,8 @@ class MulticlassEvaluation:
         >>> evaluation.metrics["per_class"]["VIRAL"]["sensitivity"]
         >>> evaluation.save("runs/evaluate")
     """
+
+    PLOT_FILES: ClassVar[dict[str, str]] = PLOT_FILES
 
     labels: np.ndarray
     probabilities: np.ndarray
@@ -122,21 +122,6 @@ class MulticlassEvaluation:
         """The k × k confusion matrix as a matplotlib figure, under `"confusion_matrix"`."""
         matrix = self.metrics["confusion_matrix"]
         return {"confusion_matrix": plots.confusion_figure(matrix, self.class_names)}
-
-    def save(self, out: str | os.PathLike, extra: dict[str, Any] | None = None) -> dict[str, Path]:
-        """Writes `metrics.json` and `confusion_matrix.png` into `out`, each atomically.
-
-        Args:
-            out: Output folder, created if needed.
-            extra: More JSON values stored in `metrics.json` (e.g. the model path).
-
-        Returns:
-            Name → path of every file written.
-
-        Raises:
-            OSError: If `out` cannot be written.
-        """
-        return save_evaluation(out, self.figures(), PLOT_FILES, self.metrics, extra)
 
     def report_sections(self) -> tuple[dict[str, Any], dict[str, tuple[list, list]]]:
         """`(metrics, tables)` for `keras_cxr.viz.report.render_html_report`.
