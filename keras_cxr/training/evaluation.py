@@ -24,14 +24,14 @@ from keras_cxr.metrics import (
     roc_curve,
 )
 from keras_cxr.metrics.bootstrap import DEFAULT_RESAMPLES, bootstrap_settings
-from keras_cxr.models.prediction import predict_logits
-from keras_cxr.models.temperature import DEFAULT_TEMPERATURE, check_temperature
+from keras_cxr.models.temperature import DEFAULT_TEMPERATURE
 from keras_cxr.training.calibrating import positive_probability_of
 from keras_cxr.training.evaluation_files import EvaluationFiles
 from keras_cxr.training.multiclass_evaluation import (
     THREE_CLASS_NAMES,
     MulticlassEvaluation,
     evaluate_multiclass,
+    labels_and_logits,
 )
 from keras_cxr.viz import plots
 
@@ -189,14 +189,9 @@ def evaluate_model(
             model, images, labels, class_names, batch_size, progress, temperature,
             groups=groups, n_resamples=n_resamples, confidence=confidence, seed=seed,
         )  # fmt: skip
-    labels = np.asarray(labels).reshape(-1).astype(np.int64)
-    if len(labels) != len(images):
-        raise ValueError(
-            f"Invalid value received for argument `labels`. Expected one label per image "
-            f"({len(images)}). Received: len(labels)={len(labels)}"
-        )
-    temperature = check_temperature(temperature)
-    logits = predict_logits(model, images, batch_size, progress)
+    labels, temperature, logits = labels_and_logits(
+        model, images, labels, temperature, batch_size, progress
+    )
     probabilities = positive_probability_of(logits, temperature)
     uncalibrated = positive_probability_of(logits, DEFAULT_TEMPERATURE)
     metrics = classification_report(labels, probabilities, threshold, n_bins)

@@ -216,6 +216,50 @@ class MulticlassEvaluation(EvaluationFiles):
         return "\n".join(lines)
 
 
+def labels_and_logits(
+    model: keras.Model,
+    images: np.ndarray,
+    labels: Any,
+    temperature: float,
+    batch_size: int,
+    progress: bool,
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """The checked labels and temperature, and the model's logits on `images`.
+
+    The first step of the binary and the k-class evaluation alike.
+
+    Args:
+        model: The classifier.
+        images: `(N, H, W, C)` raw pixels matching the model's input.
+        labels: `(N,)` (or `(N, 1)`) true class indices.
+        temperature: Temperature of the logits, checked here.
+        batch_size: Images per forward pass.
+        progress: Show a progress bar.
+
+    Returns:
+        `(labels, temperature, logits)`: int64 `(N,)` labels, the temperature as a float,
+        and the `(N, units)` logits.
+
+    Raises:
+        ValueError: If images and labels differ in length, or `temperature` is not a
+            finite number > 0.
+
+    Example:
+        >>> labels, temperature, logits = labels_and_logits(model, x, y, 1.0, 32, False)
+        >>> logits.shape
+        (624, 3)
+    """
+    labels = np.asarray(labels).reshape(-1).astype(np.int64)
+    if len(labels) != len(images):
+        raise ValueError(
+            f"Invalid value received for argument `labels`. Expected one label per image "
+            f"({len(images)}). Received: len(labels)={len(labels)}"
+        )
+    temperature = check_temperature(temperature)
+    logits = predict_logits(model, images, batch_size, progress)
+    return labels, temperature, logits
+
+
 def evaluate_multiclass(
     model: keras.Model,
     images: np.ndarray,
@@ -265,14 +309,9 @@ def evaluate_multiclass(
         ...     model, test.images, test.labels)
         >>> print(evaluation.summary())
     """
-    labels = np.asarray(labels).reshape(-1).astype(np.int64)
-    if len(labels) != len(images):
-        raise ValueError(
-            f"Invalid value received for argument `labels`. Expected one label per image "
-            f"({len(images)}). Received: len(labels)={len(labels)}"
-        )
-    temperature = check_temperature(temperature)
-    logits = predict_logits(model, images, batch_size, progress)
+    labels, temperature, logits = labels_and_logits(
+        model, images, labels, temperature, batch_size, progress
+    )
     probabilities = apply_temperature(logits, temperature)
     metrics = multiclass_metrics(labels, probabilities, tuple(class_names))
     metrics.update(
