@@ -72,11 +72,7 @@ def head_gradients(
         ...     head, [feature_map], lambda logits: logits[:, 0]
         ... )
     """
-    with tf.GradientTape() as tape:
-        tape.watch(features)
-        logits = head(features)
-        scores = score(logits)
-    return logits, tape.gradient(scores, features)
+    return _taped_gradients(head, features, score)
 
 
 def input_gradients(
@@ -105,11 +101,7 @@ def input_gradients(
         ...     model_logits, images, lambda logits: logits[:, 0]
         ... )
     """
-    with tf.GradientTape() as tape:
-        tape.watch(images)
-        logits = function(images)
-        scores = score(logits)
-    return logits, tape.gradient(scores, images)
+    return _taped_gradients(function, images, score)
 
 
 def hooked_gradients(
@@ -245,3 +237,12 @@ def _batchnorm_layers(model: keras.Model) -> list:
         for layer in sublayers(model, recursive=True)
         if isinstance(layer, keras.layers.BatchNormalization)
     ]
+
+
+def _taped_gradients(function, inputs, score) -> tuple[object, object]:
+    """`(function(inputs), d score(function(inputs)) / d inputs)`, on one gradient tape."""
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        logits = function(inputs)
+        scores = score(logits)
+    return logits, tape.gradient(scores, inputs)

@@ -1,13 +1,19 @@
-"""Loading a model with its decision threshold, and reading what input it takes."""
+"""Loading a model with its decision threshold, and reading what input it takes.
+
+`load_model_and_folder` is the loading step `keras-cxr evaluate` and `keras-cxr report`
+share: the model, what is stored with it, and the labelled images it is applied to.
+"""
 
 from __future__ import annotations
 
 import os
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     import keras
+
+    from keras_cxr.data import ImageSet
 
 
 def load_model_and_threshold(
@@ -80,3 +86,66 @@ def model_labels(path: str | os.PathLike, model: keras.Model) -> str:
     if stored is not None:
         return str(stored)
     return "three_class" if model.output_shape[-1] == 3 else "binary"
+
+
+class ModelAndFolder(NamedTuple):
+    """A model file and a labelled image folder, loaded for evaluation.
+
+    Attributes:
+        model: The loaded model.
+        threshold: The decision threshold (`--threshold`, else the stored one).
+        threshold_source: Where the threshold came from.
+        temperature: The stored temperature (1 for older files).
+        operating_point: The stored operating point, or None when `--threshold`
+            replaces the stored threshold (or the file stores none).
+        labels: The label set, `"binary"` or `"three_class"` (see `model_labels`).
+        data: The images of the folder, at the model's input size and colour mode.
+    """
+
+    model: keras.Model
+    threshold: float
+    threshold_source: str
+    temperature: float
+    operating_point: str | None
+    labels: str
+    data: ImageSet
+
+
+def load_model_and_folder(
+    path: str | os.PathLike,
+    threshold: float | None,
+    folder: str | os.PathLike,
+    progress: bool = True,
+) -> ModelAndFolder:
+    """Loads a model with what is stored with it, and the labelled images of `folder`.
+
+    Args:
+        path: The `.keras` model file.
+        threshold: `--threshold`, or None for the stored one.
+        folder: A split folder or a data set root (see `keras_cxr.data.load_image_folder`).
+        progress: Show a progress bar while the images load. Defaults to True.
+
+    Returns:
+        A `ModelAndFolder`.
+
+    Raises:
+        FileNotFoundError: If the model file or the folder does not exist.
+        ValueError: If the model does not take a fixed square image, or the folder has
+            no images of the model's classes.
+
+    Example:
+        >>> loaded = keras_cxr.cli._model.load_model_and_folder("m.keras", None, "test")
+        >>> loaded.threshold_source, len(loaded.data)
+        ('validation split, stored with the model', 624)
+    """
+    from keras_cxr.data import load_image_folder
+
+    model, chosen, source = load_model_and_threshold(path, threshold)
+    temperature, operating_point = stored_calibration(path)
+    if threshold is not None:  # the stored operating point no longer describes the decision
+        operating_point = None
+    labels = model_labels(path, model)
+    data = load_image_folder(
+        folder, square_input(model), color_mode(model), progress=progress, labels=labels
+    )
+    return ModelAndFolder(model, chosen, source, temperature, operating_point, labels, data)

@@ -11,13 +11,7 @@ from keras_cxr.cli._arguments import (
     non_negative_int,
     positive_int,
 )
-from keras_cxr.cli._model import (
-    color_mode,
-    load_model_and_threshold,
-    model_labels,
-    square_input,
-    stored_calibration,
-)
+from keras_cxr.cli._model import load_model_and_folder
 
 HELP = "metrics, ROC and calibration of a model on labelled images"
 DESCRIPTION = (
@@ -100,31 +94,26 @@ def run(args: argparse.Namespace) -> int:
         ... )
         0
     """
-    from keras_cxr.data import CLASS_NAMES, load_image_folder
+    from keras_cxr.data import CLASS_NAMES
     from keras_cxr.training import check_writable, evaluate_model
 
     check_writable(args.out)
-    model, threshold, source = load_model_and_threshold(args.model, args.threshold)
-    temperature, operating_point = stored_calibration(args.model)
     progress = not args.quiet
-    labels = model_labels(args.model, model)
-    data = load_image_folder(
-        args.data, square_input(model), color_mode(model), progress=progress, labels=labels
-    )
+    loaded = load_model_and_folder(args.model, args.threshold, args.data, progress)
     evaluation = evaluate_model(
-        model,
-        data.images,
-        data.labels,
-        threshold,
-        source,
+        loaded.model,
+        loaded.data.images,
+        loaded.data.labels,
+        loaded.threshold,
+        loaded.threshold_source,
         args.batch_size,
         progress=progress,
-        class_names=CLASS_NAMES[labels],
-        temperature=temperature,
-        groups=data.patients,
+        class_names=CLASS_NAMES[loaded.labels],
+        temperature=loaded.temperature,
+        groups=loaded.data.patients,
         n_resamples=args.bootstrap,
         seed=args.seed,
-        operating_point=operating_point if args.threshold is None else None,
+        operating_point=loaded.operating_point,
     )
     out = Path(args.out)
     written = evaluation.save(out, extra={"model": args.model, "data": args.data})

@@ -12,13 +12,7 @@ from keras_cxr.cli._arguments import (
     non_negative_int,
     positive_int,
 )
-from keras_cxr.cli._model import (
-    color_mode,
-    load_model_and_threshold,
-    model_labels,
-    square_input,
-    stored_calibration,
-)
+from keras_cxr.cli._model import load_model_and_folder
 
 HELP = "a self-contained HTML report"
 DESCRIPTION = (
@@ -84,28 +78,20 @@ def run(args: argparse.Namespace) -> int:
         ... )
         0
     """
-    from keras_cxr.data import load_image_folder
     from keras_cxr.training import check_writable, read_history, write_report
 
     check_writable(Path(args.out).parent)
-    model, threshold, source = load_model_and_threshold(args.model, args.threshold)
-    temperature, operating_point = stored_calibration(args.model)
-    data = load_image_folder(
-        args.data,
-        square_input(model),
-        color_mode(model),
-        progress=not args.quiet,
-        labels=model_labels(args.model, model),
-    )
+    loaded = load_model_and_folder(args.model, args.threshold, args.data, not args.quiet)
+    data = loaded.data
     if args.max_images is not None and len(data) > args.max_images:
         data = data.take(_spread(len(data), args.max_images))
     history_file = Path(args.model).parent / "history.csv"
     result = write_report(
-        model,
+        loaded.model,
         data,
         args.out,
-        threshold=threshold,
-        threshold_source=source,
+        threshold=loaded.threshold,
+        threshold_source=loaded.threshold_source,
         method=args.method,
         gallery_size=args.gallery,
         mc_samples=args.mc_samples,
@@ -113,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
         subtitle=f"model {args.model} · data {args.data}",
         history=read_history(history_file) if history_file.is_file() else None,
         progress=not args.quiet,
-        temperature=temperature,
-        operating_point=operating_point if args.threshold is None else None,
+        temperature=loaded.temperature,
+        operating_point=loaded.operating_point,
     )
     m = result.evaluation.metrics
     if result.evaluation.threshold is None:  # k classes

@@ -20,6 +20,7 @@ from keras_cxr import backend
 from keras_cxr._keras_internals import functional_graph
 from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.explain import heatmaps as hm
+from keras_cxr.explain._compiled import compiled_for
 from keras_cxr.explain._inputs import checked_batch, image_shape_of, output_index
 from keras_cxr.explain.class_targets import (
     SCORE_MODES,
@@ -189,13 +190,7 @@ class BaseAttribution:
 
     def _compiled_for(self, function, images: np.ndarray):
         """`function(images, int32 per-image vector)`, compiled once per image size."""
-        key = (function.__name__, tuple(images.shape[1:]))
-        compiled = self._compiled.get(key)
-        if compiled is None:
-            signature = [((None, *images.shape[1:]), "float32"), ((None,), "int32")]
-            compiled = backend.compile_function(function, signature, self.model)
-            self._compiled[key] = compiled
-        return compiled
+        return compiled_for(self._compiled, function, images, self.model)
 
     def _probe_units(self, image: np.ndarray) -> int:
         return int(self._logits(image).shape[-1])

@@ -8,6 +8,7 @@ is bounded by the batches in flight and one shard of results, never by the archi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -22,9 +23,9 @@ from keras_cxr.data.prefetch import prefetch_batches
 from keras_cxr.data.sources import ImageSource, find_images
 from keras_cxr.explain.batch_explainer import BatchExplainer
 from keras_cxr.scale.results_table import resolve_format
-from keras_cxr.scale.run_folder import open_run, run_summary
+from keras_cxr.scale.run_folder import RunSettings, open_run
 from keras_cxr.scale.run_manifest import check_output
-from keras_cxr.scale.shard_loop import ExplainedBatch, write_shards
+from keras_cxr.scale.shard_loop import ExplainedBatch, write_run
 from keras_cxr.scale.shard_writer import DEFAULT_HEATMAP_SIZE, SAVE_OPTIONS
 from keras_cxr.scale.summary import ExplainFolderSummary
 
@@ -137,26 +138,17 @@ def explain_folder(
     check_int("prefetch", prefetch, minimum=0)
     if workers is not None:
         check_int("workers", workers)
-    table_format = resolve_format(table_format)
+    settings = RunSettings(save, resolve_format(table_format), heatmap_size, shard_size)
     images = find_images(sources)
     existing = check_output(out, resume)
     explainer = _explainer(model, method, layer, threshold, batch_size, all_classes)
-    manifest, pending = open_run(out, explainer, images, existing, save, table_format, heatmap_size)
-    explaining_started = time.perf_counter()
-    batches = _explained_batches(explainer, pending, batch_size, workers, prefetch)
-    counts = write_shards(
-        batches,
-        out,
-        explainer,
-        manifest,
-        shard_size=shard_size,
-        total=len(pending),
-        progress=progress,
-    )
-    resumed = len(images) - len(pending)
-    return run_summary(
-        out, save, counts, resumed=resumed, started=started, explaining_started=explaining_started
-    )
+
+    def batches_of(pending: list[ImageSource]):
+        batches = _explained_batches(explainer, pending, batch_size, workers, prefetch)
+        return contextlib.nullcontext(batches)
+
+    run = open_run(out, explainer, images, existing, settings)
+    return write_run(run, batches_of, progress=progress, started=started)
 
 
 def _explained_batches(

@@ -31,11 +31,11 @@ from keras_cxr.explain.batch_explainer import OUTPUT_KEYS, BatchExplainer
 from keras_cxr.scale.explain_folder import DEFAULT_SHARD_SIZE
 from keras_cxr.scale.ray_stages import ExplainActor, decode_batch
 from keras_cxr.scale.results_table import resolve_format
-from keras_cxr.scale.run_folder import open_run, run_summary
+from keras_cxr.scale.run_folder import RunSettings, open_run
 from keras_cxr.scale.run_manifest import check_output
-from keras_cxr.scale.shard_loop import ExplainedBatch, write_shards
+from keras_cxr.scale.shard_loop import ExplainedBatch, write_run
 from keras_cxr.scale.shard_writer import DEFAULT_HEATMAP_SIZE, SAVE_OPTIONS, STATISTICS_PREFIX
-from keras_cxr.scale.summary import ExplainFolderSummary, ShardCounts
+from keras_cxr.scale.summary import ExplainFolderSummary
 
 __all__ = ["INSTALL_HINT", "explain_dataset"]
 
@@ -143,16 +143,15 @@ def explain_dataset(
     if ray_remote_args is not None and not isinstance(ray_remote_args, dict):
         raise invalid_value("ray_remote_args", "a dict or None", ray_remote_args)
     ray = _import_ray()
-    table_format = resolve_format(table_format)
+    settings = RunSettings(save, resolve_format(table_format), heatmap_size, shard_size)
     images = find_images(sources)
     existing = check_output(out, resume)
     explainer = BatchExplainer(
         model_path, method or "gradcam", layer, threshold=threshold, warm_up=False
     )
-    manifest, pending = open_run(out, explainer, images, existing, save, table_format, heatmap_size)
-    explaining_started = time.perf_counter()
-    counts = ShardCounts(0, 0, None)
-    if pending:
+
+    @contextlib.contextmanager
+    def batches_of(pending: list[ImageSource]) -> Iterator[Iterator[ExplainedBatch]]:
         with _connected(ray, ray_address), _ordered(ray):
             batches = _explained_batches(
                 ray,
@@ -164,19 +163,10 @@ def explain_dataset(
                 ray_remote_args or {},
                 heatmap_size,
             )
-            counts = write_shards(
-                (_as_explained(batch, explainer) for batch in batches),
-                out,
-                explainer,
-                manifest,
-                shard_size=shard_size,
-                total=len(pending),
-                progress=progress,
-            )
-    resumed = len(images) - len(pending)
-    return run_summary(
-        out, save, counts, resumed=resumed, started=started, explaining_started=explaining_started
-    )
+            yield (_as_explained(batch, explainer) for batch in batches)
+
+    run = open_run(out, explainer, images, existing, settings)
+    return write_run(run, batches_of, progress=progress, started=started)
 
 
 def _model_path(model: Any) -> Path:

@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from keras_cxr import __version__
 from keras_cxr.data.sources import ImageSource
@@ -31,6 +31,8 @@ from keras_cxr.scale.shard_writer import OVERLAYS_FOLDER, remove_incomplete
 from keras_cxr.scale.summary import ExplainFolderSummary, ShardCounts
 
 __all__ = [
+    "OpenRun",
+    "RunSettings",
     "done_paths",
     "manifest_of",
     "next_shard",
@@ -38,6 +40,42 @@ __all__ = [
     "pending_images",
     "run_summary",
 ]
+
+
+class RunSettings(NamedTuple):
+    """What a run keeps and how it cuts it, checked by the caller.
+
+    Attributes:
+        save: One of `keras_cxr.scale.SAVE_OPTIONS`.
+        table_format: `"parquet"` or `"csv"` (resolved).
+        heatmap_size: Longest side of the stored heatmaps (None: the input size).
+        shard_size: Files per shard.
+    """
+
+    save: str
+    table_format: str
+    heatmap_size: int | None
+    shard_size: int
+
+
+class OpenRun(NamedTuple):
+    """A run started or resumed by `open_run`, ready for `keras_cxr.scale.shard_loop`.
+
+    Attributes:
+        out: The run folder.
+        explainer: The run's `keras_cxr.explain.BatchExplainer`.
+        settings: What the run keeps and how it cuts it.
+        manifest: The run's manifest (a resumed run keeps its table format).
+        pending: The images that no complete shard holds, in order.
+        resumed: How many images an earlier call had done.
+    """
+
+    out: Path
+    explainer: BatchExplainer
+    settings: RunSettings
+    manifest: dict[str, Any]
+    pending: list[ImageSource]
+    resumed: int
 
 
 def manifest_of(
@@ -89,10 +127,8 @@ def open_run(
     explainer: BatchExplainer,
     images: Sequence[ImageSource],
     existing: dict[str, Any] | None,
-    save: str,
-    table_format: str,
-    heatmap_size: int | None,
-) -> tuple[dict[str, Any], list[ImageSource]]:
+    settings: RunSettings,
+) -> OpenRun:
     """Starts or resumes the run in `out`: its manifest, and the images still to explain.
 
     A new run writes its manifest; a resumed one checks that `explainer` and the options
@@ -104,28 +140,30 @@ def open_run(
         explainer: The `keras_cxr.explain.BatchExplainer` of the run.
         images: Every image of the run, as `keras_cxr.data.find_images` lists them.
         existing: `check_output`'s answer: the manifest of the run being resumed, or None.
-        save: One of `keras_cxr.scale.SAVE_OPTIONS`.
-        table_format: `"parquet"` or `"csv"` (resolved).
-        heatmap_size: Longest side of the stored heatmaps (None: the input size).
+        settings: What the run keeps and how it cuts it.
 
     Returns:
-        `(manifest, pending)`: the run's manifest (a resumed run keeps its table format)
-        and the images of `images` that no complete shard holds, in order.
+        An `OpenRun`: among others the run's manifest (a resumed run keeps its table
+        format) and the images of `images` that no complete shard holds, in order.
 
     Raises:
         keras_cxr.scale.RunMismatchError: `existing` is a run of another model or settings.
         ImportError: A resumed Parquet run without pyarrow.
 
     Example:
-        >>> manifest, pending = keras_cxr.scale.run_folder.open_run(
-        ...     "explained", explainer, images, None, "heatmaps", "csv", 56
+        >>> run = keras_cxr.scale.run_folder.open_run(
+        ...     "explained", explainer, images, None, RunSettings("heatmaps", "csv", 56, 256)
         ... )
+        >>> len(run.pending)
     """
+    save, table_format, heatmap_size, _ = settings
     manifest = start_run(out, manifest_of(explainer, save, table_format, heatmap_size), existing)
     resolve_format(manifest["table_format"])  # a resumed Parquet run still needs pyarrow
     if existing is not None:
         remove_incomplete(out)
-    return manifest, pending_images(out, images)
+    pending = pending_images(out, images)
+    resumed = len(images) - len(pending)
+    return OpenRun(Path(out), explainer, settings, manifest, pending, resumed)
 
 
 def done_paths(out: str | os.PathLike) -> set[str]:

@@ -1,5 +1,7 @@
 """`write_shards`: the one loop that turns explained batches into committed shards.
 
+`write_run` wraps it from opening the run folder to the summary of the call.
+
 `keras_cxr.explain_folder` (batches decoded in threads and explained in this process) and
 `keras_cxr.scale.ray.explain_dataset` (batches explained by Ray actors) both hand their
 batches to this loop as `ExplainedBatch`es, so both cut shards at the same rows, list
@@ -10,7 +12,8 @@ resumed by the other.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,11 +22,11 @@ import numpy as np
 
 from keras_cxr.data.sources import ImageSource
 from keras_cxr.explain.batch_explainer import BatchExplainer
-from keras_cxr.scale.run_folder import next_shard
+from keras_cxr.scale.run_folder import OpenRun, next_shard, run_summary
 from keras_cxr.scale.shard_writer import ShardWriter
-from keras_cxr.scale.summary import ShardCounts
+from keras_cxr.scale.summary import ExplainFolderSummary, ShardCounts
 
-__all__ = ["ExplainedBatch", "write_shards"]
+__all__ = ["ExplainedBatch", "write_run", "write_shards"]
 
 
 @dataclass(frozen=True)
@@ -135,3 +138,61 @@ def write_shards(
         if len(writer):
             writer.commit()
     return ShardCounts(explained, skipped, first_batch)
+
+
+def write_run(
+    run: OpenRun,
+    batches_of: Callable[[list[ImageSource]], AbstractContextManager[Iterable[ExplainedBatch]]],
+    *,
+    progress: bool,
+    started: float,
+) -> ExplainFolderSummary:
+    """Writes the explained pending images of an opened run as shards, and sums it up.
+
+    When images are left to explain, `batches_of(run.pending)` is entered and its
+    batches go through `write_shards`; the context is left before the summary is taken,
+    so that what it holds (a Ray cluster) is released first.
+
+    Args:
+        run: The run, as `keras_cxr.scale.run_folder.open_run` opened it.
+        batches_of: Given the pending images, a context manager whose value iterates
+            over their `ExplainedBatch`es in order.
+        progress: Show a progress bar with images/s.
+        started: `time.perf_counter()` at the start of the call.
+
+    Returns:
+        A `keras_cxr.scale.ExplainFolderSummary` of the call.
+
+    Raises:
+        OSError: A shard cannot be written (the shards committed before it stay).
+
+    Example:
+        >>> run = keras_cxr.scale.run_folder.open_run(
+        ...     "explained", explainer, images, None, RunSettings("both", "csv", 56, 256)
+        ... )
+        >>> summary = keras_cxr.scale.shard_loop.write_run(
+        ...     run, lambda pending: contextlib.nullcontext(explained_batches(pending)),
+        ...     progress=False, started=time.perf_counter(),
+        ... )
+    """
+    explaining_started = time.perf_counter()
+    counts = ShardCounts(0, 0, None)
+    if run.pending:
+        with batches_of(run.pending) as batches:
+            counts = write_shards(
+                batches,
+                run.out,
+                run.explainer,
+                run.manifest,
+                shard_size=run.settings.shard_size,
+                total=len(run.pending),
+                progress=progress,
+            )
+    return run_summary(
+        run.out,
+        run.settings.save,
+        counts,
+        resumed=run.resumed,
+        started=started,
+        explaining_started=explaining_started,
+    )

@@ -8,10 +8,8 @@ the ECE and the Brier score are also given before calibration.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
@@ -26,14 +24,14 @@ from keras_cxr.metrics import (
     roc_curve,
 )
 from keras_cxr.metrics.bootstrap import DEFAULT_RESAMPLES, bootstrap_settings
-from keras_cxr.models.prediction import predict_logits
-from keras_cxr.models.temperature import DEFAULT_TEMPERATURE, check_temperature
+from keras_cxr.models.temperature import DEFAULT_TEMPERATURE
 from keras_cxr.training.calibrating import positive_probability_of
-from keras_cxr.training.evaluation_files import save_evaluation
+from keras_cxr.training.evaluation_files import EvaluationFiles
 from keras_cxr.training.multiclass_evaluation import (
     THREE_CLASS_NAMES,
     MulticlassEvaluation,
     evaluate_multiclass,
+    labels_and_logits,
 )
 from keras_cxr.viz import plots
 
@@ -45,7 +43,7 @@ PLOT_FILES = {
 
 
 @dataclass
-class Evaluation:
+class Evaluation(EvaluationFiles):
     """The metrics of a binary classifier on labelled images, and the curves behind them.
 
     Attributes:
@@ -72,6 +70,8 @@ class Evaluation:
         0.95
         >>> evaluation.save("runs/eval")
     """
+
+    PLOT_FILES: ClassVar[dict[str, str]] = PLOT_FILES
 
     labels: np.ndarray
     probabilities: np.ndarray
@@ -111,21 +111,6 @@ class Evaluation:
             self.metrics["confusion_matrix"], self.class_names
         )
         return figures
-
-    def save(self, out: str | os.PathLike, extra: dict[str, Any] | None = None) -> dict[str, Path]:
-        """Writes `metrics.json` and the PNG plots into `out`, each file atomically.
-
-        Args:
-            out: Output folder, created if needed.
-            extra: More JSON values stored in `metrics.json` (e.g. the model path).
-
-        Returns:
-            Name → path of every file written.
-
-        Raises:
-            OSError: If `out` cannot be written.
-        """
-        return save_evaluation(out, self.figures(), PLOT_FILES, self.metrics, extra)
 
 
 def evaluate_model(
@@ -204,14 +189,9 @@ def evaluate_model(
             model, images, labels, class_names, batch_size, progress, temperature,
             groups=groups, n_resamples=n_resamples, confidence=confidence, seed=seed,
         )  # fmt: skip
-    labels = np.asarray(labels).reshape(-1).astype(np.int64)
-    if len(labels) != len(images):
-        raise ValueError(
-            f"Invalid value received for argument `labels`. Expected one label per image "
-            f"({len(images)}). Received: len(labels)={len(labels)}"
-        )
-    temperature = check_temperature(temperature)
-    logits = predict_logits(model, images, batch_size, progress)
+    labels, temperature, logits = labels_and_logits(
+        model, images, labels, temperature, batch_size, progress
+    )
     probabilities = positive_probability_of(logits, temperature)
     uncalibrated = positive_probability_of(logits, DEFAULT_TEMPERATURE)
     metrics = classification_report(labels, probabilities, threshold, n_bins)

@@ -1,11 +1,14 @@
-"""`save_evaluation`: an evaluation's `metrics.json` and its PNG figures, written atomically."""
+"""`save_evaluation`: an evaluation's `metrics.json` and its PNG figures, written atomically.
+
+`EvaluationFiles` gives the binary and the k-class evaluation one `save` method over it.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from keras_cxr.atomic import atomic_write, atomic_write_json
 
@@ -57,4 +60,34 @@ def save_evaluation(
     return written
 
 
-__all__ = ["METRICS_FILE", "save_evaluation"]
+class EvaluationFiles:
+    """Mixin: `save(out)` for an evaluation with `metrics`, `figures()` and `PLOT_FILES`.
+
+    A subclass sets the class attribute `PLOT_FILES` (figure name → PNG file name) and has
+    a `metrics` dict and a `figures()` method returning name → matplotlib figure.
+
+    Example:
+        >>> evaluation = keras_cxr.training.evaluate_model(model, x_test, y_test, 0.42)
+        >>> sorted(evaluation.save("runs/evaluate"))
+        ['confusion_matrix', 'metrics', 'reliability', 'roc']
+    """
+
+    PLOT_FILES: ClassVar[Mapping[str, str]] = {}
+
+    def save(self, out: str | os.PathLike, extra: dict[str, Any] | None = None) -> dict[str, Path]:
+        """Writes `metrics.json` and the PNG plots into `out`, each file atomically.
+
+        Args:
+            out: Output folder, created if needed.
+            extra: More JSON values stored in `metrics.json` (e.g. the model path).
+
+        Returns:
+            Name → path of every file written.
+
+        Raises:
+            OSError: If `out` cannot be written.
+        """
+        return save_evaluation(out, self.figures(), self.PLOT_FILES, self.metrics, extra)
+
+
+__all__ = ["METRICS_FILE", "EvaluationFiles", "save_evaluation"]

@@ -8,10 +8,8 @@ ECE are not, so both ECEs (before and after) are reported.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
@@ -27,7 +25,7 @@ from keras_cxr.metrics import (
 from keras_cxr.metrics.bootstrap import DEFAULT_RESAMPLES, bootstrap_settings
 from keras_cxr.models.prediction import predict_logits
 from keras_cxr.models.temperature import DEFAULT_TEMPERATURE, apply_temperature, check_temperature
-from keras_cxr.training.evaluation_files import save_evaluation
+from keras_cxr.training.evaluation_files import EvaluationFiles
 from keras_cxr.viz import plots
 
 #: The three-class task's names, whose BACTERIAL and VIRAL get a pairwise report.
@@ -73,7 +71,7 @@ def multiclass_metrics(
 
 
 @dataclass
-class MulticlassEvaluation:
+class MulticlassEvaluation(EvaluationFiles):
     """The metrics of a k-class classifier on labelled images, decided by the arg-max.
 
     Attributes:
@@ -95,6 +93,8 @@ class MulticlassEvaluation:
         >>> evaluation.metrics["per_class"]["VIRAL"]["sensitivity"]
         >>> evaluation.save("runs/evaluate")
     """
+
+    PLOT_FILES: ClassVar[dict[str, str]] = PLOT_FILES
 
     labels: np.ndarray
     probabilities: np.ndarray
@@ -122,21 +122,6 @@ class MulticlassEvaluation:
         """The k × k confusion matrix as a matplotlib figure, under `"confusion_matrix"`."""
         matrix = self.metrics["confusion_matrix"]
         return {"confusion_matrix": plots.confusion_figure(matrix, self.class_names)}
-
-    def save(self, out: str | os.PathLike, extra: dict[str, Any] | None = None) -> dict[str, Path]:
-        """Writes `metrics.json` and `confusion_matrix.png` into `out`, each atomically.
-
-        Args:
-            out: Output folder, created if needed.
-            extra: More JSON values stored in `metrics.json` (e.g. the model path).
-
-        Returns:
-            Name → path of every file written.
-
-        Raises:
-            OSError: If `out` cannot be written.
-        """
-        return save_evaluation(out, self.figures(), PLOT_FILES, self.metrics, extra)
 
     def report_sections(self) -> tuple[dict[str, Any], dict[str, tuple[list, list]]]:
         """`(metrics, tables)` for `keras_cxr.viz.report.render_html_report`.
@@ -231,6 +216,50 @@ class MulticlassEvaluation:
         return "\n".join(lines)
 
 
+def labels_and_logits(
+    model: keras.Model,
+    images: np.ndarray,
+    labels: Any,
+    temperature: float,
+    batch_size: int,
+    progress: bool,
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """The checked labels and temperature, and the model's logits on `images`.
+
+    The first step of the binary and the k-class evaluation alike.
+
+    Args:
+        model: The classifier.
+        images: `(N, H, W, C)` raw pixels matching the model's input.
+        labels: `(N,)` (or `(N, 1)`) true class indices.
+        temperature: Temperature of the logits, checked here.
+        batch_size: Images per forward pass.
+        progress: Show a progress bar.
+
+    Returns:
+        `(labels, temperature, logits)`: int64 `(N,)` labels, the temperature as a float,
+        and the `(N, units)` logits.
+
+    Raises:
+        ValueError: If images and labels differ in length, or `temperature` is not a
+            finite number > 0.
+
+    Example:
+        >>> labels, temperature, logits = labels_and_logits(model, x, y, 1.0, 32, False)
+        >>> logits.shape
+        (624, 3)
+    """
+    labels = np.asarray(labels).reshape(-1).astype(np.int64)
+    if len(labels) != len(images):
+        raise ValueError(
+            f"Invalid value received for argument `labels`. Expected one label per image "
+            f"({len(images)}). Received: len(labels)={len(labels)}"
+        )
+    temperature = check_temperature(temperature)
+    logits = predict_logits(model, images, batch_size, progress)
+    return labels, temperature, logits
+
+
 def evaluate_multiclass(
     model: keras.Model,
     images: np.ndarray,
@@ -280,14 +309,9 @@ def evaluate_multiclass(
         ...     model, test.images, test.labels)
         >>> print(evaluation.summary())
     """
-    labels = np.asarray(labels).reshape(-1).astype(np.int64)
-    if len(labels) != len(images):
-        raise ValueError(
-            f"Invalid value received for argument `labels`. Expected one label per image "
-            f"({len(images)}). Received: len(labels)={len(labels)}"
-        )
-    temperature = check_temperature(temperature)
-    logits = predict_logits(model, images, batch_size, progress)
+    labels, temperature, logits = labels_and_logits(
+        model, images, labels, temperature, batch_size, progress
+    )
     probabilities = apply_temperature(logits, temperature)
     metrics = multiclass_metrics(labels, probabilities, tuple(class_names))
     metrics.update(
