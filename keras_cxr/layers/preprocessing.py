@@ -13,8 +13,11 @@ from keras_cxr._validation import invalid_value
 _TORCH_MEAN = (0.485, 0.456, 0.406)
 _TORCH_STD = (0.229, 0.224, 0.225)
 _CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
+#: EfficientNet-Lite's inception-style scaling (MEAN_RGB, STDDEV_RGB of its TF builder).
+_LITE_MEAN = 127.0
+_LITE_STD = 128.0
 
-PREPROCESSING_MODES = ("tf", "torch", "caffe", "none")
+PREPROCESSING_MODES = ("tf", "torch", "caffe", "lite", "none")
 
 
 @keras.saving.register_keras_serializable(package="keras_cxr")
@@ -23,12 +26,14 @@ class ImageNetPreprocessing(keras.layers.Layer):
 
     Keras applications disagree about their inputs: MobileNetV2, InceptionV3 and Xception
     expect [-1, 1] (`"tf"`), DenseNets expect torch-style mean/std scaling (`"torch"`),
-    ResNet50 expects caffe-style BGR minus the ImageNet mean (`"caffe"`), and EfficientNet
-    rescales inside the model itself (`"none"`). Putting the conversion inside the model
-    means a saved model takes raw pixels and cannot be fed the wrong scaling.
+    ResNet50 expects caffe-style BGR minus the ImageNet mean (`"caffe"`), EfficientNet-Lite
+    expects `(x - 127) / 128` (`"lite"`, the scaling its TensorFlow checkpoints were trained
+    with), and EfficientNet rescales inside the model itself (`"none"`). Putting the
+    conversion inside the model means a saved model takes raw pixels and cannot be fed the
+    wrong scaling.
 
     Args:
-        mode: One of `"tf"`, `"torch"`, `"caffe"` or `"none"`. Defaults to `"tf"`.
+        mode: One of `"tf"`, `"torch"`, `"caffe"`, `"lite"` or `"none"`. Defaults to `"tf"`.
         **kwargs: Standard layer keyword arguments (`name`, `dtype`, ...).
 
     Returns:
@@ -60,6 +65,8 @@ class ImageNetPreprocessing(keras.layers.Layer):
         if self.mode == "caffe":
             mean = ops.convert_to_tensor(_CAFFE_BGR_MEAN, dtype=self.compute_dtype)
             return ops.flip(x, axis=-1) - mean
+        if self.mode == "lite":
+            return (x - _LITE_MEAN) / _LITE_STD
         return x
 
     def compute_output_shape(self, input_shape):

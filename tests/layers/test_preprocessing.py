@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import keras
 import numpy as np
 import pytest
@@ -8,7 +10,13 @@ from keras_cxr.layers import BACKBONES, GrayscaleToRGB, ImageNetPreprocessing
 
 pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
 
-#: The keras.applications module whose preprocess_input each registered backbone expects.
+#: EfficientNet-Lite's TensorFlow builder (efficientnet/lite/efficientnet_lite_builder.py)
+#: normalises with MEAN_RGB = [127.0] * 3 and STDDEV_RGB = [128.0] * 3.
+EFFICIENTNET_LITE_BUILDER = SimpleNamespace(
+    preprocess_input=lambda images: (images - np.full(3, 127.0)) / np.full(3, 128.0)
+)
+
+#: The keras.applications module (or reference) whose preprocess_input each backbone expects.
 FAMILIES = {
     "mobilenet_v2": keras.applications.mobilenet_v2,
     "densenet121": keras.applications.densenet,
@@ -18,6 +26,9 @@ FAMILIES = {
     "xception": keras.applications.xception,
     "resnet50": keras.applications.resnet50,
     "efficientnet_b0": keras.applications.efficientnet,
+    "efficientnet_lite0": EFFICIENTNET_LITE_BUILDER,
+    "efficientnet_lite1": EFFICIENTNET_LITE_BUILDER,
+    "efficientnet_lite2": EFFICIENTNET_LITE_BUILDER,
 }
 
 
