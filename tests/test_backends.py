@@ -281,6 +281,6 @@ def test_a_child_past_its_timeout_is_killed_and_shows_its_output(monkeypatch):
         sys.modules[__name__], "child_command", lambda report: [sys.executable, "-c", script]
     )
     suite = ChildSuite("jax")
-    with pytest.raises(AssertionError, match="(?s)ran past 3 s and was killed.*last words"):
+    with pytest.raises(AssertionError, match=r"(?s)ran past 3 s and was killed.*last words"):
         suite.report(timeout=3)
     assert suite.process.returncode is not None
