@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -16,18 +17,45 @@ REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ch
 
 
 def pytest_collection_finish(session):
-    """Starts the other backends' suites in the background (see `tests/test_backends.py`)."""
-    if session.config.option.collectonly:
+    """Starts the other backends' suites in the background (see `tests/test_backends.py`).
+
+    Under pytest-xdist the controller starts them instead (below), once.
+    """
+    if session.config.option.collectonly or "PYTEST_XDIST_WORKER" in os.environ:
         return
     from tests.test_backends import start_child_suites
 
-    session.config.backend_child_suites = start_child_suites(session.items)
+    session.config.backend_child_suites = start_child_suites(item.nodeid for item in session.items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    """Under pytest-xdist: the controller starts the suites when the first worker has
+    collected (workers wait for them through the files they write)."""
+    config = node.config
+    if getattr(config, "backend_child_suites", None) is None:
+        from tests.test_backends import start_child_suites
+
+        config.backend_child_suites = start_child_suites(ids)
+
+
+def pytest_configure(config):
+    """Names the child suites' folder before pytest-xdist starts its workers (they inherit
+    it); the process that made it removes it at the end."""
+    from tests.test_backends import SUITES_FOLDER, suites_folder
+
+    if SUITES_FOLDER not in os.environ and not config.option.collectonly:
+        config.backend_suites_folder = suites_folder()
 
 
 def pytest_sessionfinish(session):
-    """Stops the child suites no test waited for (a run stopped early, `-x`)."""
-    for suite in getattr(session.config, "backend_child_suites", {}).values():
+    """Stops the child suites no test waited for (a run stopped early, `-x`) and removes
+    their folder."""
+    for suite in (getattr(session.config, "backend_child_suites", None) or {}).values():
         suite.kill()
+    folder = getattr(session.config, "backend_suites_folder", None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def pytest_runtest_logreport(report):

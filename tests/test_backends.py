@@ -15,11 +15,15 @@ skipping. A child that times out is killed and its last output shown.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +35,8 @@ import keras_cxr
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The folders whose `backends` tests run under every backend: the explainers, layers,
-#: models, metrics, callbacks and a smoke test of the command line (the demo and the
-#: commands on it).
+#: models, metrics, callbacks, a smoke test of the command line (the demo and the
+#: commands on it) and the tf.data pipeline with augmentation.
 FOLDERS = (
     "tests/explain",
     "tests/layers",
@@ -41,6 +45,7 @@ FOLDERS = (
     "tests/callbacks",
     "tests/cli",
     "tests/test_keras_internals.py",
+    "tests/data/test_image_splits.py",
 )
 PACKAGE_ROOT = Path(keras_cxr.__file__).resolve().parents[1]
 #: Largest share of a child's tests that may skip (tests of one backend's own behaviour).
@@ -123,66 +128,93 @@ def read_counts(report: Path) -> Counts:
     return Counts(total["tests"] - failed - skipped, failed, skipped, seconds)
 
 
+#: Environment variable naming the folder the child suites write into: set once by the
+#: process that starts them (the only process, or pytest-xdist's controller), inherited by
+#: the xdist workers whose tests wait for them.
+SUITES_FOLDER = "KERAS_CXR_BACKEND_SUITES"
+
+
+def suites_folder() -> Path:
+    """The folder of this run's child suites (made, and named in the environment, once)."""
+    if SUITES_FOLDER not in os.environ:
+        os.environ[SUITES_FOLDER] = tempfile.mkdtemp(prefix="keras-cxr-backends-")
+    return Path(os.environ[SUITES_FOLDER])
+
+
 class ChildSuite:
     """The `backends` suite under another backend, running in the background.
 
     Started when collection finishes (`tests/conftest.py`), so that it runs beside this
-    process's tests (on 2 cores, JAX's compiler and TensorFlow's small ops each leave a core
-    idle) instead of after them.
+    process's tests instead of after them. It writes `BACKEND.log` (its output),
+    `BACKEND.xml` (its JUnit report), `BACKEND.pid` and, once it has ended, `BACKEND.rc`
+    (its exit code) into `folder`, so that a test in another process (a pytest-xdist
+    worker) can wait for it with `wait_for_suite`.
     """
 
-    def __init__(self, backend: str) -> None:
-        self.folder = tempfile.TemporaryDirectory(prefix=f"keras-cxr-{backend}-")
-        self.report_path = Path(self.folder.name) / "report.xml"
-        self.output = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in `report`)
-        self.process = subprocess.Popen(
-            child_command(self.report_path),
-            cwd=ROOT,
-            env=backend_environment(backend),
-            stdout=self.output,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+    def __init__(self, backend: str, folder: Path) -> None:
+        self.backend, self.folder = backend, folder
+        with open(folder / f"{backend}.log", "w") as output:
+            self.process = subprocess.Popen(
+                child_command(folder / f"{backend}.xml"),
+                cwd=ROOT,
+                env=backend_environment(backend),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        (folder / f"{backend}.pid").write_text(str(self.process.pid))
+        threading.Thread(target=self._record_exit, daemon=True).start()
 
-    def report(self, timeout: float) -> tuple[int, str, Counts | None]:
-        """Waits for the suite; returns its exit code, output and counts.
-
-        Raises:
-            AssertionError: The suite ran past `timeout` seconds (it is killed; the message
-                ends with its last output).
-        """
-        try:
-            returncode = self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise AssertionError(
-                f"the child suite ran past {timeout:.0f} s and was killed; its last output:\n"
-                f"{self._read_output()[-8000:]}"
-            ) from None
-        text = self._read_output()
-        counts = read_counts(self.report_path) if self.report_path.exists() else None
-        self.folder.cleanup()
-        return returncode, text, counts
+    def _record_exit(self) -> None:
+        returncode = self.process.wait()
+        partial = self.folder / f"{self.backend}.rc.partial"
+        partial.write_text(str(returncode))
+        partial.replace(self.folder / f"{self.backend}.rc")
 
     def kill(self) -> None:
-        self.process.kill()
-
-    def _read_output(self) -> str:
-        self.output.seek(0)
-        text = self.output.read()
-        self.output.close()
-        return text
+        if self.process.poll() is None:
+            self.process.kill()
 
 
-def start_child_suites(items) -> dict[str, ChildSuite]:
-    """A started `ChildSuite` for every runnable `test_the_backends_tests_pass_under`."""
+def wait_for_suite(backend: str, folder: Path, timeout: float) -> tuple[int, str, Counts | None]:
+    """Waits for the child suite of `backend` in `folder`; its exit code, output and counts.
+
+    Raises:
+        AssertionError: The suite ran past `timeout` seconds (it is killed; the message
+            ends with its last output).
+    """
+    done, deadline = folder / f"{backend}.rc", time.monotonic() + timeout
+    while not done.exists():
+        if time.monotonic() > deadline:
+            _kill(int((folder / f"{backend}.pid").read_text()))
+            raise AssertionError(
+                f"the child suite ran past {timeout:.0f} s and was killed; its last output:\n"
+                f"{(folder / f'{backend}.log').read_text()[-8000:]}"
+            )
+        time.sleep(0.5)
+    report = folder / f"{backend}.xml"
+    counts = read_counts(report) if report.exists() else None
+    return int(done.read_text()), (folder / f"{backend}.log").read_text(), counts
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def start_child_suites(node_ids) -> dict[str, ChildSuite]:
+    """A started `ChildSuite` for every runnable `test_the_backends_tests_pass_under` id."""
     wanted = {
-        item.callspec.params["backend"]
-        for item in items
-        if getattr(item, "originalname", None) == "test_the_backends_tests_pass_under"
+        node_id.rsplit("[", 1)[1].rstrip("]")
+        for node_id in node_ids
+        if "test_backends.py::test_the_backends_tests_pass_under[" in node_id
     }
-    return {backend: ChildSuite(backend) for backend in sorted(wanted) if runnable(backend)}
+    folder = suites_folder()
+    return {
+        backend: ChildSuite(backend, folder)
+        for backend in sorted(wanted)
+        if runnable(backend) and not (folder / f"{backend}.pid").exists()
+    }
 
 
 def runnable(backend: str) -> bool:
@@ -216,9 +248,12 @@ def check_counts(counts: Counts | None, expected: int) -> None:
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_the_backends_tests_pass_under(backend, request):
     skip_unless_available(backend)
-    started = getattr(request.config, "backend_child_suites", {})
-    suite = started.pop(backend, None) or ChildSuite(backend)
-    returncode, output, counts = suite.report(timeout=TIMEOUT)
+    folder = suites_folder()
+    if not (folder / f"{backend}.pid").exists():  # run on its own, not after a collection
+        start_child_suites(
+            [f"tests/test_backends.py::test_the_backends_tests_pass_under[{backend}]"]
+        )
+    returncode, output, counts = wait_for_suite(backend, folder, timeout=TIMEOUT)
     request.node.user_properties.append(("backend_suite", (backend, str(counts))))
     assert returncode == 0, f"under {backend} ({counts}):\n{output[-8000:]}"
     check_counts(counts, collected_backends_tests(request.session.items))
@@ -275,12 +310,22 @@ def test_a_missing_backend_fails_under_ci(monkeypatch):
         skip_unless_available("jax")
 
 
-def test_a_child_past_its_timeout_is_killed_and_shows_its_output(monkeypatch):
+def test_a_child_past_its_timeout_is_killed_and_shows_its_output(monkeypatch, tmp_path):
     script = "import sys, time; print('last words', flush=True); time.sleep(60)"
     monkeypatch.setattr(
         sys.modules[__name__], "child_command", lambda report: [sys.executable, "-c", script]
     )
-    suite = ChildSuite("jax")
+    suite = ChildSuite("jax", tmp_path)
     with pytest.raises(AssertionError, match=r"(?s)ran past 3 s and was killed.*last words"):
-        suite.report(timeout=3)
-    assert suite.process.returncode is not None
+        wait_for_suite("jax", tmp_path, timeout=3)
+    assert suite.process.wait(timeout=10) == -signal.SIGKILL
+
+
+def test_a_finished_child_is_read_from_its_files(monkeypatch, tmp_path):
+    script = "import sys; print('done here'); sys.exit(3)"
+    monkeypatch.setattr(
+        sys.modules[__name__], "child_command", lambda report: [sys.executable, "-c", script]
+    )
+    ChildSuite("torch", tmp_path)
+    returncode, output, counts = wait_for_suite("torch", tmp_path, timeout=60)
+    assert (returncode, output.strip(), counts) == (3, "done here", None)
