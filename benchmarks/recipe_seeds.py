@@ -1,6 +1,6 @@
 """The reference recipe over several training seeds: median, spread and patient intervals.
 
-Trains the default offline recipe once per seed (`keras-cxr train --weights none --seed S
+Trains a recipe once per seed (`keras-cxr train --recipe offline|pretrained --seed S
 --test-fraction F`, into `OUT/seed_S`; a folder that already holds a `model.keras` is
 reused), then grades every run the same way, at the threshold and temperature stored in
 its model file:
@@ -21,7 +21,7 @@ median over seeds, the range, and the median seed's interval.
 
 Usage:
     python benchmarks/recipe_seeds.py --data ../shared/data/chest_xray [--seeds 0 1 2]
-        [--test-fraction 0.1] [--out runs/recipe_seeds]
+        [--recipe offline|pretrained] [--test-fraction 0.1] [--out runs/recipe_seeds]
 """
 
 from __future__ import annotations
@@ -51,12 +51,15 @@ MULTICLASS_METRICS = (
 TARGETS = {"accuracy": ">= 0.93", "specificity": ">= 0.88", "roc_auc": ">= 0.97", "ece": "<= 0.05"}
 
 
-def train_seed(data: Path, seed: int, test_fraction: float, folder: Path) -> None:
-    """Runs `keras-cxr train` for one seed into `folder`, unless it holds a model already."""
+def train_seed(
+    data: Path, seed: int, test_fraction: float, folder: Path, recipe: str = "offline"
+) -> None:
+    """Runs `keras-cxr train --recipe RECIPE` for one seed into `folder`, unless it holds a
+    model already."""
     if (folder / "model.keras").exists():
         return
     command = [
-        "keras-cxr", "train", "--data", str(data), "--weights", "none",
+        "keras-cxr", "train", "--data", str(data), "--recipe", recipe,
         "--seed", str(seed), "--test-fraction", str(test_fraction), "--out", str(folder),
         "--quiet",
     ]  # fmt: skip
@@ -234,6 +237,10 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="ROOT with train/")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--test-fraction", type=float, default=0.1)
+    parser.add_argument(
+        "--recipe", choices=("offline", "pretrained"), default="offline",
+        help="the recipe to train: compact CNNs from scratch, or ImageNet EfficientNet-Lite",
+    )  # fmt: skip
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
     parser.add_argument(
         "--threshold-data", choices=("stored", "shifted"), default="stored",
@@ -247,7 +254,7 @@ def main() -> None:
     folders = args.runs or [args.out / f"seed_{seed}" for seed in args.seeds]
     if not args.runs:
         for seed, folder in zip(args.seeds, folders):
-            train_seed(args.data, seed, args.test_fraction, folder)
+            train_seed(args.data, seed, args.test_fraction, folder, args.recipe)
     runs = [grade_run(folder, args.resamples, args.threshold_data) for folder in folders]
     text = report(runs)
     print(text)

@@ -118,12 +118,23 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     written = evaluation.save(out, extra={"model": args.model, "data": args.data})
     plots = ", ".join(path.name for key, path in written.items() if key != "metrics")
+    caveat = f"These figures hold for the images of {args.data}. {EVALUATED_ELSEWHERE}"
     if evaluation.threshold is None:  # k classes, decided by the arg-max
-        print(f"{evaluation.summary()}\nWrote {written['metrics']} and {plots} in {out}")
+        print(f"{evaluation.summary()}\n{caveat}\nWrote {written['metrics']} and {plots} in {out}")
         return 0
     print(summary(evaluation.metrics))
+    print(caveat)
     print(f"Wrote {written['metrics']} and {plots} in {out}")
     return 0
+
+
+#: What `evaluate` says under its figures: a folder from the training site says little of
+#: another (see `keras_cxr.training.caveats.INTERNAL_VALIDATION`).
+EVALUATED_ELSEWHERE = (
+    "Images from the hospital and period the model was trained on give optimistic figures "
+    "that do not measure performance at another site or in a later period; evaluate on "
+    "images from where the model will be used."
+)
 
 
 def summary(metrics: dict) -> str:

@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         0
     """
     from keras_cxr.training import TrainConfig, train
+    from keras_cxr.training.caveats import INTERNAL_VALIDATION
 
     overrides = config_overrides(args, TrainConfig)
     recipe = args.recipe or default_recipe(overrides)
@@ -96,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
 
             lines.append(format_shift_report(result.shift_metrics))
         lines += [
+            INTERNAL_VALIDATION,
             f"Model (temperature {result.temperature:.3f} inside): {result.model_path}",
             f"History: {result.out / 'history.csv'}",
         ]
@@ -116,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         from keras_cxr.training import format_shift_report
 
         lines.append(format_shift_report(result.shift_metrics))
+    lines.append(INTERNAL_VALIDATION)
     for stage, epoch in result.resumed:
         lines.append(f"Resumed the interrupted {stage} stage at epoch {epoch + 1}.")
     lines.append(

@@ -17,6 +17,7 @@ from keras_cxr.metrics.bootstrap import DEFAULT_RESAMPLES
 from keras_cxr.metrics.report import INTERVAL_METRICS
 from keras_cxr.models.head import feature_extractor
 from keras_cxr.models.temperature import DEFAULT_TEMPERATURE
+from keras_cxr.training.caveats import INTERNAL_VALIDATION
 from keras_cxr.training.evaluation import Evaluation, evaluate_model
 from keras_cxr.viz import plots
 from keras_cxr.viz.overlay import overlay
@@ -219,6 +220,7 @@ def write_report(
             f"Probabilities are calibrated by temperature scaling (T = {temperature:.3f}, "
             "fitted on validation); the ECE and Brier score before calibration are shown too."
         )
+    notes.append(INTERNAL_VALIDATION)
     bootstrap = evaluation.metrics.get("bootstrap")
     if bootstrap:
         notes.append(

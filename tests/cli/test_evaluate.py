@@ -9,6 +9,7 @@ import pytest
 
 import keras_cxr
 from keras_cxr.cli import main
+from keras_cxr.cli.evaluate import EVALUATED_ELSEWHERE
 from keras_cxr.data import load_image_folder
 from keras_cxr.metrics.report import INTERVAL_METRICS
 from keras_cxr.models import read_metadata
@@ -36,7 +37,10 @@ def test_evaluate_uses_the_stored_threshold(demo, tmp_path, capsys):
     assert metrics["threshold_source"].startswith("validation")
     assert metrics["n"] == 20 and {"roc_auc", "ece", "ppv", "npv"} <= set(metrics)
     assert all((out / f).is_file() for f in ("roc.png", "reliability.png", "confusion_matrix.png"))
-    assert "ROC AUC" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "ROC AUC" in printed
+    folder = demo / "data" / "test"
+    assert f"These figures hold for the images of {folder}. {EVALUATED_ELSEWHERE}" in printed
     # --threshold overrides the stored one
     flags = ("--threshold", "0.9", "--quiet")
     assert evaluate(demo / "model.keras", demo / "data", out, *flags) == 0

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
 
 from keras_cxr.cli import main
+from keras_cxr.training.caveats import INTERNAL_VALIDATION
 
 from ._helpers import error_line
 
@@ -34,6 +36,7 @@ def test_report_writes_one_html_file(demo, tmp_path):
     assert "<td>brier</td>" in page and "<td>ece before calibration</td>" in page
     assert "Reliability diagram (before and after temperature scaling)" in page
     assert "percentile bootstrap intervals over 1000 resamples" in page
+    assert html.escape(INTERNAL_VALIDATION, quote=False) in page
 
 
 def test_max_images_spreads_the_sample_over_the_folder(demo, tmp_path, capsys):

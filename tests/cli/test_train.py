@@ -9,6 +9,7 @@ import pytest
 import keras_cxr
 from keras_cxr.cli import main
 from keras_cxr.models import read_metadata
+from keras_cxr.training.caveats import INTERNAL_VALIDATION
 
 from ._helpers import error_line, train_parser
 
@@ -62,6 +63,7 @@ def test_train_with_cached_features(demo, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "Validation" in printed and str(out / "model.keras") in printed
     assert "shift-aware validation" in printed and "worst shifted" in printed
+    assert INTERNAL_VALIDATION in printed  # said plainly under the validation figures
     model = keras_cxr.load_model(out / "model.keras")
     assert model.stacked_backbones.trainable is False
     assert read_metadata(out / "model.keras")["config"]["augmented_views"] == 1
