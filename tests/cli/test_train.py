@@ -220,9 +220,12 @@ def test_settings_the_flags_cannot_check_fail_with_one_line(trained_config, tmp_
 
 def test_help_shows_the_seed_defaults_and_the_offline_ones(capsys):
     help_text = " ".join(train_parser().format_help().split())
-    assert "--epochs N most epochs of the main stage (default: 20; offline recipe: 8)" in help_text
+    assert (
+        "--epochs N most epochs of the main stage (default: 20; offline recipe: 8; "
+        "pretrained recipe: 40)" in help_text
+    )
     assert "--augment, --no-augment" in help_text
-    assert "(default: off; offline recipe: on)" in help_text
+    assert "(default: off; offline recipe: on; pretrained recipe: on)" in help_text
     assert "--out DIR output folder" in help_text and "(default: runs/<recipe>)" in help_text
 
 

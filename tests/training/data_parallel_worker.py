@@ -19,7 +19,13 @@ import sys
 DEVICES = 2
 
 if os.environ.get("KERAS_BACKEND") == "jax":
-    os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={DEVICES}"
+    # The two emulated devices share 2 cores with the rest of the suite: with XLA's default
+    # 40 s rendezvous deadline a loaded machine aborted the process (SIGABRT, "Termination
+    # timeout for `all reduce` ... of 40 seconds exceeded") in the middle of a run.
+    os.environ["XLA_FLAGS"] = (
+        f"--xla_force_host_platform_device_count={DEVICES} "
+        "--xla_cpu_collective_call_terminate_timeout_seconds=900"
+    )
 
 import numpy as np  # noqa: E402
 

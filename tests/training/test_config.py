@@ -117,7 +117,7 @@ def test_an_unknown_recipe_is_refused():
         TrainConfig.recipe("fast")
     assert str(error.value) == (
         "Invalid value received for argument `recipe`. Expected one of ['demo', 'offline', "
-        "'seed']. Received: recipe='fast'"
+        "'pretrained', 'seed']. Received: recipe='fast'"
     )
 
 
