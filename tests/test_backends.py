@@ -318,27 +318,23 @@ def test_a_missing_backend_fails_under_ci(monkeypatch):
         skip_unless_available("jax")
 
 
+def child_running(script: str, backend: str, folder: Path, monkeypatch) -> ChildSuite:
+    """A `ChildSuite` whose process runs `script` instead of the backend's tests."""
+    command = [sys.executable, "-c", script]
+    monkeypatch.setattr(sys.modules[__name__], "child_command", lambda report, name: command)
+    return ChildSuite(backend, folder)
+
+
 def test_a_child_past_its_timeout_is_killed_and_shows_its_output(monkeypatch, tmp_path):
     script = "import sys, time; print('last words', flush=True); time.sleep(60)"
-    monkeypatch.setattr(
-        sys.modules[__name__],
-        "child_command",
-        lambda report, backend: [sys.executable, "-c", script],
-    )
-    suite = ChildSuite("jax", tmp_path)
+    suite = child_running(script, "jax", tmp_path, monkeypatch)
     with pytest.raises(AssertionError, match=r"(?s)ran past 3 s and was killed.*last words"):
         wait_for_suite("jax", tmp_path, timeout=3)
     assert suite.process.wait(timeout=10) == -signal.SIGKILL
 
 
 def test_a_finished_child_is_read_from_its_files(monkeypatch, tmp_path):
-    script = "import sys; print('done here'); sys.exit(3)"
-    monkeypatch.setattr(
-        sys.modules[__name__],
-        "child_command",
-        lambda report, backend: [sys.executable, "-c", script],
-    )
-    ChildSuite("torch", tmp_path)
+    child_running("import sys; print('done here'); sys.exit(3)", "torch", tmp_path, monkeypatch)
     returncode, output, counts = wait_for_suite("torch", tmp_path, timeout=60)
     assert (returncode, output.strip(), counts) == (3, "done here", None)
 

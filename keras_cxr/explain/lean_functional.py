@@ -23,16 +23,14 @@ class LeanFunctional(StepwiseFunctional):
     only the bookkeeping of computed tensors differs.
 
     Args:
-        inputs: The symbolic input tensor(s).
-        outputs: The symbolic output tensor(s).
-        name: The model's name.
+        inputs, outputs, name: As for `keras.Model(inputs, outputs, name=name)`.
 
     Returns:
         The model.
 
     Raises:
-        ValueError: As `keras.Model` does, for outputs not connected to the inputs.
-        RuntimeError: If the installed Keras lacks an internal that
+        ValueError: As `keras.Model` does, for outputs not connected to the inputs;
+            RuntimeError where the installed Keras lacks an internal that
             `keras_cxr._keras_internals` relies on.
 
     Example:
