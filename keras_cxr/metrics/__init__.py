@@ -27,9 +27,10 @@ Explanation quality:
   its mask).
 - `keras_cxr.metrics.relevance_complexity`: sparseness (Gini), complexity (entropy) and
   effective complexity of a map.
-- `keras_cxr.metrics.explanation_sensitivity`: max- and avg-sensitivity of an explainer under noise.
-- `keras_cxr.metrics.per_image_interval`: a patient-level bootstrap interval of any of
-  them, from their `per_image=True` values.
+- `keras_cxr.metrics.explanation_sensitivity`: max- and avg-sensitivity of an explainer
+  under noise.
+- `keras_cxr.metrics.explanation_intervals`: `per_image_interval`, a patient-level
+  bootstrap interval of any of them, from their `per_image=True` values.
 - `keras_cxr.metrics.model_randomization` and `keras_cxr.metrics.data_randomization`: the
   sanity checks of Adebayo et al., with the measures of `keras_cxr.metrics.similarity`
   (Spearman rank correlation, SSIM).
@@ -63,6 +64,7 @@ from keras_cxr.metrics.deletion_insertion import (
     insertion_auc,
     insertion_curve,
 )
+from keras_cxr.metrics.explanation_intervals import per_image_interval
 from keras_cxr.metrics.explanation_sensitivity import avg_sensitivity, max_sensitivity
 from keras_cxr.metrics.localization import energy_in_mask, pointing_game, top_k_iou
 from keras_cxr.metrics.model_randomization import model_randomization_test, randomize_model
@@ -74,7 +76,6 @@ from keras_cxr.metrics.multiclass import (
 )
 from keras_cxr.metrics.multiclass_bootstrap import multiclass_intervals
 from keras_cxr.metrics.operating_point import OperatingPoint, parse_operating_point
-from keras_cxr.metrics.per_image_interval import per_image_interval
 from keras_cxr.metrics.relevance_complexity import complexity, effective_complexity, sparseness
 from keras_cxr.metrics.relevance_in_mask import (
     attribution_localisation,

@@ -27,7 +27,7 @@ MODULES = [
         "model_randomization",
         "multiclass",
         "operating_point",
-        "per_image_interval",
+        "explanation_intervals",
         "relevance_complexity",
         "relevance_in_mask",
         "report",
