@@ -188,3 +188,14 @@ def test_docstring_examples_run(module):
         importlib.import_module(f"keras_cxr.explain.{module}"), extraglobs=extra
     )
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_the_batch_explainer_of_the_server_serves_lime():
+    from keras_cxr.explain import BatchExplainer
+
+    model = with_random_weights(tiny_cnn(input_shape=(SIZE, SIZE, 3)), seed=3, scale=0.3)
+    images = np.random.default_rng(9).uniform(0, 1, (2, SIZE, SIZE, 3)).astype("float32")
+    served = BatchExplainer(model, "lime")({"image": images})
+    expected = LIME(model).explain(images)
+    np.testing.assert_allclose(served["heatmap"], expected.heatmaps, atol=1e-5)
+    np.testing.assert_allclose(served["score"], expected.scores, rtol=1e-5)
