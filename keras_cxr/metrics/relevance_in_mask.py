@@ -15,7 +15,7 @@ import numpy as np
 
 from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.metrics._inputs import as_heatmaps, as_masks
-from keras_cxr.metrics._stats import average_ranks, summarize
+from keras_cxr.metrics._stats import summarize
 
 
 def _flat(heatmaps: Any, masks: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -25,10 +25,36 @@ def _flat(heatmaps: Any, masks: Any) -> tuple[np.ndarray, np.ndarray]:
     return maps.reshape(len(maps), -1), masks.reshape(len(maps), -1)
 
 
-def _ranked_masks(maps: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """Each mask read in decreasing order of its map (ties in row-major order)."""
-    order = np.argsort(-maps, axis=1, kind="stable")
-    return np.take_along_axis(masks, order, axis=1)
+def _top(maps: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Bool (N, P): each map's `counts[n]` highest pixels, ties taken in row-major order.
+
+    Linear time per map (`np.partition` finds the `k`-th value; a cumulative sum picks
+    the first of the tied pixels), instead of sorting every map.
+    """
+    chosen = np.zeros(maps.shape, bool)
+    for row, (values, count) in enumerate(zip(maps, counts)):
+        if count == 0:
+            continue
+        kth = np.partition(values, values.size - count)[values.size - count]
+        above = values > kth
+        ties = values == kth
+        chosen[row] = above | (ties & (np.cumsum(ties) <= count - above.sum()))
+    return chosen
+
+
+def _rank_sums(maps: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Sum of the mask pixels' 1-based average ranks (ties share their mean rank), per map."""
+    order = np.argsort(maps, axis=1)
+    ordered = np.take_along_axis(maps, order, axis=1)
+    positions = np.broadcast_to(np.arange(maps.shape[1]), maps.shape)
+    starts = np.ones(maps.shape, bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    ends = np.ones(maps.shape, bool)
+    ends[:, :-1] = starts[:, 1:]
+    first = np.maximum.accumulate(np.where(starts, positions, 0), axis=1)
+    last = np.minimum.accumulate(np.where(ends, positions, maps.shape[1])[:, ::-1], axis=1)
+    mean_rank = (first + last[:, ::-1]) / 2.0 + 1.0
+    return (mean_rank * np.take_along_axis(masks, order, axis=1)).sum(axis=1)
 
 
 def _undefined_where_empty(values: np.ndarray, masks: np.ndarray) -> np.ndarray:
@@ -99,8 +125,7 @@ def relevance_rank_accuracy(heatmaps: Any, masks: Any, per_image: bool = False):
     """
     maps, masks = _flat(heatmaps, masks)
     areas = masks.sum(axis=1)
-    within_top = np.arange(maps.shape[1])[None, :] < areas[:, None]
-    hits = (_ranked_masks(maps, masks) & within_top).sum(axis=1)
+    hits = (_top(maps, areas) & masks).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         shares = hits / areas
     return summarize(_undefined_where_empty(shares.astype(np.float64), masks), per_image)
@@ -197,7 +222,7 @@ def top_k_intersection(
     k = check_int("k", k)
     if k > maps.shape[1]:
         raise invalid_value("k", f"at most the pixels of a map ({maps.shape[1]})", k)
-    shares = _ranked_masks(maps, masks)[:, :k].mean(axis=1)
+    shares = (_top(maps, np.full(len(maps), k)) & masks).sum(axis=1) / k
     if concept_influence:
         with np.errstate(invalid="ignore", divide="ignore"):
             shares = shares * masks.shape[1] / masks.sum(axis=1)
@@ -235,7 +260,7 @@ def auc(heatmaps: Any, masks: Any, per_image: bool = False):
     maps, masks = _flat(heatmaps, masks)
     positives = masks.sum(axis=1).astype(np.float64)
     negatives = masks.shape[1] - positives
-    rank_sums = np.array([average_ranks(m)[s].sum() for m, s in zip(maps, masks)])
+    rank_sums = _rank_sums(maps, masks)
     with np.errstate(invalid="ignore", divide="ignore"):
         areas = (rank_sums - positives * (positives + 1) / 2) / (positives * negatives)
     areas[negatives == 0] = np.nan

@@ -92,6 +92,25 @@ def test_auc_is_undefined_without_outside_pixels():
     assert np.isnan(auc(np.ones((1, 2, 2)), full))
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    maps=arrays(np.float64, (3, 3, 4), elements=st.integers(-2, 2).map(float)),
+    masks=arrays(np.bool_, (3, 3, 4)),
+    k=st.integers(1, 12),
+)
+def test_ties_are_taken_in_row_major_order_as_a_stable_sort_would(maps, masks, k):
+    order = np.argsort(-maps.reshape(3, -1), axis=1, kind="stable")
+    ranked = np.take_along_axis(masks.reshape(3, -1), order, axis=1)
+    areas = masks.reshape(3, -1).sum(axis=1)
+    with np.errstate(invalid="ignore"):
+        rank = np.array([ranked[n, : areas[n]].sum() for n in range(3)]) / areas
+    rank[areas == 0] = np.nan
+    top = ranked[:, :k].mean(axis=1)
+    top[areas == 0] = np.nan
+    np.testing.assert_allclose(relevance_rank_accuracy(maps, masks, per_image=True), rank)
+    np.testing.assert_allclose(top_k_intersection(maps, masks, k=k, per_image=True), top)
+
+
 @settings(max_examples=30, deadline=None)
 @given(
     maps=arrays(np.float64, (2, 4, 4), elements=st.floats(-5, 5)),
