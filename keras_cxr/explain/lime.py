@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import keras
 import numpy as np
@@ -129,11 +130,25 @@ class LIME(BaseAttribution):
         }
 
     def _sample_scores(self, score, images_of, samples: np.ndarray, target: int) -> np.ndarray:
-        """The explained score of every perturbed image, `internal_batch_size` per call."""
+        """The explained score of every perturbed image, `internal_batch_size` per call.
+
+        The next chunk of perturbed images is built in a worker thread while the model
+        scores the current one (NumPy releases the GIL), so that building them costs
+        little beyond the forward passes where a core is free.
+        """
+        chunks = [
+            samples[start : start + self.internal_batch_size]
+            for start in range(0, len(samples), self.internal_batch_size)
+        ]
         pieces = []
-        for start in range(0, len(samples), self.internal_batch_size):
-            rows = samples[start : start + self.internal_batch_size]
-            pieces.append(to_numpy(score(images_of(rows), np.full(len(rows), target, np.int32))))
+        with ThreadPoolExecutor(max_workers=1) as worker:
+            pending = worker.submit(images_of, chunks[0])
+            for index, rows in enumerate(chunks):
+                batch = pending.result()
+                if index + 1 < len(chunks):
+                    pending = worker.submit(images_of, chunks[index + 1])
+                classes = np.full(len(rows), target, np.int32)
+                pieces.append(to_numpy(score(batch, classes)))
         return np.concatenate(pieces).astype(np.float64)
 
     def _hidden(self, image: np.ndarray, labels: np.ndarray) -> np.ndarray:
