@@ -27,8 +27,8 @@ Explanation quality:
   its mask).
 - `keras_cxr.metrics.relevance_complexity`: sparseness (Gini), complexity (entropy) and
   effective complexity of a map.
-- `keras_cxr.metrics.explanation_sensitivity`: max- and avg-sensitivity of an explainer
-  under noise.
+- `keras_cxr.metrics.explanation_sensitivity`: max- and avg-sensitivity and the local
+  Lipschitz estimate of an explainer under noise.
 - `keras_cxr.metrics.explanation_intervals`: `per_image_interval`, a patient-level
   bootstrap interval of any of them, from their `per_image=True` values.
 - `keras_cxr.metrics.model_randomization` and `keras_cxr.metrics.data_randomization`: the
@@ -65,7 +65,11 @@ from keras_cxr.metrics.deletion_insertion import (
     insertion_curve,
 )
 from keras_cxr.metrics.explanation_intervals import per_image_interval
-from keras_cxr.metrics.explanation_sensitivity import avg_sensitivity, max_sensitivity
+from keras_cxr.metrics.explanation_sensitivity import (
+    avg_sensitivity,
+    local_lipschitz_estimate,
+    max_sensitivity,
+)
 from keras_cxr.metrics.localization import energy_in_mask, pointing_game, top_k_iou
 from keras_cxr.metrics.model_randomization import model_randomization_test, randomize_model
 from keras_cxr.metrics.multiclass import (
@@ -115,6 +119,7 @@ __all__ = [
     "insertion_auc",
     "insertion_curve",
     "label_randomization",
+    "local_lipschitz_estimate",
     "max_sensitivity",
     "mc_dropout_predict",
     "model_randomization_test",

@@ -1,6 +1,7 @@
 """Robustness metrics: how much an explanation changes under small input noise.
 
-`max_sensitivity` and `avg_sensitivity` draw `num_samples` copies of each image with
+`local_lipschitz_estimate` relates the change to the size of the noise (Gaussian, see its
+docstring). `max_sensitivity` and `avg_sensitivity` draw `num_samples` copies of each image with
 uniform noise in `[−radius, radius]` on every pixel (Quantus's `batch_uniform_noise` with
 its default `lower_bound=0.2`), explain them for the class explained on the clean image,
 and report, per image, the largest or the mean of
@@ -73,6 +74,51 @@ def sensitivities(
         >>> values.shape, bool(np.all(values > 0))
         ((2, 3), True)
     """
+    if isinstance(radius, bool) or not isinstance(radius, numbers.Real) or not 0 < radius < np.inf:
+        raise invalid_value("radius", "a finite number > 0", radius)
+
+    def uniform(rng, shape):
+        return rng.uniform(-radius, radius, shape)
+
+    changes, _, norms = explanation_changes(
+        explain_fn, images, class_index, uniform, num_samples, seed, batch_size
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(norms[:, None] > 0, changes / norms[:, None], np.nan)
+
+
+def explanation_changes(
+    explain_fn: Any,
+    images: Any,
+    class_index: Any,
+    draw: Callable[[np.random.Generator, tuple], np.ndarray],
+    num_samples: int,
+    seed: int,
+    batch_size: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """How far each noisy copy's explanation and image move from the clean ones.
+
+    Args:
+        explain_fn, images, class_index, num_samples, seed, batch_size: As for
+            `keras_cxr.metrics.max_sensitivity`.
+        draw: `draw(rng, shape)`, the noise of `shape[0]` samples of the whole batch.
+
+    Returns:
+        `(‖a(x + δ) − a(x)‖₂, ‖δ‖₂)`, each float64 (N, S), and `‖a(x)‖₂`, (N,).
+
+    Raises:
+        ValueError: As `keras_cxr.metrics.max_sensitivity`.
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_cxr.metrics.explanation_sensitivity import explanation_changes
+        >>> twice = lambda x, c: 2 * x[..., 0]
+        >>> ones = lambda rng, shape: np.ones(shape)
+        >>> maps, inputs, clean = explanation_changes(twice, np.zeros((1, 2, 2, 1)), None,
+        ...                                           ones, 2, 0, 8)
+        >>> maps.tolist(), inputs.tolist(), clean.tolist()
+        ([[4.0, 4.0]], [[2.0, 2.0]], [0.0])
+    """
     explain = getattr(explain_fn, "explain", explain_fn)
     if not callable(explain):
         expected = "an explainer or a callable(images, class_index)"
@@ -80,27 +126,25 @@ def sensitivities(
     images = np.asarray(images, np.float32)
     if images.ndim != 4 or 0 in images.shape:
         raise shape_error("images", "a non-empty array of shape (N, H, W, C)", images.shape)
-    if isinstance(radius, bool) or not isinstance(radius, numbers.Real) or not 0 < radius < np.inf:
-        raise invalid_value("radius", "a finite number > 0", radius)
     num_samples = check_int("num_samples", num_samples)
     batch_size = check_int("batch_size", batch_size)
     count = len(images)
     clean, classes = _maps_and_classes(explain(images, class_index), count)
     classes = class_index if classes is None else np.asarray(classes)
-    norms = np.linalg.norm(clean.reshape(count, -1), axis=1)
     rng = np.random.default_rng(seed)
     per_call = max(1, batch_size // count)
-    values = np.empty((count, num_samples))
+    changes, moves = np.empty((count, num_samples)), np.empty((count, num_samples))
     for start in range(0, num_samples, per_call):
         draws = min(per_call, num_samples - start)
-        noise = rng.uniform(-radius, radius, (draws, *images.shape)).astype(np.float32)
+        noise = draw(rng, (draws, *images.shape)).astype(np.float32)
         noisy = (images[None] + noise).reshape(-1, *images.shape[1:])
         repeated = classes if classes is None or np.ndim(classes) == 0 else np.tile(classes, draws)
         maps, _ = _maps_and_classes(explain(noisy, repeated), draws * count)
         change = maps.reshape(draws, count, -1) - clean.reshape(1, count, -1)
-        values[:, start : start + draws] = np.linalg.norm(change, axis=2).T
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(norms[:, None] > 0, values / norms[:, None], np.nan)
+        changes[:, start : start + draws] = np.linalg.norm(change, axis=2).T
+        moved = noisy.reshape(draws, count, -1) - images.reshape(1, count, -1)
+        moves[:, start : start + draws] = np.linalg.norm(moved.astype(np.float64), axis=2).T
+    return changes, moves, np.linalg.norm(clean.reshape(count, -1), axis=1)
 
 
 def max_sensitivity(
@@ -188,6 +232,61 @@ def avg_sensitivity(
     return summarize(_reduce(values, np.nanmean), per_image)
 
 
+def local_lipschitz_estimate(
+    explain_fn: Any | Callable,
+    images: Any,
+    class_index: Any = None,
+    std: float = 0.1,
+    num_samples: int = 20,
+    seed: int = 0,
+    batch_size: int = 64,
+    per_image: bool = False,
+) -> float | np.ndarray:
+    """The largest ratio of explanation change to input change under Gaussian noise.
+
+    Per image, the maximum over `num_samples` copies `x + δ`, `δ ~ N(0, std²)` on every
+    pixel (Quantus's `gaussian_noise`, `perturb_std=0.1`), of
+    `‖a(x + δ) − a(x)‖₂ / (‖δ‖₂ + 1e-10)`: an estimate of the explanation's local Lipschitz
+    constant, in explanation units per input unit (lower is more stable). Unlike the
+    sensitivities it is not relative to `‖a(x)‖`, so it depends on the maps' scale.
+
+    Args:
+        explain_fn, images, class_index, num_samples, seed, batch_size, per_image: As for
+            `keras_cxr.metrics.max_sensitivity`.
+        std: Standard deviation of the noise, > 0, in the explainer's input scale.
+            Defaults to 0.1 (Quantus's).
+
+    Returns:
+        The mean over images of the per-image maximum, or, with `per_image=True`,
+        shape (N,).
+
+    Raises:
+        ValueError: As `keras_cxr.metrics.max_sensitivity`, and for a bad `std`.
+
+    Example:
+        >>> import numpy as np
+        >>> images = np.ones((2, 4, 4, 1), "float32")
+        >>> triple = lambda x, c: 3 * x[..., 0]  # Lipschitz constant 3
+        >>> round(keras_cxr.metrics.local_lipschitz_estimate(triple, images), 4)
+        3.0
+
+    Reference:
+        Alvarez-Melis, Jaakkola. "On the Robustness of Interpretability Methods." ICML
+        Workshop on Human Interpretability in Machine Learning, 2018.
+        https://arxiv.org/abs/1806.08049
+    """
+    if isinstance(std, bool) or not isinstance(std, numbers.Real) or not 0 < std < np.inf:
+        raise invalid_value("std", "a finite number > 0", std)
+
+    def gaussian(rng, shape):
+        return rng.normal(0.0, std, shape)
+
+    changes, moves, _ = explanation_changes(
+        explain_fn, images, class_index, gaussian, num_samples, seed, batch_size
+    )
+    return summarize(_reduce(changes / (moves + 1e-10), np.nanmax), per_image)
+
+
 def _reduce(values: np.ndarray, reduce: Callable) -> np.ndarray:
     """`reduce` over each row, NaN (without a warning) for an all-NaN row."""
     defined = ~np.isnan(values).all(axis=1)
@@ -197,4 +296,10 @@ def _reduce(values: np.ndarray, reduce: Callable) -> np.ndarray:
     return out
 
 
-__all__ = ["avg_sensitivity", "max_sensitivity", "sensitivities"]
+__all__ = [
+    "avg_sensitivity",
+    "explanation_changes",
+    "local_lipschitz_estimate",
+    "max_sensitivity",
+    "sensitivities",
+]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from keras_cxr.explain import Saliency
-from keras_cxr.metrics import avg_sensitivity, max_sensitivity
+from keras_cxr.metrics import avg_sensitivity, local_lipschitz_estimate, max_sensitivity
 from keras_cxr.metrics.explanation_sensitivity import sensitivities
 
 #: Run under every Keras backend (tests/test_backends.py).
@@ -45,6 +45,28 @@ def test_sensitivities_equal_a_loop_over_samples():
     assert avg_sensitivity(
         squared, images, radius=0.1, num_samples=7, seed=3, batch_size=6
     ) == pytest.approx(values.mean())
+
+
+def test_local_lipschitz_estimate_equals_a_loop_over_gaussian_samples():
+    images = np.random.default_rng(5).uniform(0, 1, (2, 4, 4, 1)).astype("float32")
+    rng = np.random.default_rng(2)
+    noise = rng.normal(0.0, 0.05, (6, *images.shape)).astype(np.float32)
+    expected = np.zeros(2)
+    for sample in noise:
+        noisy = images + sample
+        change = np.linalg.norm(
+            (squared(noisy, None) - squared(images, None)).reshape(2, -1), axis=1
+        )
+        moved = np.linalg.norm((noisy - images).reshape(2, -1), axis=1)
+        expected = np.maximum(expected, change / moved)
+    values = local_lipschitz_estimate(
+        squared, images, std=0.05, num_samples=6, seed=2, batch_size=12, per_image=True
+    )
+    np.testing.assert_allclose(values, expected, rtol=1e-5)
+    linear = local_lipschitz_estimate(lambda x, c: -3 * x[..., 0], images, num_samples=4)
+    assert linear == pytest.approx(3.0, rel=1e-5)
+    with pytest.raises(ValueError, match=r"argument `std`. Expected a finite number > 0"):
+        local_lipschitz_estimate(squared, images, std=-1.0)
 
 
 def test_an_explanation_that_ignores_the_input_has_zero_sensitivity():

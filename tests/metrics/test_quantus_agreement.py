@@ -138,16 +138,40 @@ def squared(images):
     return np.asarray(images, np.float64)[..., 0] ** 2
 
 
-@pytest.mark.parametrize(
-    ("ours", "theirs"),
-    [("max_sensitivity", "MaxSensitivity"), ("avg_sensitivity", "AvgSensitivity")],
-)
-def test_sensitivity_metrics_agree_on_the_same_noise(quantus, arrays, ours, theirs):
+def uniform(generator, shape):
+    return generator.uniform(-0.2, 0.2, shape)
+
+
+def gaussian(generator, shape):
+    return generator.normal(0.0, 0.1, shape)
+
+
+#: keras_cxr metric, Quantus class and settings, keras_cxr's noise argument, its draw.
+#: Quantus's LocalLipschitzEstimate defaults to `normalise=True`: it divides the clean
+#: maps and each batch of noisy maps by their own batch's largest |a|, which changes the
+#: ratio; keras_cxr uses the maps as given, which Quantus does with `normalise=False`.
+ROBUSTNESS = [
+    ("max_sensitivity", "MaxSensitivity", {}, {"radius": 0.2}, uniform),
+    ("avg_sensitivity", "AvgSensitivity", {}, {"radius": 0.2}, uniform),
+    (
+        "local_lipschitz_estimate",
+        "LocalLipschitzEstimate",
+        {"normalise": False},
+        {"std": 0.1},
+        gaussian,
+    ),
+]
+
+
+@pytest.mark.parametrize(("ours", "theirs", "settings", "noise_kwargs", "draw"), ROBUSTNESS)
+def test_robustness_metrics_agree_on_the_same_noise(
+    quantus, arrays, ours, theirs, settings, noise_kwargs, draw
+):
     _, _, images = arrays
-    samples, radius = 5, 0.2
+    samples = 5
     # keras_cxr draws (samples, N, H, W, C) at once when one call takes them all.
-    noise = np.random.default_rng(7).uniform(-radius, radius, (samples, *images.shape))
-    noise = noise.astype(np.float32).transpose(0, 1, 4, 2, 3).reshape(samples, COUNT, -1)
+    noise = draw(np.random.default_rng(7), (samples, *images.shape)).astype(np.float32)
+    noise = noise.transpose(0, 1, 4, 2, 3).reshape(samples, COUNT, -1)
     steps = iter(range(samples))
 
     def replay(arr, indices, **_):
@@ -157,11 +181,12 @@ def test_sensitivity_metrics_agree_on_the_same_noise(quantus, arrays, ours, thei
         return np.asarray(inputs, np.float64) ** 2
 
     metric = getattr(quantus, theirs)(
-        nr_samples=samples, perturb_func=replay, disable_warnings=True
+        nr_samples=samples, perturb_func=replay, disable_warnings=True, **settings
     )
-    expected = score(metric, squared(images)[:, ...], images=images, explain_func=explain_func)
+    expected = score(metric, squared(images), images=images, explain_func=explain_func)
     values = getattr(metrics, ours)(
-        lambda x, c: squared(x), images, radius=radius, num_samples=samples, seed=7,
-        batch_size=samples * COUNT, per_image=True,
+        lambda x, c: squared(x), images, num_samples=samples, seed=7,
+        batch_size=samples * COUNT, per_image=True, **noise_kwargs,
     )  # fmt: skip
+    assert np.all(values > 0)
     np.testing.assert_allclose(values, expected, rtol=1e-5)
