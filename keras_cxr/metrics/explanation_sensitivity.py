@@ -18,6 +18,8 @@ class_index)` method (any keras_cxr explainer), or a callable with that signatur
 result is an array (N, H, W) or an object with `.attributions` (used when set) or
 `.heatmaps`; its `class_index`, when it has one, fixes the explained class of the noisy
 copies. `radius` is in the explainer's input scale: 0.2 suits images in [0, 1], not 0–255.
+With `per_image=True`, each metric's values give a patient-level bootstrap interval through
+`keras_cxr.metrics.per_image_interval`.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ object with `.heatmaps`; bool or 0/1 `masks` of the same shape, never resized; `
 and, like it, give NaN to images with an empty mask and leave them out of the mean. Each
 is computed for the whole batch at once. Maps are used as given (signed values allowed)
 unless a metric says otherwise; all are invariant to rescaling a map by a positive number.
+Their `per_image=True` values give a patient-level bootstrap interval through
+`keras_cxr.metrics.per_image_interval`.
 """
 
 from __future__ import annotations
