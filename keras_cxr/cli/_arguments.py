@@ -16,6 +16,7 @@ METHOD_NAMES = (
     "hirescam",
     "integrated-gradients",
     "layercam",
+    "lime",
     "occlusion",
     "saliency",
     "scorecam",

@@ -16,6 +16,7 @@ from keras_cxr.explain.heatmaps import attribution_heatmaps, fuse, normalize, up
 from keras_cxr.explain.hirescam import HiResCAM
 from keras_cxr.explain.integrated_gradients import IntegratedGradients
 from keras_cxr.explain.layercam import LayerCAM
+from keras_cxr.explain.lime import LIME
 from keras_cxr.explain.occlusion import Occlusion
 from keras_cxr.explain.saliency import Saliency
 from keras_cxr.explain.scorecam import ScoreCAM
@@ -43,6 +44,7 @@ METHODS = {
     "vargrad": VarGrad,
     "occlusion": Occlusion,
     "shap": SHAP,
+    "lime": LIME,
 }
 
 
@@ -105,6 +107,7 @@ def _plain(name: str) -> str:
 
 
 __all__ = [
+    "LIME",
     "METHODS",
     "SHAP",
     "BaseAttribution",

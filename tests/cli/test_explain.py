@@ -41,12 +41,13 @@ def test_explain_writes_the_table_and_overlays_and_resumes(demo, tmp_path, capsy
     assert "Explained 0 images in" in capsys.readouterr().out
 
 
-def test_explain_with_a_pixel_attribution_method(demo, tmp_path, capsys):
+@pytest.mark.parametrize("method", ["integrated-gradients", "lime"])
+def test_explain_with_a_pixel_attribution_method(demo, tmp_path, capsys, method):
     image = sorted((demo / "data" / "test" / "PNEUMONIA").glob("*.jpeg"))[0]
     out = tmp_path / "explained"
-    assert _explain(demo, str(image), "--out", str(out), "--method", "integrated-gradients") == 0
-    assert capsys.readouterr().out.startswith("integrated-gradients")
-    assert keras_cxr.scale.read_manifest(out)["method"] == "integrated-gradients"
+    assert _explain(demo, str(image), "--out", str(out), "--method", method) == 0
+    assert capsys.readouterr().out.startswith(method)
+    assert keras_cxr.scale.read_manifest(out)["method"] == method
     table = read_results(out)
     assert list(table["path"]) == [str(image)] and (out / table["overlay"][0]).is_file()
     assert 0.0 <= table["fused/central_share"][0] <= 1.0

@@ -26,6 +26,7 @@ PIXEL_METHODS = sorted(name for name, cls in METHODS.items() if not is_cam(cls))
 CHEAP = {
     "gradient-times-input": {},
     "integrated-gradients": {"steps": 4},
+    "lime": {"num_samples": 16},
     "occlusion": {"patch": 4},
     "saliency": {},
     "shap": {"max_evals": 20},
@@ -54,8 +55,8 @@ NET = with_random_weights(conv_net(), seed=0, scale=0.3)
 
 def test_the_pixel_methods_are_registered():
     assert PIXEL_METHODS == [
-        "gradient-times-input", "integrated-gradients", "occlusion", "saliency", "shap",
-        "smoothgrad", "vargrad",
+        "gradient-times-input", "integrated-gradients", "lime", "occlusion", "saliency",
+        "shap", "smoothgrad", "vargrad",
     ]  # fmt: skip
     assert get_method("IntegratedGradients") is IntegratedGradients
     assert get_method("integrated_gradients") is IntegratedGradients
