@@ -215,6 +215,23 @@ def _min_max(values: np.ndarray) -> np.ndarray:
 
 def _pixel_count(path: str | os.PathLike | BinaryIO) -> int:
     """Rows × columns × frames from the header, without decoding the pixels."""
+    rows, columns, frames, _, _ = _header_fields(path)
+    return rows * columns * frames
+
+
+def _header_fields(path: str | os.PathLike | BinaryIO) -> tuple[int, int, int, int, int]:
+    """Rows, columns, frames, samples per pixel and bits allocated, without the pixels."""
     dataset = _read_dataset(path if hasattr(path, "read") else Path(path), stop_before_pixels=True)
-    frames = int(dataset.get("NumberOfFrames", 1) or 1)
-    return int(dataset.get("Rows", 0)) * int(dataset.get("Columns", 0)) * frames
+    if hasattr(path, "seek"):
+        path.seek(0)  # the caller reads the same file object again
+
+    def field(name: str, default: int) -> int:
+        return int(dataset.get(name, default) or default)
+
+    return (
+        field("Rows", 0),
+        field("Columns", 0),
+        field("NumberOfFrames", 1),
+        field("SamplesPerPixel", 1),
+        field("BitsAllocated", 8),
+    )
