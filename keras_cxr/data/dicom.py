@@ -96,6 +96,8 @@ def _read_dataset(path: str | os.PathLike | BinaryIO, stop_before_pixels: bool =
             "with DICOM file meta information can be read; convert other formats to PNG."
         ) from error
     except (OSError, EOFError, ValueError, KeyError) as error:
+        if _disk_error(error):  # the disk's fault, not the file's: let callers retry
+            raise
         raise ValueError(f"{_subject(path)} cannot be parsed as DICOM: {error}") from error
     if not stop_before_pixels and "PixelData" not in dataset:
         raise ValueError(
@@ -234,4 +236,14 @@ def _header_fields(path: str | os.PathLike | BinaryIO) -> tuple[int, int, int, i
         field("NumberOfFrames", 1),
         field("SamplesPerPixel", 1),
         field("BitsAllocated", 8),
+    )
+
+
+def _disk_error(error: BaseException) -> bool:
+    """An `OSError` from the system (it has an errno) that is not about the file itself."""
+    about_the_file = (FileNotFoundError, IsADirectoryError, PermissionError)
+    return (
+        isinstance(error, OSError)
+        and error.errno is not None
+        and not isinstance(error, about_the_file)
     )

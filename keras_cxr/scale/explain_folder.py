@@ -53,6 +53,7 @@ def explain_folder(
     prefetch: int = 2,
     progress: bool = True,
     all_classes: bool = False,
+    retry_skipped: bool = False,
 ) -> ExplainFolderSummary:
     """Predicts and explains every image of an archive, writing a table shard by shard.
 
@@ -80,8 +81,11 @@ def explain_folder(
     most the shard in progress. `out/manifest.json`, written first, names the model (by
     `keras_cxr.models.model_fingerprint`), the method, layers, threshold and `save`; with
     `resume=True` a run continues where it stopped, skipping every image already in it
-    (explained or skipped), and only with the same model and settings. Without `resume`,
-    `out` must be new or empty: nothing is ever overwritten.
+    (explained or skipped; with `retry_skipped`, the skipped ones are tried again), and
+    only with the same model and settings. Without `resume`, `out` must be new or empty:
+    nothing is ever overwritten. Every commit is fsynced (`keras_cxr.atomic`), so after
+    a power loss a part is whole or absent. A read that fails with an I/O error is
+    retried a few times, then left pending (in no table) for the next resumed call.
 
     Args:
         model: A `.keras` file, a `keras.Model` or a ready `keras_cxr.explain.BatchExplainer`
@@ -106,6 +110,9 @@ def explain_folder(
             heatmap shards hold `"heatmap@<class>"` maps, the table their statistics
             (`<class>/...` columns) and, with overlays, `overlay@<class>` files named
             `<stem>-<hash>-<class>.png`. Defaults to False.
+        retry_skipped: With `resume`, explain again the files earlier calls skipped;
+            `keras_cxr.scale.read_skipped` then lists each file once, with its latest
+            reason, and none that got explained. Defaults to False.
 
     Returns:
         A `keras_cxr.scale.ExplainFolderSummary`.
@@ -147,7 +154,7 @@ def explain_folder(
         batches = _explained_batches(explainer, pending, batch_size, workers, prefetch)
         return contextlib.nullcontext(batches)
 
-    run = open_run(out, explainer, images, existing, settings)
+    run = open_run(out, explainer, images, existing, settings, retry_skipped)
     return write_run(run, batches_of, progress=progress, started=started)
 
 
@@ -165,7 +172,7 @@ def _explained_batches(
 
     for batch in prefetch_batches(pending, read, batch_size, workers=workers, prefetch=prefetch):
         if not batch.items:
-            yield ExplainedBatch(None, None, batch.skipped)
+            yield ExplainedBatch(None, None, batch.skipped, batch.pending)
             continue
         images = np.stack(batch.images)
         outputs = explainer(
@@ -175,7 +182,7 @@ def _explained_batches(
                 "label": np.asarray([s.label for s in batch.items], dtype=str),
             }
         )
-        yield ExplainedBatch(outputs, images, batch.skipped)
+        yield ExplainedBatch(outputs, images, batch.skipped, batch.pending)
 
 
 def _explainer(

@@ -61,6 +61,7 @@ def explain_dataset(
     progress: bool = True,
     ray_address: str | None = None,
     ray_remote_args: dict[str, Any] | None = None,
+    retry_skipped: bool = False,
 ) -> ExplainFolderSummary:
     """`keras_cxr.explain_folder` on a Ray cluster: the same run folder, explained by actors.
 
@@ -106,6 +107,8 @@ def explain_dataset(
             (`"auto"`, `"ray://head:10001"`); None (default) starts a local one.
         ray_remote_args: Resources of each actor, as `map_batches` takes them, e.g.
             `{"num_gpus": 1}` or `{"num_cpus": 4}`. Defaults to None: Ray's defaults.
+        retry_skipped: With `resume`, explain again the files earlier calls skipped.
+            Defaults to False.
 
     Returns:
         A `keras_cxr.scale.ExplainFolderSummary`; its `explaining_seconds` include the
@@ -165,7 +168,7 @@ def explain_dataset(
             )
             yield (_as_explained(batch, explainer) for batch in batches)
 
-    run = open_run(out, explainer, images, existing, settings)
+    run = open_run(out, explainer, images, existing, settings, retry_skipped)
     return write_run(run, batches_of, progress=progress, started=started)
 
 
@@ -258,17 +261,23 @@ def _explained_batches(
 
 
 def _as_explained(batch: dict[str, np.ndarray], explainer: BatchExplainer) -> ExplainedBatch:
-    """An actor's answer as the shard loop takes it: rows that failed become skipped files."""
+    """An actor's answer as the shard loop takes it: rows that failed become skipped files,
+    or pending ones after persistent I/O errors."""
     decoded = np.asarray(batch["reason"]) == ""
+    pending = np.asarray(batch.get("pending", np.zeros(len(decoded), bool)), dtype=bool)
     paths, labels, reasons = (np.asarray(batch[key]) for key in ("path", "label", "reason"))
-    skipped = [
-        (ImageSource(Path(str(paths[row])), str(labels[row])), str(reasons[row]))
-        for row in np.flatnonzero(~decoded)
-    ]
+
+    def failed(rows: np.ndarray) -> list[tuple[ImageSource, str]]:
+        return [
+            (ImageSource(Path(str(paths[row])), str(labels[row])), str(reasons[row]))
+            for row in np.flatnonzero(rows)
+        ]
+
+    skipped, left = failed(~decoded & ~pending), failed(~decoded & pending)
     if not decoded.any():
-        return ExplainedBatch(None, None, skipped)
+        return ExplainedBatch(None, None, skipped, left)
     keys = ["path", "label", *OUTPUT_KEYS[:-1], *explainer.heatmap_keys]
     keys += [key for key in batch if key.startswith(STATISTICS_PREFIX)]
     outputs = {key: np.asarray(batch[key])[decoded] for key in keys}
     images = batch["image"][decoded] if "image" in batch else None
-    return ExplainedBatch(outputs, images, skipped)
+    return ExplainedBatch(outputs, images, skipped, left)

@@ -201,11 +201,14 @@ def read_results(out: str | os.PathLike) -> dict[str, np.ndarray]:
 def read_skipped(out: str | os.PathLike) -> dict[str, np.ndarray]:
     """The files of an explained archive that could not be decoded, with the reason.
 
+    A file retried by a resumed run (`retry_skipped=True`) is listed once, with its
+    latest reason, and not at all once it was explained.
+
     Args:
         out: The output folder of `keras_cxr.explain_folder`.
 
     Returns:
-        `"path"`, `"label"` and `"reason"` → str arrays; `{}` when nothing was skipped.
+        `"path"`, `"label"` and `"reason"` → str arrays; `{}` when nothing is skipped.
 
     Raises:
         Nothing of its own: the skipped parts are CSV.
@@ -214,7 +217,16 @@ def read_skipped(out: str | os.PathLike) -> dict[str, np.ndarray]:
         >>> keras_cxr.scale.read_skipped("explained")["reason"][0]
         "Cannot decode '/data/x.jpeg': it is not a readable JPEG or PNG file ..."
     """
-    return read_parts(Path(out) / SKIPPED_FOLDER)
+    skipped = read_parts(Path(out) / SKIPPED_FOLDER)
+    if not skipped:
+        return skipped
+    explained = set(read_parts(Path(out) / RESULTS_FOLDER).get("path", ()))
+    latest = {path: row for row, path in enumerate(skipped["path"])}
+    keep = [row for path, row in latest.items() if path not in explained]
+    if len(keep) == len(skipped["path"]):
+        return skipped
+    keep.sort()
+    return {name: column[keep] for name, column in skipped.items()} if keep else {}
 
 
 def _typed(name: str, values) -> np.ndarray:

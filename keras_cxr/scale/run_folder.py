@@ -128,6 +128,7 @@ def open_run(
     images: Sequence[ImageSource],
     existing: dict[str, Any] | None,
     settings: RunSettings,
+    retry_skipped: bool = False,
 ) -> OpenRun:
     """Starts or resumes the run in `out`: its manifest, and the images still to explain.
 
@@ -141,6 +142,9 @@ def open_run(
         images: Every image of the run, as `keras_cxr.data.find_images` lists them.
         existing: `check_output`'s answer: the manifest of the run being resumed, or None.
         settings: What the run keeps and how it cuts it.
+        retry_skipped: Also count the files an earlier call skipped as pending (their
+            reason may have been fixed: a file re-exported, a larger budget). Defaults
+            to False.
 
     Returns:
         An `OpenRun`: among others the run's manifest (a resumed run keeps its table
@@ -161,16 +165,17 @@ def open_run(
     resolve_format(manifest["table_format"])  # a resumed Parquet run still needs pyarrow
     if existing is not None:
         remove_incomplete(out)
-    pending = pending_images(out, images)
+    pending = pending_images(out, images, retry_skipped)
     resumed = len(images) - len(pending)
     return OpenRun(Path(out), explainer, settings, manifest, pending, resumed)
 
 
-def done_paths(out: str | os.PathLike) -> set[str]:
+def done_paths(out: str | os.PathLike, include_skipped: bool = True) -> set[str]:
     """Paths already in a complete shard of the run, explained or skipped.
 
     Args:
         out: The run folder.
+        include_skipped: Count the skipped files as done. Defaults to True.
 
     Returns:
         The paths, as the tables hold them.
@@ -183,17 +188,20 @@ def done_paths(out: str | os.PathLike) -> set[str]:
         41
     """
     done: set[str] = set()
-    for folder in (RESULTS_FOLDER, SKIPPED_FOLDER):
+    for folder in (RESULTS_FOLDER, SKIPPED_FOLDER) if include_skipped else (RESULTS_FOLDER,):
         done.update(str(path) for path in read_parts(Path(out) / folder).get("path", ()))
     return done
 
 
-def pending_images(out: str | os.PathLike, images: Sequence[ImageSource]) -> list[ImageSource]:
+def pending_images(
+    out: str | os.PathLike, images: Sequence[ImageSource], retry_skipped: bool = False
+) -> list[ImageSource]:
     """The images of `images` that no complete shard of the run in `out` holds, in order.
 
     Args:
         out: The run folder.
         images: Every image of the run, as `keras_cxr.data.find_images` lists them.
+        retry_skipped: Count skipped files as pending too. Defaults to False.
 
     Returns:
         Those still to explain.
@@ -205,7 +213,7 @@ def pending_images(out: str | os.PathLike, images: Sequence[ImageSource]) -> lis
         >>> keras_cxr.scale.run_folder.pending_images("explained", find_images("archive"))
         []
     """
-    done = done_paths(out)
+    done = done_paths(out, include_skipped=not retry_skipped)
     return [image for image in images if str(image.path) not in done]
 
 
@@ -276,4 +284,5 @@ def run_summary(
         skipped_files=part_files(out / SKIPPED_FOLDER),
         heatmaps=heatmap_shards(out),
         overlays=out / OVERLAYS_FOLDER if save in ("overlays", "both") else None,
+        pending=counts.pending,
     )

@@ -117,3 +117,62 @@ def test_resume_refuses_another_models_or_methods_run(
     with pytest.raises(RunMismatchError, match=r"save 'heatmaps' there, 'both' now"):
         _run(explainer, archive, out, resume=True, save="both")
     assert len(read_results(out)["path"]) == 3  # the run is left as it was
+
+
+def test_a_read_that_keeps_failing_with_io_errors_is_left_pending(
+    explainer, archive, tmp_path, monkeypatch
+):
+    import errno
+
+    from keras_cxr.data import images, prefetch
+    from keras_cxr.scale import read_skipped
+
+    flaky = sorted((archive / "test" / "NORMAL").iterdir())[1]
+    real_fromfile = np.fromfile
+
+    def fromfile(path, *args, **kwargs):
+        if str(path) == str(flaky):
+            raise OSError(errno.EIO, "Input/output error")
+        return real_fromfile(path, *args, **kwargs)
+
+    monkeypatch.setattr(images.np, "fromfile", fromfile)
+    monkeypatch.setattr(prefetch.time, "sleep", lambda seconds: None)
+    out = tmp_path / "out"
+    with pytest.warns(RuntimeWarning, match=r"1 file\(s\) kept failing with I/O errors.*resume"):
+        summary = _run(explainer, archive / "test", out)
+    assert (summary.explained, summary.skipped, summary.pending) == (5, 0, 1)
+    assert "pending   1 file kept failing with I/O errors" in str(summary)
+    assert str(flaky) not in set(read_results(out)["path"]) and read_skipped(out) == {}
+
+    monkeypatch.setattr(images.np, "fromfile", real_fromfile)  # the share is back
+    again = _run(explainer, archive / "test", out, resume=True)
+    assert (again.explained, again.resumed, again.pending) == (1, 5, 0)
+    assert str(flaky) in set(read_results(out)["path"])
+
+
+def test_retry_skipped_explains_files_fixed_since(explainer, archive, tmp_path):
+    import shutil
+
+    from keras_cxr.scale import read_skipped
+
+    root = shutil.copytree(archive / "test", tmp_path / "scans")
+    good = sorted((root / "NORMAL").iterdir())[0]
+    broken, still_broken = root / "NORMAL" / "broken.png", root / "NORMAL" / "zz.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    still_broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    out = tmp_path / "out"
+    first = _run(explainer, root, out)
+    assert (first.explained, first.skipped) == (6, 2)
+
+    broken.write_bytes(good.read_bytes())  # re-exported
+    unchanged = _run(explainer, root, out, resume=True)
+    assert (unchanged.explained, unchanged.resumed) == (0, 8)  # skipped files count as done
+    retried = _run(explainer, root, out, resume=True, retry_skipped=True)
+    assert (retried.explained, retried.skipped, retried.resumed) == (1, 1, 6)
+    assert str(broken) in set(read_results(out)["path"])
+    skipped = read_skipped(out)
+    assert list(skipped["path"]) == [str(still_broken)]  # once, with its latest reason
+    assert skipped["reason"][0] == (
+        f"Cannot decode {str(still_broken)!r}: it is not a readable JPEG or PNG file "
+        "(corrupt, truncated or another format). Remove or re-export it."
+    )
