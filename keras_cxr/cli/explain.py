@@ -47,9 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--save",
         choices=SAVE_CHOICES,
-        default="overlays",
+        default=None,
         help="what to keep besides the table: heatmap .npz shards, overlay PNGs, both or "
-        "none (default: overlays)",
+        "none (default: heatmaps, as explain_folder; a resumed run keeps its own)",
     )
     parser.add_argument(
         "--all-classes",

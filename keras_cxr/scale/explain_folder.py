@@ -23,7 +23,7 @@ from keras_cxr.data.prefetch import prefetch_batches
 from keras_cxr.data.sources import ImageSource, find_images
 from keras_cxr.explain.batch_explainer import BatchExplainer
 from keras_cxr.scale.results_table import resolve_format
-from keras_cxr.scale.run_folder import RunSettings, open_run
+from keras_cxr.scale.run_folder import RunSettings, open_run, resolve_save
 from keras_cxr.scale.run_manifest import check_output
 from keras_cxr.scale.shard_loop import ExplainedBatch, write_run
 from keras_cxr.scale.shard_writer import DEFAULT_HEATMAP_SIZE, SAVE_OPTIONS
@@ -43,7 +43,7 @@ def explain_folder(
     method: str | None = None,
     layer: Any = None,
     threshold: float | None = None,
-    save: str = "heatmaps",
+    save: str | None = None,
     heatmap_size: int | None = DEFAULT_HEATMAP_SIZE,
     batch_size: int = 16,
     resume: bool = False,
@@ -95,7 +95,8 @@ def explain_folder(
         method: A CAM method of `keras_cxr.explain.METHODS`. Defaults to None: "gradcam".
         layer: Target layers; None (default) picks one per branch.
         threshold: Decision threshold; None (default) uses the model file's, else 0.5.
-        save: `"heatmaps"` (default), `"overlays"`, `"both"` or `"none"` (table only).
+        save: `"heatmaps"`, `"overlays"`, `"both"` or `"none"` (table only). Defaults to
+            None: a resumed run's own, else `"heatmaps"` (as `keras-cxr explain`).
         heatmap_size: Longest side of the stored heatmaps, at most the input's; None keeps
             the input size. Defaults to 56 (a CAM of a 224-px input is 7×7 to 28×28).
         batch_size: Images per batch. Defaults to 16.
@@ -136,7 +137,7 @@ def explain_folder(
         >>> table["path"][0], table["probability"][0], table["fused/lung_share"][0]
     """
     started = time.perf_counter()
-    if save not in SAVE_OPTIONS:
+    if save is not None and save not in SAVE_OPTIONS:
         raise invalid_value("save", f"one of {list(SAVE_OPTIONS)}", save)
     batch_size = check_int("batch_size", batch_size)
     shard_size = check_int("shard_size", shard_size)
@@ -145,9 +146,10 @@ def explain_folder(
     check_int("prefetch", prefetch, minimum=0)
     if workers is not None:
         check_int("workers", workers)
-    settings = RunSettings(save, resolve_format(table_format), heatmap_size, shard_size)
+    table_format = resolve_format(table_format)
     images = find_images(sources)
     existing = check_output(out, resume)
+    settings = RunSettings(resolve_save(save, existing), table_format, heatmap_size, shard_size)
     explainer = _explainer(model, method, layer, threshold, batch_size, all_classes)
 
     def batches_of(pending: list[ImageSource]):

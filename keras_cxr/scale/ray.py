@@ -31,7 +31,7 @@ from keras_cxr.explain.batch_explainer import OUTPUT_KEYS, BatchExplainer
 from keras_cxr.scale.explain_folder import DEFAULT_SHARD_SIZE
 from keras_cxr.scale.ray_stages import ExplainActor, decode_batch
 from keras_cxr.scale.results_table import resolve_format
-from keras_cxr.scale.run_folder import RunSettings, open_run
+from keras_cxr.scale.run_folder import RunSettings, open_run, resolve_save
 from keras_cxr.scale.run_manifest import check_output
 from keras_cxr.scale.shard_loop import ExplainedBatch, write_run
 from keras_cxr.scale.shard_writer import DEFAULT_HEATMAP_SIZE, SAVE_OPTIONS, STATISTICS_PREFIX
@@ -53,7 +53,7 @@ def explain_dataset(
     method: str | None = None,
     layer: Any = None,
     threshold: float | None = None,
-    save: str = "heatmaps",
+    save: str | None = None,
     heatmap_size: int | None = DEFAULT_HEATMAP_SIZE,
     resume: bool = False,
     shard_size: int = DEFAULT_SHARD_SIZE,
@@ -96,7 +96,8 @@ def explain_dataset(
         layer: Target layers; None (default) picks one per branch. The driver resolves
             them to layer paths, which the actors receive.
         threshold: Decision threshold; None (default) uses the model file's, else 0.5.
-        save: `"heatmaps"` (default), `"overlays"`, `"both"` or `"none"` (table only).
+        save: `"heatmaps"`, `"overlays"`, `"both"` or `"none"` (table only). Defaults to
+            None: a resumed run's own, else `"heatmaps"`.
         heatmap_size: Longest side of the stored heatmaps, as in `explain_folder`.
             Defaults to 56; None keeps the input size.
         resume: Continue the run in `out`. Defaults to False.
@@ -136,7 +137,7 @@ def explain_dataset(
     """
     started = time.perf_counter()
     model_path = _model_path(model)
-    if save not in SAVE_OPTIONS:
+    if save is not None and save not in SAVE_OPTIONS:
         raise invalid_value("save", f"one of {list(SAVE_OPTIONS)}", save)
     concurrency = check_int("concurrency", concurrency)
     batch_size = check_int("batch_size", batch_size)
@@ -146,9 +147,10 @@ def explain_dataset(
     if ray_remote_args is not None and not isinstance(ray_remote_args, dict):
         raise invalid_value("ray_remote_args", "a dict or None", ray_remote_args)
     ray = _import_ray()
-    settings = RunSettings(save, resolve_format(table_format), heatmap_size, shard_size)
+    table_format = resolve_format(table_format)
     images = find_images(sources)
     existing = check_output(out, resume)
+    settings = RunSettings(resolve_save(save, existing), table_format, heatmap_size, shard_size)
     explainer = BatchExplainer(
         model_path, method or "gradcam", layer, threshold=threshold, warm_up=False
     )
@@ -160,7 +162,7 @@ def explain_dataset(
                 ray,
                 explainer,
                 pending,
-                save,
+                settings.save,
                 batch_size,
                 concurrency,
                 ray_remote_args or {},

@@ -21,16 +21,18 @@ from keras_cxr.scale.heatmap_shards import heatmap_shards
 from keras_cxr.scale.results_table import (
     RESULTS_FOLDER,
     SKIPPED_FOLDER,
+    manifest_columns,
     part_files,
     part_numbers,
     read_parts,
     resolve_format,
 )
 from keras_cxr.scale.run_manifest import start_run
-from keras_cxr.scale.shard_writer import OVERLAYS_FOLDER, remove_incomplete
+from keras_cxr.scale.shard_writer import OVERLAYS_FOLDER, remove_incomplete, result_columns
 from keras_cxr.scale.summary import ExplainFolderSummary, ShardCounts
 
 __all__ = [
+    "DEFAULT_SAVE",
     "OpenRun",
     "RunSettings",
     "done_paths",
@@ -38,8 +40,43 @@ __all__ = [
     "next_shard",
     "open_run",
     "pending_images",
+    "resolve_save",
     "run_summary",
 ]
+
+#: What a new run keeps besides its table when `save` is not given, in Python and on the
+#: command line alike: compact heatmap shards (overlays cost a PNG per image).
+DEFAULT_SAVE = "heatmaps"
+
+
+def resolve_save(save: str | None, existing: dict[str, Any] | None) -> str:
+    """What a run saves: `save` when given, else the resumed run's own, else `DEFAULT_SAVE`.
+
+    So a run started from the command line and resumed from Python (or the other way
+    round) without naming `save` continues as it began instead of being refused.
+
+    Args:
+        save: One of `keras_cxr.scale.SAVE_OPTIONS`, or None.
+        existing: The manifest of the run being resumed, or None.
+
+    Returns:
+        One of `keras_cxr.scale.SAVE_OPTIONS`.
+
+    Raises:
+        ValueError: `save` is not None and not one of the options.
+
+    Example:
+        >>> keras_cxr.scale.run_folder.resolve_save(None, {"save": "overlays"})
+        'overlays'
+    """
+    from keras_cxr._validation import invalid_value
+    from keras_cxr.scale.shard_writer import SAVE_OPTIONS
+
+    if save is None:
+        save = existing.get("save", DEFAULT_SAVE) if existing else DEFAULT_SAVE
+    if save not in SAVE_OPTIONS:
+        raise invalid_value("save", f"one of {list(SAVE_OPTIONS)}", save)
+    return save
 
 
 class RunSettings(NamedTuple):
@@ -117,8 +154,8 @@ def manifest_of(
         "heatmap_size": heatmap_size,
         "table_format": table_format,
         "keras_cxr_version": __version__,
-        # Only runs with per-class maps record it, so older manifests still match.
-        **({"all_classes": True} if getattr(explainer, "all_classes", False) else {}),
+        "all_classes": bool(getattr(explainer, "all_classes", False)),
+        "columns": result_columns(explainer.heatmap_keys, save),
     }
 
 
@@ -181,15 +218,19 @@ def done_paths(out: str | os.PathLike, include_skipped: bool = True) -> set[str]
         The paths, as the tables hold them.
 
     Raises:
-        Nothing of its own: a folder without parts gives an empty set.
+        keras_cxr.scale.results_table.PartMismatchError: A results part that is not the
+            run's (see `keras_cxr.scale.results_table.read_parts`).
 
     Example:
         >>> len(keras_cxr.scale.run_folder.done_paths("explained"))
         41
     """
-    done: set[str] = set()
-    for folder in (RESULTS_FOLDER, SKIPPED_FOLDER) if include_skipped else (RESULTS_FOLDER,):
-        done.update(str(path) for path in read_parts(Path(out) / folder).get("path", ()))
+    done = {
+        str(path)
+        for path in read_parts(Path(out) / RESULTS_FOLDER, manifest_columns(out)).get("path", ())
+    }
+    if include_skipped:
+        done.update(str(path) for path in read_parts(Path(out) / SKIPPED_FOLDER).get("path", ()))
     return done
 
 

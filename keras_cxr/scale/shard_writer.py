@@ -203,18 +203,7 @@ class ShardWriter:
 
     def _empty_columns(self) -> dict[str, list]:
         """The columns of a shard in which every file was skipped: names, no rows."""
-        names = ["path", "label", "probability", "decision", "predicted", "score"]
-        stats = heatmap_statistics(
-            {_statistics_name(key): np.zeros((0, 1, 1)) for key in self.heatmap_keys}
-        )
-        names += list(stats)
-        names += ["heatmaps"] if self.save in ("heatmaps", "both") else []
-        if self.save in ("overlays", "both"):
-            names += [
-                "overlay",
-                *(k.replace("heatmap", "overlay", 1) for k in _class_keys(self.heatmap_keys)),
-            ]
-        return {name: [] for name in names}
+        return {name: [] for name in result_columns(self.heatmap_keys, self.save)}
 
     def _write_overlays(
         self, paths, images: np.ndarray, heatmaps: np.ndarray, class_name: str = ""
@@ -229,6 +218,38 @@ class ShardWriter:
             atomic_write(folder / name, lambda p, data=encoded: p.write_bytes(data.tobytes()))
             names.append(f"{OVERLAYS_FOLDER}/{name}")
         return names
+
+
+def result_columns(heatmap_keys: Sequence[str], save: str) -> list[str]:
+    """The columns of every results part of a run, in order.
+
+    The run's manifest records them, and `keras_cxr.scale.read_results` checks each part
+    against them, so that a part written by another run or version is refused by name.
+
+    Args:
+        heatmap_keys: The explainer's heatmap keys (`"heatmap"` first).
+        save: One of `SAVE_OPTIONS`.
+
+    Returns:
+        The column names.
+
+    Raises:
+        Nothing: it names columns.
+
+    Example:
+        >>> keras_cxr.scale.shard_writer.result_columns(["heatmap"], "none")[:3]
+        ['path', 'label', 'probability']
+    """
+    names = ["path", "label", "probability", "decision", "predicted", "score"]
+    stats = heatmap_statistics({_statistics_name(key): np.zeros((0, 1, 1)) for key in heatmap_keys})
+    names += list(stats)
+    names += ["heatmaps"] if save in ("heatmaps", "both") else []
+    if save in ("overlays", "both"):
+        names += [
+            "overlay",
+            *(k.replace("heatmap", "overlay", 1) for k in _class_keys(heatmap_keys)),
+        ]
+    return names
 
 
 def map_statistics(outputs: dict[str, Any], heatmap_keys: Sequence[str]) -> dict[str, np.ndarray]:

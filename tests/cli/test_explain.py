@@ -25,7 +25,8 @@ def test_explain_writes_the_table_and_overlays_and_resumes(demo, tmp_path, capsy
     out = tmp_path / "explained"
     pattern = str(test / "NORMAL" / "*.jpeg")
     assert _explain(demo, str(test / "PNEUMONIA"), pattern, "--out", str(out), "--method",
-                    "hirescam", "--batch-size", "3", "--shard-size", "6") == 0  # fmt: skip
+                    "hirescam", "--batch-size", "3", "--shard-size", "6",
+                    "--save", "overlays") == 0  # fmt: skip
     printed = capsys.readouterr().out
     files = sorted(test.rglob("*.jpeg"))
     table = read_results(out)
@@ -37,14 +38,20 @@ def test_explain_writes_the_table_and_overlays_and_resumes(demo, tmp_path, capsy
     assert "(validation split" not in printed and "(model file)" in printed
     assert f"Explained {len(files)} images in " in printed and f"  overlays  {out}" in printed
 
+    # --save not given: the run keeps the overlays it started with, from the CLI or Python.
     assert _explain(demo, str(test), "--out", str(out), "--method", "hirescam", "--resume") == 0
     assert "Explained 0 images in" in capsys.readouterr().out
+    again = keras_cxr.explain_folder(
+        demo / "model.keras", test, out, method="hirescam", resume=True, progress=False
+    )
+    assert again.resumed == len(files) and again.overlays == out / "overlays"
 
 
 def test_explain_with_a_pixel_attribution_method(demo, tmp_path, capsys):
     image = sorted((demo / "data" / "test" / "PNEUMONIA").glob("*.jpeg"))[0]
     out = tmp_path / "explained"
-    assert _explain(demo, str(image), "--out", str(out), "--method", "integrated-gradients") == 0
+    assert _explain(demo, str(image), "--out", str(out), "--method", "integrated-gradients",
+                    "--save", "both") == 0  # fmt: skip
     assert capsys.readouterr().out.startswith("integrated-gradients")
     assert keras_cxr.scale.read_manifest(out)["method"] == "integrated-gradients"
     table = read_results(out)

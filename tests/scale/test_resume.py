@@ -176,3 +176,42 @@ def test_retry_skipped_explains_files_fixed_since(explainer, archive, tmp_path):
         f"Cannot decode {str(still_broken)!r}: it is not a readable JPEG or PNG file "
         "(corrupt, truncated or another format). Remove or re-export it."
     )
+
+
+def test_a_recalibrated_model_does_not_resume_into_the_same_table(explainer, archive, tmp_path):
+    import copy
+
+    out = tmp_path / "out"
+    _run(explainer, archive / "test", out)
+    recalibrated = copy.copy(explainer)
+    recalibrated.temperature = explainer.temperature * 2.0
+    with pytest.raises(RunMismatchError, match=r"temperature 1.0 there, 2.0 now"):
+        _run(recalibrated, archive / "test", out, resume=True)
+
+
+def test_a_resume_without_save_keeps_what_the_run_saves(explainer, archive, tmp_path):
+    from keras_cxr.scale import read_manifest
+
+    out = tmp_path / "out"
+    _run(explainer, archive / "test" / "NORMAL", out, save="overlays")
+    again = _run(explainer, archive / "test", out, resume=True)  # no save: the run's own
+    assert again.overlays == out / "overlays" and again.explained == 3
+    assert read_manifest(out)["save"] == "overlays"
+    new = _run(explainer, archive / "test" / "NORMAL", tmp_path / "new")
+    assert read_manifest(tmp_path / "new")["save"] == "heatmaps" and new.overlays is None
+
+
+def test_parts_are_checked_against_the_manifest_when_read(explainer, archive, tmp_path):
+    from keras_cxr.scale.results_table import PartMismatchError
+
+    out = tmp_path / "out"
+    _run(explainer, archive / "test", out)  # shards of 4: parts 0 and 1
+    part = out / "results" / "part-00001.csv"
+    lines = part.read_text().splitlines()
+    part.write_text("\n".join([lines[0].replace(",score,", ",logit,"), *lines[1:]]) + "\n")
+    with pytest.raises(PartMismatchError, match=r"part-00001.csv' does not hold the run's "
+                       r"columns \(missing \['score'\], extra \['logit'\]\)"):  # fmt: skip
+        read_results(out)
+    part.write_text("\n".join([lines[0], lines[1], lines[2][: len(lines[2]) // 2]]) + "\n")
+    with pytest.raises(PartMismatchError, match=r"part-00001.csv' is torn: line 3 has"):
+        _run(explainer, archive / "test", out, resume=True)
