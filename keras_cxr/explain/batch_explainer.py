@@ -59,7 +59,8 @@ class BatchExplainer:
         layer: Target layers as `keras_cxr.GradCAM` takes them; None (default) picks the
             last feature map of every branch.
         threshold: Decision threshold in [0, 1]; None (default) uses the one stored in
-            the model file, else 0.5.
+            the model file (also for a model that `keras_cxr.load_model` loaded: it
+            keeps the file's metadata), else 0.5.
         temperature: Temperature of the logits, > 0; None (default) uses the one stored
             in the model file, else 1 (uncalibrated). The explained `score` is the model's
             own, not rescaled.

@@ -182,9 +182,14 @@ def create_app(
     async def too_slow(request, error: DeadlineError):
         return JSONResponse({"detail": str(error)}, status_code=504)
 
-    @app.exception_handler(ClientGoneError)
-    async def gone(request, error: ClientGoneError):
+    from starlette.requests import ClientDisconnect
+
+    async def gone(request, error: Exception):
         return Response(status_code=499)  # nobody reads it: the client has gone
+
+    # A client that hangs up mid-body (ClientDisconnect) or while waiting: not a crash.
+    for disconnect in (ClientGoneError, ClientDisconnect):
+        app.add_exception_handler(disconnect, gone)
 
     async def busy(request, error: RuntimeError):
         headers = request.app.state.limits.retry_after_header
