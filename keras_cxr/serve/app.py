@@ -92,10 +92,12 @@ def create_app(
 ) -> "fastapi.FastAPI":
     """Builds the explanation server for one model: load and compile now, serve later.
 
-    The model is loaded and its explainer compiled (and warmed up) here, so the first
-    request is as fast as the others. The micro-batcher's worker thread starts and stops
-    with the application's lifespan (uvicorn runs it). `/docs` and `/redoc` are off:
-    their pages load scripts from a CDN; `/openapi.json` describes the API.
+    The model is loaded and its explainer compiled (and warmed up at every batch size up
+    to `max_batch_size`: `keras_cxr.serve.ModelService.warm_up`) here, so the first
+    request is as fast as the others, and no batch compiles under load. The
+    micro-batcher's worker thread starts and stops with the application's lifespan
+    (uvicorn runs it). `/docs` and `/redoc` are off: their pages load scripts from a
+    CDN; `/openapi.json` describes the API.
 
     Args:
         model: A `.keras` file, a `keras.Model`, or a ready
@@ -137,6 +139,7 @@ def create_app(
     else:
         explainer = BatchExplainer(model, method, threshold=threshold, batch_size=max_batch_size)
     service = ModelService(explainer, mc_samples)
+    service.warm_up(max_batch_size)  # no compilation inside the worker under load
     info = service.model_info()
     static = static_files()
     body_limit = max_upload_bytes + MULTIPART_OVERHEAD_BYTES

@@ -160,3 +160,28 @@ def test_a_dead_worker_fails_its_callers_turns_unhealthy_and_is_restarted():
         assert b.healthy and b.restarts == 1 and b.last_death == "_Killed('out of luck')"
         assert asyncio.run(b.submit(5)) == 10
     assert not b.healthy  # closed
+
+
+def test_the_service_is_warmed_up_at_every_batch_size_the_batcher_sends():
+    import numpy as np
+
+    from keras_cxr.serve import ModelService
+
+    class Recording:
+        """Stands in for a BatchExplainer: records the batch sizes it explains."""
+
+        image_size, color_mode = (8, 8), "grayscale"
+
+        def __init__(self):
+            self.sizes = []
+
+        def __call__(self, batch):
+            assert batch["image"].shape[1:] == (8, 8, 1) and batch["image"].dtype == np.uint8
+            self.sizes.append(len(batch["image"]))
+
+    service = ModelService.__new__(ModelService)  # no model: only warm_up is exercised
+    service.explainer = Recording()
+    assert service.warm_up(16) == service.explainer.sizes == [1, 2, 4, 8, 16]
+    service.explainer = Recording()
+    assert service.warm_up(6) == service.explainer.sizes == [1, 2, 4, 6]
+    assert service.warm_up(1) == [1]
