@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ def atomic_write(
     write: Callable[[Path], Any],
     keep_previous: bool = False,
     suffix: str | None = None,
+    durable: bool = True,
 ) -> Path:
     """Writes a file through a temporary sibling and renames it into place.
 
@@ -44,6 +45,10 @@ def atomic_write(
         keep_previous: Keep the replaced file as `<path>.prev`. Defaults to False.
         suffix: Suffix of the temporary file. Defaults to the compound suffix of `path`
             (e.g. `.weights.h5`).
+        durable: fsync the data and the folder (about 5 ms a file on ext4). False
+            leaves it to the caller, which then flushes many files at once with
+            `fsync_files` (in parallel: a fraction of a millisecond each) before anything
+            that depends on them is committed. Defaults to True.
 
     Returns:
         `path` as a `Path`.
@@ -62,11 +67,13 @@ def atomic_write(
     try:
         temporary_path.unlink()  # let `write` create it: some writers refuse existing files
         write(temporary_path)
-        fsync_file(temporary_path)
+        if durable:
+            fsync_file(temporary_path)
         if keep_previous and path.exists():
             os.replace(path, _previous(path))
         os.replace(temporary_path, path)
-        fsync_folder(path.parent)
+        if durable:
+            fsync_folder(path.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary_path.unlink()
@@ -168,6 +175,36 @@ def fsync_file(path: str | os.PathLike) -> None:
         os.fsync(handle)
     finally:
         os.close(handle)
+
+
+def fsync_files(paths: Iterable[str | os.PathLike], threads: int = 16) -> None:
+    """Flushes many files and their folders to the disk at once.
+
+    The fsyncs run in parallel threads, so the file system commits them together: on
+    ext4, 200 files take about 0.3 ms each this way and 5 ms each one after the other.
+
+    Args:
+        paths: The files (written with `atomic_write(..., durable=False)`).
+        threads: Concurrent fsyncs. Defaults to 16.
+
+    Returns:
+        None.
+
+    Raises:
+        OSError: If a file or folder cannot be flushed.
+
+    Example:
+        >>> keras_cxr.atomic.fsync_files(["overlays/a.png", "overlays/b.png"])
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = [Path(path) for path in paths]
+    if not paths:
+        return
+    with ThreadPoolExecutor(max_workers=min(threads, len(paths))) as pool:
+        list(pool.map(fsync_file, paths))
+    for folder in sorted({path.parent for path in paths}):
+        fsync_folder(folder)
 
 
 def fsync_folder(path: str | os.PathLike) -> None:

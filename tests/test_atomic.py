@@ -12,6 +12,7 @@ from keras_cxr.atomic import (
     atomic_write,
     atomic_write_json,
     existing_snapshot,
+    fsync_files,
 )
 
 
@@ -106,3 +107,15 @@ def test_the_data_is_fsynced_before_the_rename_and_the_folder_after(tmp_path, mo
     names = [name for _, name in events]
     assert names.index("weights.h5") < names.index("snapshot")  # file synced before swap
     assert events[-2:] == [("replace", "snapshot"), ("fsync", tmp_path.name)]
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_files_written_for_later_are_flushed_together(tmp_path, monkeypatch):
+    events = _record_syncs(monkeypatch)
+    for name in ("a.png", "b.png"):
+        atomic_write(tmp_path / name, lambda p: p.write_bytes(b"png"), durable=False)
+    assert [kind for kind, _ in events] == ["replace", "replace"]  # nothing flushed yet
+    events.clear()
+    fsync_files([tmp_path / "a.png", tmp_path / "b.png"])
+    assert sorted(events) == [("fsync", "a.png"), ("fsync", "b.png"), ("fsync", tmp_path.name)]
+    assert events[-1] == ("fsync", tmp_path.name)  # the folder after its files

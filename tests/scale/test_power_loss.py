@@ -15,6 +15,7 @@ import os
 import random
 from pathlib import Path
 
+import cv2
 import pytest
 
 from keras_cxr.scale import read_results
@@ -22,6 +23,11 @@ from keras_cxr.scale.results_table import RESULTS_FOLDER, part_files
 from keras_cxr.scale.run_folder import done_paths
 
 from .test_resume import _assert_same_run, _run
+
+_OPTIONS = {"batch_size": 2, "shard_size": 2, "save": "both"}
+# 18 images in shards of 2: the manifest, then 9 × (2 overlays, heatmaps, results) = 37
+# renames.
+_FAULTS = random.Random(29).sample(range(1, 38), 6)
 
 
 class _PowerLoss(BaseException):
@@ -72,12 +78,8 @@ class _Disk:
 @pytest.fixture(scope="module")
 def uninterrupted(explainer, archive, tmp_path_factory):
     out = tmp_path_factory.mktemp("whole") / "out"
-    _run(explainer, archive, out, batch_size=2, shard_size=2)
+    _run(explainer, archive, out, **_OPTIONS)
     return read_results(out), __import__("keras_cxr").scale.read_heatmaps(out)
-
-
-# 18 images in shards of 2: the manifest, then 9 × (heatmaps, results) = 19 renames.
-_FAULTS = random.Random(29).sample(range(1, 20), 6)
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc to tell folders")
@@ -89,7 +91,7 @@ def test_no_empty_or_torn_part_is_read_as_done(
     out = tmp_path / "out"
     disk = _Disk(monkeypatch, fault_at, power_loss)
     with pytest.raises((_PowerLoss, OSError)):
-        _run(explainer, archive, out, batch_size=2, shard_size=2)
+        _run(explainer, archive, out, **_OPTIONS)
     if power_loss:
         disk.lose_power(out)
     monkeypatch.undo()
@@ -99,5 +101,7 @@ def test_no_empty_or_torn_part_is_read_as_done(
         assert lines and lines[0].startswith("path,") and len(lines) == 3, part
     assert len(done_paths(out)) == 2 * len(part_files(out / RESULTS_FOLDER))
     resume = (out / "manifest.json").exists()  # a run that lost its manifest starts anew
-    _run(explainer, archive, out, batch_size=2, shard_size=2, resume=resume)
+    _run(explainer, archive, out, resume=resume, **_OPTIONS)
     _assert_same_run(out, uninterrupted)
+    for name in read_results(out)["overlay"]:  # flushed before the part that names them
+        assert cv2.imread(str(out / name)) is not None, name
