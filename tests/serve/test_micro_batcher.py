@@ -123,6 +123,7 @@ def test_items_whose_caller_gave_up_are_dropped_before_the_function_runs():
         gone = asyncio.ensure_future(batcher.submit(3))
         await asyncio.sleep(0.01)
         gone.cancel()  # a client that disconnected
+        await asyncio.gather(gone, return_exceptions=True)  # its cancellation has run
         gate.open.set()
         return await busy, await batcher.submit(4)
 

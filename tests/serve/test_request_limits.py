@@ -107,7 +107,7 @@ def test_a_dead_worker_turns_healthz_red_until_its_supervisor_restarts_it(
             raise _Fatal("segfault-like")
         return explain(items)
 
-    with _worker(server, fragile, restart_delay=0.5) as batcher:
+    with _worker(server, fragile, restart_delay=2.0) as batcher:
         failed = post_image(client, phantom_pngs[0].read_bytes())
         health = client.get("/healthz")
         _wait_for(lambda: batcher.healthy)
