@@ -59,6 +59,13 @@ def test_explain_with_a_pixel_attribution_method(demo, tmp_path, capsys):
     assert 0.0 <= table["fused/central_share"][0] <= 1.0
 
 
+def test_resume_options_parse_and_save_defaults_to_the_runs_own():
+    args = build_parser().parse_args(
+        ["explain", "--model", "m.keras", "scans", "--out", "o", "--resume", "--retry-skipped"]
+    )
+    assert (args.resume, args.retry_skipped, args.save) == (True, True, None)
+
+
 def test_choices_are_the_libraries():
     explain = subparser(build_parser(), "explain")
     method = next(a for a in explain._actions if a.dest == "method")

@@ -159,3 +159,32 @@ def test_limits_are_checked():
     with pytest.raises(ValueError, match=r"`allowed_hosts`. Expected one or more host names"):
         RequestLimits(allowed_hosts=())
     assert RequestLimits(allowed_hosts=("Scanner.Local",)).allowed_hosts == ("scanner.local",)
+
+
+def test_at_most_max_decodes_uploads_are_decoded_at_once(server, client, phantom_pngs, monkeypatch):
+    from keras_cxr.serve import app as app_module
+
+    running, most, lock = [0], [0], threading.Lock()
+    real_decode = app_module._decode
+
+    def counted(*args):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.1)  # long enough for the others to arrive meanwhile
+        try:
+            return real_decode(*args)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(app_module, "_decode", counted)
+    state = server.app.state
+    real_decodes, state.decodes = state.decodes, asyncio.Semaphore(1)
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda p: post_image(client, p.read_bytes()), phantom_pngs))
+    finally:
+        state.decodes = real_decodes
+    assert [answer.status_code for answer in answers] == [200] * 4
+    assert most[0] == 1
