@@ -26,6 +26,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_MAX_UPLOAD_MB = 32
 DEFAULT_MC_SAMPLES = 30
+DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+DEFAULT_MAX_QUEUE = 64
+DEFAULT_REQUEST_TIMEOUT = 30.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,6 +76,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MC_SAMPLES,
         help="MC-dropout samples for ?uncertainty=true (default: 30)",
     )
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="a host name the Host header may carry (repeat for several; '*' for any); "
+        "default: localhost, 127.0.0.1, [::1] and the --host address. Others get 400, "
+        "which stops DNS-rebinding pages",
+    )
+    parser.add_argument(
+        "--max-queue",
+        type=positive_int,
+        default=DEFAULT_MAX_QUEUE,
+        help="most requests waiting for the model; more get 503 with Retry-After (default: 64)",
+    )
+    parser.add_argument(
+        "--request-timeout",
+        type=float,
+        default=DEFAULT_REQUEST_TIMEOUT,
+        help="seconds a request may take before it gets 504 (default: 30)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,10 +119,16 @@ def run(args: argparse.Namespace) -> int:
         ... )  # blocks
         0
     """
-    from keras_cxr.serve import serve
+    from keras_cxr.serve import RequestLimits, serve
 
     if args.max_wait_ms < 0:
         raise ValueError(f"--max-wait-ms must be >= 0; received {args.max_wait_ms}.")
+    if not args.request_timeout > 0:
+        raise ValueError(f"--request-timeout must be > 0; received {args.request_timeout}.")
+    hosts = args.allowed_host or [*DEFAULT_ALLOWED_HOSTS, *_bound_name(args.host)]
+    limits = RequestLimits(
+        max_queue=args.max_queue, timeout=args.request_timeout, allowed_hosts=tuple(hosts)
+    )
     url = f"http://{_url_host(args.host)}:{args.port}/"
     print(f"Loading {args.model}, then serving it on {url} (Ctrl-C stops).", flush=True)
     serve(
@@ -111,8 +141,16 @@ def run(args: argparse.Namespace) -> int:
         max_wait_ms=args.max_wait_ms,
         max_upload_bytes=args.max_upload_mb * 1024 * 1024,
         mc_samples=args.mc_samples,
+        limits=limits,
     )
     return 0
+
+
+def _bound_name(host: str) -> list[str]:
+    """The bound address as a Host header names it; none for every interface."""
+    if host in ("0.0.0.0", "::", "[::]"):
+        return []
+    return [_url_host(host).lower()]
 
 
 def _url_host(host: str) -> str:

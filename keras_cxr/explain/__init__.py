@@ -22,6 +22,7 @@ from keras_cxr.explain.saliency import Saliency
 from keras_cxr.explain.scorecam import ScoreCAM
 from keras_cxr.explain.shap import SHAP
 from keras_cxr.explain.smoothgrad import SmoothGrad
+from keras_cxr.explain.stored_threshold import StoredThresholdWarning
 from keras_cxr.explain.target_layers import block_layers
 from keras_cxr.explain.vargrad import VarGrad
 from keras_cxr.explain.xgradcam import XGradCAM
@@ -125,6 +126,7 @@ __all__ = [
     "Saliency",
     "ScoreCAM",
     "SmoothGrad",
+    "StoredThresholdWarning",
     "VarGrad",
     "XGradCAM",
     "attribution_heatmaps",

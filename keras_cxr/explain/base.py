@@ -30,6 +30,7 @@ from keras_cxr.explain.explanation import Explanation
 from keras_cxr.explain.graph import flatten_model
 from keras_cxr.explain.hooks import HookedModel
 from keras_cxr.explain.split import split_model
+from keras_cxr.explain.stored_threshold import warn_if_threshold_ignored
 from keras_cxr.explain.target_layers import resolve_layers
 
 
@@ -103,6 +104,7 @@ class BaseCAM:
             self.target_layers = self._hooked.paths
             self._units = None
             self._activation = None
+        warn_if_threshold_ignored(model, self._units, type(self).__name__)
         self._image_shape = image_shape_of(model)
 
     # ------------------------------------------------------------------ hooks

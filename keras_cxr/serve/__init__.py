@@ -12,6 +12,7 @@ from keras_cxr.serve._extra import INSTALL_HINT
 from keras_cxr.serve.app import create_app
 from keras_cxr.serve.micro_batcher import MicroBatcher
 from keras_cxr.serve.model_service import ExplainRequest, ModelService
+from keras_cxr.serve.request_limits import RequestLimits
 from keras_cxr.serve.server import BackgroundServer, is_loopback, serve
 from keras_cxr.serve.uploads import UploadError, read_upload
 
@@ -21,6 +22,7 @@ __all__ = [
     "ExplainRequest",
     "MicroBatcher",
     "ModelService",
+    "RequestLimits",
     "UploadError",
     "create_app",
     "is_loopback",
