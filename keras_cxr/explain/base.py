@@ -19,7 +19,12 @@ from keras_cxr._keras_internals import functional_graph
 from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.explain import heatmaps as hm
 from keras_cxr.explain._compiled import compiled_for
-from keras_cxr.explain._inputs import checked_batch, image_shape_of, output_index
+from keras_cxr.explain._inputs import (
+    check_image_model,
+    explainer_rows,
+    image_shape_of,
+    output_index,
+)
 from keras_cxr.explain.class_targets import (
     SCORE_MODES,
     apply_activation,
@@ -29,6 +34,7 @@ from keras_cxr.explain.class_targets import (
 from keras_cxr.explain.explanation import Explanation
 from keras_cxr.explain.graph import flatten_model
 from keras_cxr.explain.hooks import HookedModel
+from keras_cxr.explain.output_head import check_score
 from keras_cxr.explain.split import split_model
 from keras_cxr.explain.target_layers import resolve_layers
 
@@ -83,23 +89,26 @@ class BaseCAM:
             raise invalid_value("model", "a keras.Model", type(model).__name__)
         if score not in SCORE_MODES:
             raise invalid_value("score", f"one of {SCORE_MODES}", score)
+        check_image_model(model)
         self.model = model
+        self._output = output_index(model, output)
         self.score = score
         self.batch_size = check_int("batch_size", batch_size)
         # Compiled functions, keyed by (function name, image shape without the batch axis).
         self._compiled: dict[tuple, object] = {}
         if functional_graph(model) is not None:
             graph = flatten_model(model)
-            output_tensor = graph.outputs[output_index(model, output)]
+            output_tensor = graph.outputs[self._output]
             nodes = resolve_layers(graph, layer, output_tensor)
             self.target_layers: list[str] = [node.path for node in nodes]
             self._split = split_model(graph, nodes, output_tensor)
+            check_score(self._split.activation, score, self._split.activation_source, model.name)
             self._hooked = None
             self._units = int(self._split.head.outputs[0].shape[-1])
             self._activation = self._split.activation
         else:
             self._split = None
-            self._hooked = HookedModel(model, layer, output_index(model, output))
+            self._hooked = HookedModel(model, layer, self._output)
             self.target_layers = self._hooked.paths
             self._units = None
             self._activation = None
@@ -130,31 +139,43 @@ class BaseCAM:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ public
-    def explain(self, images, class_index=None) -> Explanation:
+    def explain(self, images, class_index=None, *, threshold=0.5) -> Explanation:
         """Explain a batch of images.
 
         Args:
             images: `(batch, height, width, channels)` array or tensor of raw pixels, in
                 the model's own input scale (uint8 is accepted and cast to float32).
             class_index: `None` for each image's predicted class, an int for all images,
-                or one int per image. For a single sigmoid unit, 1 explains the positive
-                class and 0 the negative one.
+                or one int per image (a NumPy array). For a single sigmoid unit, 1
+                explains the positive class and 0 the negative one. Several classes per
+                image (one row each, see `keras_cxr.explain.findings`): one list per
+                image (`[[2, 5], [0]]`), or on a multi-label head (several sigmoid
+                units) a list of findings for every image (`[2, 5]`) or `"positive"`
+                (each image's findings above `threshold`).
+            threshold: For `"positive"`: a probability in (0, 1), or one per finding.
+                Defaults to 0.5.
 
         Returns:
-            A `keras_cxr.Explanation` with heatmaps in [0, 1] at input resolution.
+            A `keras_cxr.Explanation` with heatmaps in [0, 1] at input resolution; with
+            several classes per image, one row per `(image, class)` and `image_index`.
 
         Raises:
             ValueError: For a wrong rank, channel count, size or dtype, non-finite pixel
-                values, or an out-of-range class index.
+                values, an out-of-range class index, `"positive"` for a head without
+                sigmoid units, or `class_index=None` where the output's activation
+                cannot be told.
 
         Example:
             >>> explanation = keras_cxr.GradCAM(model).explain(images, class_index=1)
             >>> explanation.heatmaps.shape == images.shape[:3]
             True
         """
-        images, classes, self._units = checked_batch(
-            images, class_index, self._image_shape, self._units, self._probe_units
+        rows, classes, self._units, image_index = explainer_rows(
+            self, images, class_index, threshold
         )
+        if rows.shape[0] == 0:  # "positive" and no finding above its threshold
+            return self.explain(images[:1], [[0]]).take(slice(0, 0))
+        images = rows
         pieces = [
             self._explain_chunk(
                 images[start : start + self.batch_size], classes[start:][: self.batch_size]
@@ -171,6 +192,7 @@ class BaseCAM:
             predictions=merged["predictions"],
             target_layers=list(self.target_layers),
             method=self.method_name,
+            image_index=image_index,
         )
 
     __call__ = explain
