@@ -8,6 +8,7 @@ through the head, batching with a compiled function, upsampling, normalising and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -37,6 +38,7 @@ from keras_cxr.explain.hooks import HookedModel
 from keras_cxr.explain.output_head import check_score
 from keras_cxr.explain.split import split_model
 from keras_cxr.explain.target_layers import resolve_layers
+from keras_cxr.explain.tokens import grid_function
 
 
 class BaseCAM:
@@ -54,6 +56,11 @@ class BaseCAM:
         score: `"logit"` (default: the pre-activation score, which does not saturate) or
             `"probability"`.
         batch_size: Images per compiled call; bounds memory. Defaults to 16.
+        reshape: A function from a target layer's output (and from its gradient) to
+            `(batch, height, width, channels)`, written with `keras.ops`, for layouts
+            that are not read from the model. Defaults to `None`: 4-D maps as they are,
+            transformer tokens `(batch, tokens, channels)` laid on the patch grid with
+            their class and register tokens dropped (`keras_cxr.explain.tokens`).
 
     Returns:
         An explainer bound to `model`; `target_layers` lists the explained layers' paths.
@@ -84,6 +91,7 @@ class BaseCAM:
         output: int | str | None = None,
         score: str = "logit",
         batch_size: int = 16,
+        reshape: Callable | None = None,
     ) -> None:
         if not isinstance(model, keras.Model):
             raise invalid_value("model", "a keras.Model", type(model).__name__)
@@ -101,6 +109,7 @@ class BaseCAM:
             output_tensor = graph.outputs[self._output]
             nodes = resolve_layers(graph, layer, output_tensor)
             self.target_layers: list[str] = [node.path for node in nodes]
+            self._grids = [grid_function(graph, node, reshape) for node in nodes]
             self._split = split_model(graph, nodes, output_tensor)
             check_score(self._split.activation, score, self._split.activation_source, model.name)
             self._hooked = None
@@ -109,6 +118,7 @@ class BaseCAM:
         else:
             self._split = None
             self._hooked = HookedModel(model, layer, self._output)
+            self._grids = [reshape or _identity] * len(self._hooked.paths)
             self.target_layers = self._hooked.paths
             self._units = None
             self._activation = None
@@ -253,8 +263,11 @@ class BaseCAM:
             images, class_index
         )
         raw = [
-            self.compute_cam(ops.cast(a, "float32"), None if g is None else ops.cast(g, "float32"))
-            for a, g in zip(activations, gradients)
+            self.compute_cam(
+                ops.cast(to_grid(a), "float32"),
+                None if g is None else ops.cast(to_grid(g), "float32"),
+            )
+            for to_grid, a, g in zip(self._grids, activations, gradients)
         ]
         return self._finish(images, raw, logits, classes, size)
 
@@ -310,6 +323,10 @@ class BaseCAM:
         """The logits from the maps that head `part` takes (see `SplitModel.head_targets`)."""
         extra = [images] if self._split.heads_need_image[part] else []
         return self._split.heads[part]([*maps, *extra], training=False)
+
+
+def _identity(tensor):
+    return tensor
 
 
 def _as_list(value) -> list:

@@ -38,7 +38,7 @@ def is_multi_label(activation: str | None, units: int) -> bool:
         `True` for two or more sigmoid units.
 
     Raises:
-        Nothing.
+        Nothing: no check of its own.
 
     Example:
         >>> from keras_cxr.explain.findings import is_multi_label
