@@ -48,13 +48,15 @@ class BaseCAM:
         model: Any Keras model: Functional, Sequential (also loaded from `.keras`),
             `keras_cxr.StackedEnsemble`, or a subclassed model (then `layer` is required,
             see `keras_cxr.explain.hooks`).
-        layer: `None` to pick the last spatial feature map of every branch automatically,
-            or a name, a path through nested models (`"densenet169/relu"`), a layer object,
-            or a list of these.
+        layer: `None` to pick the last spatial feature map of every branch automatically
+            (for a transformer, its tokens: see `reshape`), or a name, a path through
+            nested models (`"densenet169/relu"`), a layer object, or a list of these.
         output: For models with several outputs, the output's index or name. Defaults to
             the first.
-        score: `"logit"` (default: the pre-activation score, which does not saturate) or
-            `"probability"`.
+        score: `"logit"` (default: the pre-activation score, which does not saturate),
+            `"probability"`, or `"output"` (the output as the model returns it: the only
+            choice for an output whose activation cannot be told, see
+            `keras_cxr.explain.output_head`).
         batch_size: Images per compiled call; bounds memory. Defaults to 16.
         reshape: A function from a target layer's output (and from its gradient) to
             `(batch, height, width, channels)`, written with `keras.ops`, for layouts
@@ -66,8 +68,11 @@ class BaseCAM:
         An explainer bound to `model`; `target_layers` lists the explained layers' paths.
 
     Raises:
-        ValueError: For an unknown layer or output, a model without spatial layers, or a
-            bad `score`/`batch_size` (messages list the candidates).
+        ValueError: For an unknown layer or output, a model without spatial layers, a
+            model with several inputs or `channels_first` layers, an output whose
+            activation cannot be told (unless `score="output"`), tokens whose grid cannot
+            be read (without `reshape=`), or a bad `score`/`batch_size` (messages list
+            the candidates).
 
     Example:
         >>> class GradTimesActivation(keras_cxr.explain.BaseCAM):

@@ -52,7 +52,8 @@ class BaseAttribution:
         model: Any Keras model whose only input is the image.
         output: For models with several outputs, the output's index or name. Defaults to
             the first.
-        score: `"logit"` (default: the pre-activation score) or `"probability"`.
+        score: `"logit"` (default: the pre-activation score), `"probability"` or
+            `"output"` (the output as the model returns it; see `keras_cxr.explain.BaseCAM`).
         batch_size: Images per compiled call; bounds memory. Defaults to 16.
         display: How `heatmaps` show the signed `attributions`: `"abs"` or `"positive"`
             (see `keras_cxr.explain.attribution_heatmaps`). Defaults to the method's
@@ -63,8 +64,10 @@ class BaseAttribution:
         `keras_cxr.Explanation` with `attributions` and `display` set.
 
     Raises:
-        ValueError: For a `model` that is not a Keras model or has several inputs, an
-            unknown `output`, or a bad `score`, `batch_size` or `display`.
+        ValueError: For a `model` that is not a Keras model, has several inputs or
+            `channels_first` layers, an unknown `output`, an output whose activation
+            cannot be told (unless `score="output"`), or a bad `score`, `batch_size` or
+            `display`.
 
     Example:
         >>> class GradientSign(keras_cxr.explain.BaseAttribution):

@@ -9,7 +9,7 @@ from keras import ops
 
 import keras_cxr
 from keras_cxr import GradCAM, ScoreCAM
-from keras_cxr.explain import normalize, tokens, upsample
+from keras_cxr.explain import Saliency, normalize, tokens, upsample
 from keras_cxr.explain.graph import flatten_model
 from keras_cxr.explain.tokens import TokenLayout, token_layout
 
@@ -70,6 +70,9 @@ def run_by_hand(model, target):
 
     def run(watch, x):
         watched = []
+        if target == "image":
+            x = watch(x)
+            watched.append(x)
         x = model.get_layer("patch_embed")(x)
         x = ops.reshape(x, (-1, (SIZE // PATCH) ** 2, WIDTH))
         x = model.get_layer("class_token")(x)
@@ -128,6 +131,16 @@ def test_scorecam_masks_with_the_token_grid(vit):
     explanation = ScoreCAM(vit).explain(IMAGES)
     assert explanation.heatmaps.shape == (3, SIZE, SIZE)
     assert np.isfinite(explanation.heatmaps).all()
+
+
+def test_saliency_of_a_vit_matches_the_input_gradient(vit):
+    # The pixel methods need no target layer: a ViT is one more differentiable model.
+    explanation = Saliency(vit).explain(IMAGES, class_index=1)
+    _, (gradient,) = maps_and_gradients(
+        run_by_hand(vit, "image"), IMAGES, lambda logits: logits[:, 0]
+    )
+    expected = np.abs(gradient).max(-1)
+    np.testing.assert_allclose(explanation.attributions, expected, rtol=1e-3, atol=1e-6)
 
 
 def test_register_tokens_are_dropped_with_the_class_token():
