@@ -165,18 +165,19 @@ def checked_batch(
     return rows, check_class_index(classes, rows.shape[0], units), units, image_index
 
 
-def explainer_rows(explainer, images, class_index, threshold):
-    """`checked_batch` for an explainer (`BaseCAM` or `BaseAttribution`), from its own
-    input shape, unit count, activation, model, output and batch size."""
-    return checked_batch(
-        images,
-        class_index,
-        explainer._image_shape,
-        explainer._units,
-        explainer._probe_units,
-        activation=explainer._activation,
-        outputs=lambda batch: output_values(
-            explainer.model, explainer._output, batch, explainer.batch_size
-        ),
-        threshold=threshold,
-    )
+class ExplainRows:
+    """Mixin of both explainer bases (`BaseCAM`, `BaseAttribution`): the checked rows of
+    an `explain` call, from the explainer's input shape, unit count, activation, model,
+    output and batch size (see `checked_batch`)."""
+
+    def _checked_rows(self, images, class_index, threshold):
+        return checked_batch(
+            images,
+            class_index,
+            self._image_shape,
+            self._units,
+            self._probe_units,
+            activation=self._activation,
+            outputs=lambda batch: output_values(self.model, self._output, batch, self.batch_size),
+            threshold=threshold,
+        )

@@ -21,8 +21,8 @@ from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.explain import heatmaps as hm
 from keras_cxr.explain._compiled import compiled_for
 from keras_cxr.explain._inputs import (
+    ExplainRows,
     check_image_model,
-    explainer_rows,
     image_shape_of,
     output_index,
 )
@@ -41,7 +41,7 @@ from keras_cxr.explain.target_layers import resolve_layers
 from keras_cxr.explain.tokens import grid_function
 
 
-class BaseCAM:
+class BaseCAM(ExplainRows):
     """Shared machinery of the CAM family; subclasses implement `compute_cam`.
 
     Args:
@@ -185,9 +185,7 @@ class BaseCAM:
             >>> explanation.heatmaps.shape == images.shape[:3]
             True
         """
-        rows, classes, self._units, image_index = explainer_rows(
-            self, images, class_index, threshold
-        )
+        rows, classes, self._units, image_index = self._checked_rows(images, class_index, threshold)
         if rows.shape[0] == 0:  # "positive" and no finding above its threshold
             return self.explain(images[:1], [[0]]).take(slice(0, 0))
         images = rows

@@ -24,8 +24,8 @@ from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.explain import heatmaps as hm
 from keras_cxr.explain._compiled import compiled_for
 from keras_cxr.explain._inputs import (
+    ExplainRows,
     check_image_model,
-    explainer_rows,
     image_shape_of,
     output_index,
 )
@@ -41,7 +41,7 @@ from keras_cxr.explain.output_head import check_score
 from keras_cxr.explain.split import logits_model
 
 
-class BaseAttribution:
+class BaseAttribution(ExplainRows):
     """Shared machinery of the pixel attribution methods; subclasses compute attributions.
 
     Functional and Sequential models are explained through their logits (a final sigmoid or
@@ -168,9 +168,7 @@ class BaseAttribution:
             >>> explanation.attributions.shape == images.shape[:3]
             True
         """
-        rows, classes, self._units, image_index = explainer_rows(
-            self, images, class_index, threshold
-        )
+        rows, classes, self._units, image_index = self._checked_rows(images, class_index, threshold)
         if rows.shape[0] == 0:  # "positive" and no finding above its threshold
             return self.explain(images[:1], [[0]]).take(slice(0, 0))
         images = rows
