@@ -182,14 +182,6 @@ def test_bad_constructor_arguments(build_explainer, message):
         build_explainer()
 
 
-def test_a_model_with_two_inputs_is_refused():
-    first, second = keras.Input((8, 8, 3)), keras.Input((8, 8, 3))
-    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Add()([first, second]))
-    model = keras.Model([first, second], keras.layers.Dense(1)(pooled))
-    with pytest.raises(ValueError, match="has 2 inputs; the pixel attribution methods"):
-        Saliency(model)
-
-
 @pytest.mark.parametrize(
     ("images", "class_index", "message"),
     [
