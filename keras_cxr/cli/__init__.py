@@ -1,7 +1,7 @@
 """The `keras-cxr` command line: a thin layer over `keras_cxr.training` and `keras_cxr.scale`.
 
 Commands: `demo` (the whole pipeline on synthetic phantoms, no download), `train`,
-`evaluate`, `explain`, `export`, `report`, `selfcheck` and `serve`, one module each. Every
+`evaluate`, `explain`, `export`, `report`, `selfcheck`, `serve` and `view`, one module each. Every
 command prints where its files went. Errors print one line, `error: ...`, on stderr and
 exit with status 1 (2 for bad arguments); `--debug` (anywhere on the line) shows the
 traceback instead.
@@ -27,6 +27,7 @@ from keras_cxr.cli import (
     selfcheck,
     serve,
     train,
+    view,
 )
 from keras_cxr.cli._errors import EXIT_ERROR, EXIT_INTERRUPTED, one_line
 
@@ -40,6 +41,7 @@ _COMMANDS = {
     "report": report,
     "selfcheck": selfcheck,
     "serve": serve,
+    "view": view,
 }
 
 __all__ = ["build_parser", "main"]

@@ -24,6 +24,11 @@ METHOD_NAMES = (
     "vargrad",
     "xgradcam",
 )
+#: Where `keras-cxr serve` and `keras-cxr view` listen by default, restated so that
+#: building the parser imports no FastAPI (tests/cli/test_serve.py checks them against
+#: `keras_cxr.serve`).
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
 
 
 def integer_at_least(minimum: int) -> Callable[[str], int]:
@@ -59,6 +64,23 @@ def add_method_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--method", choices=METHOD_NAMES, default="gradcam", help="explanation method"
     )
+
+
+def add_address_options(parser: argparse.ArgumentParser) -> None:
+    """`--host` and `--port`, for the commands that serve over HTTP."""
+    parser.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help="address to bind (default: 127.0.0.1, this machine only; others warn)",
+    )
+    parser.add_argument(
+        "--port", type=positive_int, default=DEFAULT_PORT, help="port (default: 8000)"
+    )
+
+
+def server_url(host: str, port: int) -> str:
+    """The URL a server bound to `host`:`port` answers on (IPv6 addresses bracketed)."""
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
 def add_quiet_option(parser: argparse.ArgumentParser) -> None:

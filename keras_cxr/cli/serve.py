@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from keras_cxr.cli._arguments import (
+from keras_cxr.cli._arguments import (  # the defaults, kept importable from here
+    DEFAULT_HOST,  # noqa: F401
+    DEFAULT_PORT,  # noqa: F401
+    add_address_options,
     add_method_option,
     add_model_options,
     integer_at_least,
     positive_int,
+    server_url,
 )
 
 HELP = "an HTTP server and web viewer that explain uploaded images"
@@ -22,8 +26,6 @@ DESCRIPTION = (
 
 #: Defaults restated so that building the parser imports no Keras (tests/cli/test_serve.py
 #: checks them against `keras_cxr.serve`).
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8000
 DEFAULT_MAX_UPLOAD_MB = 32
 DEFAULT_MC_SAMPLES = 30
 
@@ -41,14 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """
     add_model_options(parser)
     add_method_option(parser)
-    parser.add_argument(
-        "--host",
-        default=DEFAULT_HOST,
-        help="address to bind (default: 127.0.0.1, this machine only; others warn)",
-    )
-    parser.add_argument(
-        "--port", type=positive_int, default=DEFAULT_PORT, help="port (default: 8000)"
-    )
+    add_address_options(parser)
     parser.add_argument(
         "--max-batch-size",
         type=positive_int,
@@ -99,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.max_wait_ms < 0:
         raise ValueError(f"--max-wait-ms must be >= 0; received {args.max_wait_ms}.")
-    url = f"http://{_url_host(args.host)}:{args.port}/"
+    url = server_url(args.host, args.port)
     print(f"Loading {args.model}, then serving it on {url} (Ctrl-C stops).", flush=True)
     serve(
         args.model,
@@ -113,7 +108,3 @@ def run(args: argparse.Namespace) -> int:
         mc_samples=args.mc_samples,
     )
     return 0
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host

@@ -168,12 +168,28 @@ def read_parts(folder: str | os.PathLike) -> dict[str, np.ndarray]:
         >>> table = keras_cxr.scale.results_table.read_parts("explained/results")
         >>> table["path"][0], table["probability"][0]
     """
-    tables = [_read_part(path) for path in part_files(folder)]
+    tables = [read_part(path) for path in part_files(folder)]
     if not tables:
         return {}
-    return {
-        name: np.concatenate([_typed(name, table[name]) for table in tables]) for name in tables[0]
-    }
+    return {name: np.concatenate([table[name] for table in tables]) for name in tables[0]}
+
+
+def read_part(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Reads one table part, typed as `read_parts` types it.
+
+    Args:
+        path: A `part-N.parquet` or `part-N.csv` file.
+
+    Returns:
+        Column name → NumPy array (text as `str`, `decision` as int64, the rest float32).
+
+    Raises:
+        ImportError: For a Parquet part without pyarrow, saying how to install it.
+
+    Example:
+        >>> keras_cxr.scale.results_table.read_part("explained/results/part-00000.csv")["path"]
+    """
+    return {name: _typed(name, values) for name, values in _read_part(Path(path)).items()}
 
 
 def read_results(out: str | os.PathLike) -> dict[str, np.ndarray]:

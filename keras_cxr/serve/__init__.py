@@ -1,4 +1,5 @@
-"""Serving a model over HTTP: `POST /v1/explain` with micro-batching, and a web viewer.
+"""Serving a model over HTTP: `POST /v1/explain` with micro-batching, a web viewer, and the
+run viewer of `keras-cxr view` over an explained archive.
 
 FastAPI and uvicorn are an optional extra (`pip install "keras-cxr[serve]"`), imported
 only when a server is built: this package imports without them.
@@ -12,7 +13,10 @@ from keras_cxr.serve._extra import INSTALL_HINT
 from keras_cxr.serve.app import create_app
 from keras_cxr.serve.micro_batcher import MicroBatcher
 from keras_cxr.serve.model_service import ExplainRequest, ModelService
-from keras_cxr.serve.server import BackgroundServer, is_loopback, serve
+from keras_cxr.serve.run_app import create_run_app
+from keras_cxr.serve.run_table import RunTable
+from keras_cxr.serve.server import BackgroundServer, is_loopback, serve, serve_run
+from keras_cxr.serve.triage_flags import TriageFlags
 from keras_cxr.serve.uploads import UploadError, read_upload
 
 __all__ = [
@@ -21,9 +25,13 @@ __all__ = [
     "ExplainRequest",
     "MicroBatcher",
     "ModelService",
+    "RunTable",
+    "TriageFlags",
     "UploadError",
     "create_app",
+    "create_run_app",
     "is_loopback",
     "read_upload",
     "serve",
+    "serve_run",
 ]

@@ -119,7 +119,7 @@ def create_app(
     """
     fastapi = require("fastapi")
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse, Response
+    from fastapi.responses import JSONResponse
 
     if isinstance(model, BatchExplainer):
         explainer = model
@@ -158,14 +158,7 @@ def create_app(
     async def invalid(request, error: RequestValidationError):
         return JSONResponse({"detail": _one_line(error.errors())}, status_code=422)
 
-    @app.middleware("http")
-    async def headers(request, call_next):
-        response = await call_next(request)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        if request.url.path.startswith("/v1/"):
-            response.headers["Cache-Control"] = "no-store"
-        return response
+    add_security_headers(app)
 
     @app.post("/v1/explain", openapi_extra={"requestBody": _EXPLAIN_BODY})
     async def explain(
@@ -225,6 +218,58 @@ def create_app(
         batcher = request.app.state.batcher
         return {"status": "ok", "explain_calls": batcher.calls, "explained_images": batcher.items}
 
+    add_static_routes(app, static)
+    return app
+
+
+def add_security_headers(app: "fastapi.FastAPI") -> None:
+    """Adds the headers every answer carries: no sniffing, no referrer, API answers uncached.
+
+    Args:
+        app: The application.
+
+    Returns:
+        None: a middleware is added to `app`.
+
+    Raises:
+        Nothing.
+
+    Example:
+        >>> keras_cxr.serve.app.add_security_headers(fastapi.FastAPI())
+    """
+
+    @app.middleware("http")
+    async def headers(request, call_next):
+        response = await call_next(request)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        if request.url.path.startswith("/v1/"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def add_static_routes(app: "fastapi.FastAPI", static: dict[str, tuple[bytes, str]]) -> None:
+    """Serves `static` (`static_files()`): `index.html` at `/`, every file at `/static/NAME`.
+
+    Each file carries a Content-Security-Policy that lets the page load only its own
+    files; any other name is a 404.
+
+    Args:
+        app: The application.
+        static: `{file name: (content, media type)}`.
+
+    Returns:
+        None: the routes are added to `app`.
+
+    Raises:
+        Nothing.
+
+    Example:
+        >>> keras_cxr.serve.app.add_static_routes(app, static_files("run_static"))
+    """
+    import fastapi
+    from fastapi.responses import Response
+
     def static_response(name: str) -> Response:
         if name not in static:
             raise fastapi.HTTPException(404, f"No file {name!r} in the viewer.")
@@ -240,24 +285,26 @@ def create_app(
     async def static_file(name: str) -> Response:
         return static_response(name)
 
-    return app
 
-
-def static_files() -> dict[str, tuple[bytes, str]]:
+def static_files(folder_name: str = "static") -> dict[str, tuple[bytes, str]]:
     """The viewer's files, read once from the package: only these are ever served.
+
+    Args:
+        folder_name: The package folder: "static" (the upload viewer, default) or
+            "run_static" (the run viewer of `keras-cxr view`).
 
     Returns:
         `{file name: (content, media type)}` for the HTML, JS, CSS and image files in
-        `keras_cxr/serve/static/` (no subfolders, so no path can lead elsewhere).
+        `keras_cxr/serve/<folder_name>/` (no subfolders, so no path can lead elsewhere).
 
     Raises:
         FileNotFoundError: If the package was installed without its static files.
 
     Example:
         >>> sorted(keras_cxr.serve.app.static_files())
-        ['index.html', 'viewer.css', 'viewer.js']
+        ['index.html', 'theme.css', 'viewer.css', 'viewer.js']
     """
-    folder = resources.files("keras_cxr.serve").joinpath("static")
+    folder = resources.files("keras_cxr.serve").joinpath(folder_name)
     files = {}
     for entry in folder.iterdir():
         suffix = os.path.splitext(entry.name)[1].lower()
@@ -265,7 +312,7 @@ def static_files() -> dict[str, tuple[bytes, str]]:
             files[entry.name] = (entry.read_bytes(), _MEDIA_TYPES[suffix])
     if "index.html" not in files:
         raise FileNotFoundError(
-            "keras_cxr/serve/static/index.html is missing: reinstall keras_cxr with its "
+            f"keras_cxr/serve/{folder_name}/index.html is missing: reinstall keras_cxr with its "
             'package data (pip install "keras-cxr[serve]").'
         )
     return files

@@ -1,0 +1,259 @@
+// The run viewer: pages of rows from /v1/run/rows, one case at a time, flags saved by PUT.
+"use strict";
+
+const PAGE_ROWS = 100;
+const state = {
+  sort: null, order: "asc", filter: "all", search: "", offset: 0,
+  matched: 0, rows: [], selected: -1, columns: [], caseRow: null,
+};
+const $ = (id) => document.getElementById(id);
+
+async function api(path, options) {
+  const response = await fetch(path, options);
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.detail || response.statusText);
+  return body;
+}
+
+function formatted(value) {
+  if (value === null || value === undefined) return "–";
+  if (typeof value === "number") return Number.isInteger(value) ? String(value) : value.toFixed(3);
+  return String(value);
+}
+
+function shownColumns(all) {
+  const first = ["name", "label", "predicted", "probability", "outcome"];
+  const shares = all.filter((c) => c.endsWith("/lung_share") || c.endsWith("/central_share"));
+  return first.filter((c) => all.includes(c)).concat(shares);
+}
+
+function buildHeader() {
+  const row = $("header-row");
+  row.replaceChildren();
+  for (const column of state.columns) {
+    const cell = document.createElement("th");
+    cell.textContent = column;
+    cell.dataset.column = column;
+    if (state.sort === column) cell.classList.add(`sorted-${state.order}`);
+    cell.addEventListener("click", () => sortBy(column));
+    row.appendChild(cell);
+  }
+}
+
+function sortBy(column) {
+  if (state.sort === column) state.order = state.order === "asc" ? "desc" : "asc";
+  else { state.sort = column; state.order = column === "probability" ? "desc" : "asc"; }
+  state.offset = 0;
+  buildHeader();
+  loadRows(0);
+}
+
+async function loadRows(select) {
+  const query = new URLSearchParams({
+    order: state.order, filter: state.filter, q: state.search,
+    offset: state.offset, limit: PAGE_ROWS,
+  });
+  if (state.sort) query.set("sort", state.sort);
+  const page = await api(`/v1/run/rows?${query}`);
+  state.rows = page.rows;
+  state.matched = page.matched;
+  renderRows();
+  const last = Math.min(state.offset + PAGE_ROWS, page.matched);
+  $("page-info").textContent = page.matched
+    ? `${state.offset + 1}–${last} of ${page.matched} (run: ${page.total})`
+    : `no rows match (run: ${page.total})`;
+  if (select !== undefined && state.rows.length) selectRow(Math.min(select, state.rows.length - 1));
+  else state.selected = -1;
+}
+
+function renderRows() {
+  const body = $("body");
+  const fragment = document.createDocumentFragment();
+  state.rows.forEach((row, position) => {
+    const line = document.createElement("tr");
+    line.dataset.index = row.index;
+    if (row.flagged) line.classList.add("flagged");
+    for (const column of state.columns) {
+      const cell = document.createElement("td");
+      const value = row[column];
+      cell.textContent = formatted(value);
+      if (typeof value === "number") cell.classList.add("number");
+      if (column === "outcome" && value) cell.classList.add(`outcome-${value}`);
+      line.appendChild(cell);
+    }
+    line.addEventListener("click", () => selectRow(position));
+    fragment.appendChild(line);
+  });
+  body.replaceChildren(fragment);
+}
+
+function selectRow(position) {
+  const lines = $("body").children;
+  if (state.selected >= 0 && lines[state.selected]) lines[state.selected].classList.remove("selected");
+  state.selected = position;
+  const line = lines[position];
+  line.classList.add("selected");
+  line.scrollIntoView({ block: "nearest" });
+  openCase(state.rows[position].index);
+}
+
+async function move(step) {
+  const next = state.selected + step;
+  if (next >= 0 && next < state.rows.length) return selectRow(next);
+  const offset = state.offset + (step > 0 ? PAGE_ROWS : -PAGE_ROWS);
+  if (offset < 0 || offset >= state.matched) return;
+  state.offset = offset;
+  await loadRows(step > 0 ? 0 : PAGE_ROWS - 1);
+}
+
+async function openCase(index) {
+  const row = await api(`/v1/run/cases/${index}`);
+  state.caseRow = row;
+  $("case").hidden = false;
+  $("case-name").textContent = row.name;
+  const label = row.label ? `label ${row.label}` : "no label";
+  $("case-verdict").textContent =
+    `p = ${formatted(row.probability)} → ${row.predicted} (${label}${row.outcome ? ", " + row.outcome : ""})`;
+  const image = $("case-image");
+  image.onerror = () => { image.onerror = null; if (row.has_overlay) image.src = `/v1/run/cases/${index}/overlay.png`; };
+  image.src = `/v1/run/cases/${index}/image.png`;
+  const select = $("map-select");
+  const previous = select.value;
+  select.replaceChildren();
+  const choices = row.maps.map((key) => [key, key === "heatmap" ? "fused" : key.slice(8)]);
+  if (row.has_overlay) choices.push(["overlay", "stored overlay"]);
+  for (const [value, text] of choices) select.add(new Option(text, value));
+  if (choices.some(([value]) => value === previous)) select.value = previous;
+  showMap();
+  $("flag-toggle").checked = row.flagged;
+  $("note").value = row.note;
+  $("case-status").textContent = "";
+  const stats = $("case-stats");
+  stats.replaceChildren();
+  for (const [key, value] of Object.entries(row)) {
+    if (!key.includes("/")) continue;
+    const line = stats.insertRow();
+    line.insertCell().textContent = key;
+    const cell = line.insertCell();
+    cell.textContent = formatted(value);
+    cell.classList.add("number");
+  }
+}
+
+function showMap() {
+  const row = state.caseRow;
+  const heat = $("case-heat");
+  const key = $("map-select").value;
+  heat.hidden = !key;
+  if (!key) return;
+  heat.src = key === "overlay"
+    ? `/v1/run/cases/${row.index}/overlay.png`
+    : `/v1/run/cases/${row.index}/heatmap.png?key=${encodeURIComponent(key)}`;
+}
+
+async function saveFlag(change) {
+  const row = state.caseRow;
+  if (!row) return;
+  const entry = await api(`/v1/run/cases/${row.index}/flag`, {
+    method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify(change),
+  });
+  row.flagged = entry.flagged;
+  row.note = entry.note;
+  $("flag-toggle").checked = entry.flagged;
+  $("case-status").textContent = entry.flagged ? "Flagged; saved." : "Saved.";
+  const shown = state.rows.find((r) => r.index === row.index);
+  if (shown) shown.flagged = entry.flagged;
+  const line = $("body").querySelector(`tr[data-index="${row.index}"]`);
+  if (line) line.classList.toggle("flagged", entry.flagged);
+}
+
+function setOpacity() {
+  const value = $("opacity").value;
+  $("case-heat").style.opacity = String(value / 100);
+  $("opacity-value").textContent = `${value} %`;
+}
+
+async function loadSummary() {
+  const summary = await api("/v1/run/summary");
+  const box = $("histograms");
+  box.replaceChildren();
+  const width = 240, height = 90, ns = "http://www.w3.org/2000/svg";
+  for (const [label, counts] of Object.entries(summary.histograms)) {
+    const figure = document.createElement("div");
+    figure.className = "histogram";
+    const title = document.createElement("h3");
+    const total = counts.reduce((a, b) => a + b, 0);
+    title.textContent = `p(${label || "unlabelled"}), ${total} rows`;
+    const svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("width", width);
+    svg.setAttribute("height", height);
+    const top = Math.max(1, ...counts), bar = width / counts.length;
+    counts.forEach((count, i) => {
+      const rect = document.createElementNS(ns, "rect");
+      const h = (count / top) * (height - 4);
+      rect.setAttribute("x", i * bar + 1);
+      rect.setAttribute("width", bar - 2);
+      rect.setAttribute("y", height - h);
+      rect.setAttribute("height", h);
+      svg.appendChild(rect);
+    });
+    const line = document.createElementNS(ns, "line");
+    const x = summary.threshold * width;
+    for (const [k, v] of [["x1", x], ["x2", x], ["y1", 0], ["y2", height]]) line.setAttribute(k, v);
+    svg.appendChild(line);
+    figure.append(title, svg);
+    box.appendChild(figure);
+  }
+  const table = $("confusion");
+  table.replaceChildren();
+  for (const [outcome, count] of Object.entries(summary.confusion)) {
+    const line = table.insertRow();
+    line.insertCell().textContent = outcome || "unlabelled";
+    const cell = line.insertCell();
+    cell.textContent = count;
+    cell.classList.add("number");
+  }
+}
+
+let searchTimer = null;
+function wire() {
+  $("filter").addEventListener("change", (e) => { state.filter = e.target.value; state.offset = 0; loadRows(); });
+  $("search").addEventListener("input", (e) => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => { state.search = e.target.value; state.offset = 0; loadRows(); }, 200);
+  });
+  $("prev-page").addEventListener("click", () => { if (state.offset > 0) { state.offset -= PAGE_ROWS; loadRows(); } });
+  $("next-page").addEventListener("click", () => {
+    if (state.offset + PAGE_ROWS < state.matched) { state.offset += PAGE_ROWS; loadRows(); }
+  });
+  $("map-select").addEventListener("change", showMap);
+  $("opacity").addEventListener("input", setOpacity);
+  $("flag-toggle").addEventListener("change", (e) => saveFlag({ flagged: e.target.checked }));
+  $("save-note").addEventListener("click", () => saveFlag({ note: $("note").value }));
+  document.addEventListener("keydown", (event) => {
+    const target = event.target;
+    const typing = target.tagName === "TEXTAREA" || target.tagName === "SELECT" ||
+      (target.tagName === "INPUT" && (target.type === "text" || target.type === "search"));
+    if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
+    // Arrows belong to a focused slider or checkbox; j, k and f work everywhere else.
+    const arrows = target.tagName !== "INPUT";
+    if (event.key === "j" || (arrows && event.key === "ArrowDown")) { event.preventDefault(); move(1); }
+    else if (event.key === "k" || (arrows && event.key === "ArrowUp")) { event.preventDefault(); move(-1); }
+    else if (event.key === "f" && state.caseRow) { saveFlag({ flagged: !state.caseRow.flagged }); }
+  });
+}
+
+async function start() {
+  wire();
+  const run = await api("/v1/run");
+  const manifest = run.manifest;
+  $("run-summary").textContent =
+    `${run.run_dir}: ${run.rows} rows · model ${manifest.model_name || "?"} · ` +
+    `${manifest.method || "?"} · threshold ${formatted(manifest.threshold)}`;
+  state.columns = shownColumns(run.columns);
+  buildHeader();
+  await loadRows();
+  await loadSummary();
+}
+
+start().catch((error) => { $("run-summary").textContent = `Error: ${error.message}`; });
