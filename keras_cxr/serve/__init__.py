@@ -1,5 +1,7 @@
-"""Serving a model over HTTP: `POST /v1/explain` with micro-batching, a web viewer, and the
-run viewer of `keras-cxr view` over an explained archive.
+"""Serving over HTTP: a model behind `POST /v1/explain` and its viewer; the run viewer.
+
+The model server micro-batches concurrent requests and has a web viewer; the run viewer
+(`create_run_app`, `keras-cxr view`) is a page over an explained archive.
 
 FastAPI and uvicorn are an optional extra (`pip install "keras-cxr[serve]"`), imported
 only when a server is built: this package imports without them.

@@ -64,6 +64,7 @@ async function loadRows(select) {
     : `no rows match (run: ${page.total})`;
   if (select !== undefined && state.rows.length) selectRow(Math.min(select, state.rows.length - 1));
   else state.selected = -1;
+  $("rows").dataset.loaded = query.toString(); // what the rows on show answer (for tests)
 }
 
 function renderRows() {
