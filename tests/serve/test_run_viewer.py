@@ -39,6 +39,10 @@ def test_sort_filter_open_flag_and_export(explained_run, tmp_path):
         page.goto(f"{server.url}/")
         page.wait_for_selector("#page-info:has-text('of 19')")
         assert page.inner_text("#run-summary").endswith("threshold 0.481")
+        # The summary: one histogram per label (the loose PNG has none), the threshold drawn.
+        page.wait_for_selector("#confusion tr")
+        titles = page.locator(".histogram h3").all_inner_texts()
+        assert titles == ["p(unlabelled), 1 rows", "p(NORMAL), 9 rows", "p(PNEUMONIA), 9 rows"]
 
         # Sort: the first click on probability sorts high to low, the second low to high.
         page.click("#header-row th[data-column='probability']")
