@@ -20,7 +20,8 @@ DESCRIPTION = (
     "Serves the model over HTTP: POST /v1/explain takes one JPEG, PNG or DICOM image "
     "(multipart field `file`) and answers the probability, the decision at the threshold "
     "and the heatmaps; GET /v1/model describes the model; the viewer is at /. Concurrent "
-    "requests are explained in micro-batches. Binds 127.0.0.1 unless --host says "
+    "requests are explained in micro-batches. With --run RUN_DIR, the page of `keras-cxr "
+    "view` over that explained run is at /run/. Binds 127.0.0.1 unless --host says "
     'otherwise. Needs the serve extra: pip install "keras-cxr[serve]".'
 )
 
@@ -68,6 +69,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MC_SAMPLES,
         help="MC-dropout samples for ?uncertainty=true (default: 30)",
     )
+    parser.add_argument(
+        "--run",
+        dest="run_dir",  # `args.run` is the command's function
+        default=None,
+        metavar="RUN_DIR",
+        help="an explained run (keras-cxr explain --out) to review at /run/, as keras-cxr view",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--max-wait-ms must be >= 0; received {args.max_wait_ms}.")
     url = server_url(args.host, args.port)
     print(f"Loading {args.model}, then serving it on {url} (Ctrl-C stops).", flush=True)
+    if args.run_dir is not None:
+        print(f"Reviewing {args.run_dir} on {url}run/", flush=True)
     serve(
         args.model,
         host=args.host,
@@ -106,5 +116,6 @@ def run(args: argparse.Namespace) -> int:
         max_wait_ms=args.max_wait_ms,
         max_upload_bytes=args.max_upload_mb * 1024 * 1024,
         mc_samples=args.mc_samples,
+        run_dir=args.run_dir,
     )
     return 0

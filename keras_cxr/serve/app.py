@@ -2,9 +2,10 @@
 
 Routes: `POST /v1/explain` (one image in, prediction and heatmaps out), `GET /v1/model`,
 `GET /healthz`, `GET /openapi.json`, and the web viewer at `/` with its files under
-`/static/`. Requests are explained in micro-batches by one worker thread
-(`keras_cxr.serve.MicroBatcher`); decoding and PNG encoding run in the default thread
-pool, so the event loop only moves bytes.
+`/static/`; with `run_dir`, the run viewer of an explained run under `/run/`. Requests
+are explained in micro-batches by one worker thread (`keras_cxr.serve.MicroBatcher`);
+decoding and PNG encoding run in the default thread pool, so the event loop only moves
+bytes.
 """
 
 import asyncio
@@ -80,6 +81,7 @@ def create_app(
     max_pixels: int = MAX_IMAGE_PIXELS,
     mc_samples: int = DEFAULT_MC_SAMPLES,
     display_size: int = DEFAULT_DISPLAY_SIZE,
+    run_dir: "str | os.PathLike | None" = None,
 ) -> "fastapi.FastAPI":
     """Builds the explanation server for one model: load and compile now, serve later.
 
@@ -103,6 +105,8 @@ def create_app(
         mc_samples: MC-dropout samples when a request asks for the uncertainty.
             Defaults to 30.
         display_size: Longest side of the PNGs in an answer. Defaults to 320.
+        run_dir: An explained run to review beside the model: the run viewer
+            (`keras_cxr.serve.create_run_app`) is mounted at `/run/`. Defaults to None.
 
     Returns:
         A `fastapi.FastAPI` application; run it with `keras_cxr.serve.serve` or any ASGI
@@ -110,7 +114,8 @@ def create_app(
 
     Raises:
         ImportError: If FastAPI is not installed (`pip install "keras-cxr[serve]"`).
-        FileNotFoundError, ValueError: As `keras_cxr.explain.BatchExplainer` raises.
+        FileNotFoundError, ValueError: As `keras_cxr.explain.BatchExplainer` raises, or
+            `run_dir` is not an explained run.
 
     Example:
         >>> app = keras_cxr.serve.create_app("runs/demo/model.keras", max_wait_ms=10)
@@ -219,6 +224,10 @@ def create_app(
         return {"status": "ok", "explain_calls": batcher.calls, "explained_images": batcher.items}
 
     add_static_routes(app, static)
+    if run_dir is not None:
+        from keras_cxr.serve.run_app import create_run_app  # it builds on this module
+
+        app.mount("/run", create_run_app(run_dir, display_size=display_size))
     return app
 
 
@@ -243,7 +252,7 @@ def add_security_headers(app: "fastapi.FastAPI") -> None:
         response = await call_next(request)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
-        if request.url.path.startswith("/v1/"):
+        if "/v1/" in request.url.path:  # the run viewer's API too, mounted at /run/v1/
             response.headers["Cache-Control"] = "no-store"
         return response
 

@@ -60,3 +60,15 @@ def test_a_folder_that_is_no_run_is_one_error_line(tmp_path, capsys):
         f"error: {str(tmp_path)!r} holds no manifest.json: pass the output folder of "
         "`keras-cxr explain ... --out DIR` (or keras_cxr.explain_folder)."
     )
+
+
+def test_serve_run_hands_the_run_to_the_model_server(monkeypatch, capsys):
+    import keras_cxr.serve
+
+    handed = {}
+    monkeypatch.setattr(keras_cxr.serve, "serve", lambda model, **options: handed.update(options))
+    assert main(["serve", "--model", "m.keras", "--run", "explained"]) == 0
+    assert handed["run_dir"] == "explained"
+    assert capsys.readouterr().out.splitlines()[1] == (
+        "Reviewing explained on http://127.0.0.1:8000/run/"
+    )

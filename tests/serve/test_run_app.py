@@ -203,3 +203,23 @@ def _digests(folder, only=None):
         for path in sorted(folder.rglob("*"))
         if path.is_file() and (only is None or path.name in only)
     }
+
+
+def test_serve_with_a_run_mounts_the_run_viewer_at_run(model_file, explained_run, tmp_path):
+    """`keras-cxr serve --run`: the model's routes and the run viewer under `/run/`, whose
+    page asks for its files and API by relative URLs."""
+    from keras_cxr.serve import create_app
+
+    run = tmp_path / "run"
+    shutil.copytree(explained_run, run)
+    client = testclient.TestClient(create_app(model_file, run_dir=run))
+    assert client.get("/v1/model").json()["threshold"] == pytest.approx(THRESHOLD)
+    redirected = client.get("/run", follow_redirects=False)
+    assert redirected.status_code in (307, 308) and redirected.headers["location"].endswith("/run/")
+    page = client.get("/run/").text
+    assert 'src="static/run.js"' in page and 'href="v1/run/flags.csv"' in page
+    assert client.get("/run/static/run.js").status_code == 200
+    rows = client.get("/run/v1/run/rows", params={"sort": "probability", "limit": 1})
+    assert rows.json()["total"] == 19 and rows.headers["cache-control"] == "no-store"
+    client.put("/run/v1/run/cases/0/flag", json={"flagged": True})
+    assert (run / "triage.json").is_file()

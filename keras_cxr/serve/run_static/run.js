@@ -1,4 +1,5 @@
-// The run viewer: pages of rows from /v1/run/rows, one case at a time, flags saved by PUT.
+// The run viewer: pages of rows from v1/run/rows, one case at a time, flags saved by PUT.
+// URLs are relative, so the page works at / (keras-cxr view) and at /run/ (serve --run).
 "use strict";
 
 const PAGE_ROWS = 100;
@@ -54,7 +55,7 @@ async function loadRows(select) {
     offset: state.offset, limit: PAGE_ROWS,
   });
   if (state.sort) query.set("sort", state.sort);
-  const page = await api(`/v1/run/rows?${query}`);
+  const page = await api(`v1/run/rows?${query}`);
   state.rows = page.rows;
   state.matched = page.matched;
   renderRows();
@@ -108,7 +109,7 @@ async function move(step) {
 }
 
 async function openCase(index) {
-  const row = await api(`/v1/run/cases/${index}`);
+  const row = await api(`v1/run/cases/${index}`);
   state.caseRow = row;
   $("case").hidden = false;
   $("case-name").textContent = row.name;
@@ -116,8 +117,8 @@ async function openCase(index) {
   $("case-verdict").textContent =
     `p = ${formatted(row.probability)} → ${row.predicted} (${label}${row.outcome ? ", " + row.outcome : ""})`;
   const image = $("case-image");
-  image.onerror = () => { image.onerror = null; if (row.has_overlay) image.src = `/v1/run/cases/${index}/overlay.png`; };
-  image.src = `/v1/run/cases/${index}/image.png`;
+  image.onerror = () => { image.onerror = null; if (row.has_overlay) image.src = `v1/run/cases/${index}/overlay.png`; };
+  image.src = `v1/run/cases/${index}/image.png`;
   const select = $("map-select");
   const previous = select.value;
   select.replaceChildren();
@@ -148,14 +149,14 @@ function showMap() {
   heat.hidden = !key;
   if (!key) return;
   heat.src = key === "overlay"
-    ? `/v1/run/cases/${row.index}/overlay.png`
-    : `/v1/run/cases/${row.index}/heatmap.png?key=${encodeURIComponent(key)}`;
+    ? `v1/run/cases/${row.index}/overlay.png`
+    : `v1/run/cases/${row.index}/heatmap.png?key=${encodeURIComponent(key)}`;
 }
 
 async function saveFlag(change) {
   const row = state.caseRow;
   if (!row) return;
-  const entry = await api(`/v1/run/cases/${row.index}/flag`, {
+  const entry = await api(`v1/run/cases/${row.index}/flag`, {
     method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify(change),
   });
   row.flagged = entry.flagged;
@@ -175,7 +176,7 @@ function setOpacity() {
 }
 
 async function loadSummary() {
-  const summary = await api("/v1/run/summary");
+  const summary = await api("v1/run/summary");
   const box = $("histograms");
   box.replaceChildren();
   const width = 240, height = 90, ns = "http://www.w3.org/2000/svg";
@@ -246,7 +247,7 @@ function wire() {
 
 async function start() {
   wire();
-  const run = await api("/v1/run");
+  const run = await api("v1/run");
   const manifest = run.manifest;
   $("run-summary").textContent =
     `${run.run_dir}: ${run.rows} rows · model ${manifest.model_name || "?"} · ` +
