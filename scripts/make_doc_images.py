@@ -24,7 +24,8 @@ Pictures:
   Chromium (Playwright driving Debian's `/usr/bin/chromium`), showing a pneumonia phantom
   explained by a small ensemble trained on phantoms. `--only viewer` draws just this one.
 - `run_view.png`: the run viewer of `keras-cxr view` over an archive of phantoms explained
-  by a small trained ensemble: sorted by probability, mistakes only, one case open.
+  by a small trained ensemble: sorted by probability, mistakes only, one case open, and
+  the summary plots below.
   `--only run_view` draws just this one.
 
 The numbers quoted in the tutorials (localization scores, the effect of the marker) are
@@ -330,7 +331,7 @@ def draw_run_view(out: Path, epochs: int) -> None:
             page.keyboard.press("f")
             page.wait_for_selector("#case-status:has-text('saved')")
             page.wait_for_timeout(300)  # the PNGs drawn
-            page.screenshot(path=str(out / "run_view.png"))
+            page.screenshot(path=str(out / "run_view.png"), full_page=True)
             browser.close()
     save_screenshot(out / "run_view.png")
 

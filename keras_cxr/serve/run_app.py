@@ -163,9 +163,11 @@ def create_run_app(
         return Response(await asyncio.to_thread(text), media_type="text/csv", headers=headers)
 
     @app.get("/v1/run/summary")
-    async def summary(bins: int = fastapi.Query(20, ge=2, le=200)) -> dict[str, Any]:
-        """Probability histograms per label and the confusion at the stored threshold."""
-        return await asyncio.to_thread(run_summary, table, bins)
+    async def summary(
+        bins: int = fastapi.Query(20, ge=2, le=200), peak_grid: int = fastapi.Query(8, ge=1, le=64)
+    ) -> dict[str, Any]:
+        """Histograms per label, confusion at the threshold, calibration, where maps peak."""
+        return await asyncio.to_thread(run_summary, table, bins, peak_grid)
 
     def png(pixels: np.ndarray) -> Response:
         return Response(base64.b64decode(encode_png(pixels)), media_type="image/png")

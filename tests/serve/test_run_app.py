@@ -193,6 +193,28 @@ def test_summary_counts_by_hand(client, table):
     assert summary["confusion"] == {o: outcomes.count(o) for o in set(outcomes)}
 
 
+def test_calibration_and_peaks_by_hand(client, table):
+    summary = client.get("/v1/run/summary", params={"bins": 50, "peak_grid": 3}).json()
+    labelled = [(float(p), lab == "PNEUMONIA") for p, lab in zip(table["probability"],
+                table["label"]) if lab in ("NORMAL", "PNEUMONIA")]  # fmt: skip
+    calibration = summary["calibration"]
+    for k in range(50):
+        inside = [(p, y) for p, y in labelled if k / 50 <= p < (k + 1) / 50]
+        assert calibration["count"][k] == len(inside)
+        if inside:
+            mean = sum(p for p, _ in inside) / len(inside)
+            assert calibration["mean_probability"][k] == pytest.approx(mean)
+            assert calibration["positive_rate"][k] == sum(y for _, y in inside) / len(inside)
+        else:
+            assert calibration["positive_rate"][k] is None
+    assert sum(calibration["count"]) == 18  # the unlabelled PNG is left out
+    grid = [[0] * 3 for _ in range(3)]
+    for row, col in zip(table["fused/peak_row"], table["fused/peak_col"]):
+        if not (np.isnan(row) or np.isnan(col)):
+            grid[min(int(row * 3), 2)][min(int(col * 3), 2)] += 1
+    assert summary["peaks"] == grid
+
+
 def test_a_folder_that_is_no_run_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"holds no manifest\.json: pass the output"):
         create_run_app(tmp_path)

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from keras_cxr.serve import BackgroundServer, create_run_app
+from keras_cxr.serve.run_summary import run_summary
 from tests._chromium import CHROMIUM, CHROMIUM_FLAGS
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -42,7 +43,12 @@ def test_sort_filter_open_flag_and_export(explained_run, tmp_path):
         # The summary: one histogram per label (the loose PNG has none), the threshold drawn.
         page.wait_for_selector("#confusion tr")
         titles = page.locator(".histogram h3").all_inner_texts()
-        assert titles == ["p(unlabelled), 1 rows", "p(NORMAL), 9 rows", "p(PNEUMONIA), 9 rows"]
+        assert titles == ["p(unlabelled), 1 rows", "p(NORMAL), 9 rows", "p(PNEUMONIA), 9 rows",
+                          "calibration (labelled rows)", "where the fused maps peak"]  # fmt: skip
+        summary = run_summary(app.state.table)
+        filled = sum(1 for count in summary["calibration"]["count"] if count)
+        assert page.locator("svg.calibration circle").count() == filled
+        assert page.locator("svg.peaks rect").count() == 64
 
         # Sort: the first click on probability sorts high to low, the second low to high.
         page.click("#header-row th[data-column='probability']")

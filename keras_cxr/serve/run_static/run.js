@@ -175,37 +175,72 @@ function setOpacity() {
   $("opacity-value").textContent = `${value} %`;
 }
 
+const SVG = "http://www.w3.org/2000/svg";
+
+function svgElement(name, attributes) {
+  const element = document.createElementNS(SVG, name);
+  for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, value);
+  return element;
+}
+
+function figure(title, width, height) {
+  const box = document.createElement("div");
+  box.className = "histogram";
+  const heading = document.createElement("h3");
+  heading.textContent = title;
+  const svg = svgElement("svg", { width, height });
+  box.append(heading, svg);
+  $("histograms").appendChild(box);
+  return svg;
+}
+
+function drawHistogram(label, counts, threshold) {
+  const width = 240, height = 90;
+  const total = counts.reduce((a, b) => a + b, 0);
+  const svg = figure(`p(${label || "unlabelled"}), ${total} rows`, width, height);
+  const top = Math.max(1, ...counts), bar = width / counts.length;
+  counts.forEach((count, i) => {
+    const h = (count / top) * (height - 4);
+    svg.appendChild(svgElement("rect", { x: i * bar + 1, width: bar - 2, y: height - h, height: h }));
+  });
+  const x = threshold * width;
+  svg.appendChild(svgElement("line", { x1: x, x2: x, y1: 0, y2: height }));
+}
+
+function drawCalibration(calibration) {
+  const size = 120, pad = 7, span = size - 2 * pad; // dots at 0 and 1 drawn whole
+  const svg = figure("calibration (labelled rows)", size, size);
+  svg.classList.add("calibration");
+  svg.appendChild(svgElement("line", { x1: pad, y1: size - pad, x2: size - pad, y2: pad }));
+  calibration.count.forEach((count, i) => {
+    if (!count) return;
+    const cx = pad + calibration.mean_probability[i] * span;
+    const cy = pad + (1 - calibration.positive_rate[i]) * span;
+    svg.appendChild(svgElement("circle", { cx, cy, r: 2 + Math.min(4, Math.sqrt(count)) }));
+  });
+}
+
+function drawPeaks(peaks) {
+  if (!peaks.length) return;
+  const size = 120, cell = size / peaks.length;
+  const svg = figure("where the fused maps peak", size, size);
+  svg.classList.add("peaks");
+  const top = Math.max(1, ...peaks.flat());
+  peaks.forEach((line, r) => line.forEach((count, c) => {
+    const rect = svgElement("rect", { x: c * cell, y: r * cell, width: cell, height: cell });
+    rect.style.opacity = String(count / top);
+    svg.appendChild(rect);
+  }));
+}
+
 async function loadSummary() {
   const summary = await api("v1/run/summary");
-  const box = $("histograms");
-  box.replaceChildren();
-  const width = 240, height = 90, ns = "http://www.w3.org/2000/svg";
+  $("histograms").replaceChildren();
   for (const [label, counts] of Object.entries(summary.histograms)) {
-    const figure = document.createElement("div");
-    figure.className = "histogram";
-    const title = document.createElement("h3");
-    const total = counts.reduce((a, b) => a + b, 0);
-    title.textContent = `p(${label || "unlabelled"}), ${total} rows`;
-    const svg = document.createElementNS(ns, "svg");
-    svg.setAttribute("width", width);
-    svg.setAttribute("height", height);
-    const top = Math.max(1, ...counts), bar = width / counts.length;
-    counts.forEach((count, i) => {
-      const rect = document.createElementNS(ns, "rect");
-      const h = (count / top) * (height - 4);
-      rect.setAttribute("x", i * bar + 1);
-      rect.setAttribute("width", bar - 2);
-      rect.setAttribute("y", height - h);
-      rect.setAttribute("height", h);
-      svg.appendChild(rect);
-    });
-    const line = document.createElementNS(ns, "line");
-    const x = summary.threshold * width;
-    for (const [k, v] of [["x1", x], ["x2", x], ["y1", 0], ["y2", height]]) line.setAttribute(k, v);
-    svg.appendChild(line);
-    figure.append(title, svg);
-    box.appendChild(figure);
+    drawHistogram(label, counts, summary.threshold);
   }
+  drawCalibration(summary.calibration);
+  drawPeaks(summary.peaks);
   const table = $("confusion");
   table.replaceChildren();
   for (const [outcome, count] of Object.entries(summary.confusion)) {
