@@ -27,7 +27,7 @@ reported as the mean ± sd over the seeds:
   the label, explained on held-out normals that all carry the marker (the only evidence
   for class 1 there): the energy and the peak on the marker, for both models.
 
-SHAP, Occlusion and Score-CAM are slow: they are scored on the first `--slow-images`
+SHAP, LIME, Occlusion and Score-CAM are slow: they are scored on the first `--slow-images`
 positives (and marked normals) and their sanity check on 2 images; the table says how many
 images each method had.
 
@@ -74,7 +74,7 @@ from keras_cxr import metrics
 from keras_cxr.data.synthetic import make_phantoms
 
 #: The methods that are scored on `--slow-images` only.
-SLOW = ("scorecam", "occlusion", "shap")
+SLOW = ("scorecam", "occlusion", "shap", "lime")
 #: Held-out phantoms (half positive) for the classification check.
 TEST_IMAGES = 400
 FIGURE_IMAGES = 4

@@ -34,6 +34,7 @@ _EXPORTS = {
     "HiResCAM": "explain",
     "ImageNetPreprocessing": "layers",
     "IntegratedGradients": "explain",
+    "LIME": "explain",
     "LayerCAM": "explain",
     "ModelFileError": "models",
     "Occlusion": "explain",
@@ -63,6 +64,7 @@ _SUBPACKAGES = (
 )
 
 __all__ = [
+    "LIME",
     "SHAP",
     "BatchExplainer",
     "EigenCAM",
@@ -94,6 +96,7 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from keras_cxr.callbacks import GradCAMCallback
     from keras_cxr.explain import (
+        LIME,
         SHAP,
         BatchExplainer,
         EigenCAM,

@@ -8,9 +8,38 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras
-import numpy as np
-import pytest
+#: Set to 1 to run the tests with the frameworks' default compiler optimisation and
+#: threads (see "Testing" in docs/layout.md).
+FULL_OPTIMIZATION = os.environ.get("KERAS_CXR_TEST_FULL_OPTIMIZATION", "") == "1"
+
+
+def fast_test_settings(environ=os.environ) -> None:
+    """Cheaper compilers and no thread spinning for this run and the processes it starts.
+
+    The tests check what keras_cxr computes on tiny models, several processes at a time on
+    2 cores; the settings below change how fast and in which order the frameworks compute
+    (float rounding in the last bits: every comparison has a tolerance), not what:
+
+    - one OpenMP thread: PyTorch's and oneDNN's threads spin waiting for a core that other
+      test processes hold (PyTorch's suite: 39 % less CPU);
+    - XLA's backend optimisation level 0: JAX compiles every new function, and at these
+      sizes LLVM's optimisation costs more than it saves (JAX's explain tests: 34 % less);
+    - TensorFlow's graph optimiser (Grappler) off, in `pytest_configure` below, for the
+      same reason (the explainer tests: 20 % less).
+    """
+    if FULL_OPTIMIZATION:
+        return
+    environ.setdefault("OMP_NUM_THREADS", "1")
+    flags = environ.get("XLA_FLAGS", "")
+    if "xla_backend_optimization_level" not in flags:
+        environ["XLA_FLAGS"] = f"{flags} --xla_backend_optimization_level=0".strip()
+
+
+fast_test_settings()
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 #: The real Kermany train split, present on developer machines only.
 REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "chest_xray" / "train"
@@ -41,7 +70,11 @@ def pytest_xdist_node_collection_finished(node, ids):
 
 def pytest_configure(config):
     """Names the child suites' folder before pytest-xdist starts its workers (they inherit
-    it); the process that made it removes it at the end."""
+    it); the process that made it removes it at the end. Turns Grappler off (above)."""
+    if keras.backend.backend() == "tensorflow" and not FULL_OPTIMIZATION:
+        import tensorflow as tf
+
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
     from tests.test_backends import SUITES_FOLDER, suites_folder
 
     if SUITES_FOLDER not in os.environ and not config.option.collectonly:

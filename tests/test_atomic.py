@@ -12,6 +12,7 @@ from keras_cxr.atomic import (
     atomic_write,
     atomic_write_json,
     existing_snapshot,
+    fsync_files,
 )
 
 
@@ -70,3 +71,51 @@ def test_failed_folder_snapshot_keeps_the_old_one(tmp_path):
 
 
 # ----------------------------------------------------------------- model files
+
+
+def _record_syncs(monkeypatch) -> list[tuple[str, str]]:
+    """Logs `("fsync", name)` and `("replace", name)` in the order they happen."""
+    import os
+
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(handle):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{handle}").rsplit("/", 1)[1]))
+        return real_fsync(handle)
+
+    def replace(source, target):
+        events.append(("replace", str(target).rsplit("/", 1)[1]))
+        return real_replace(source, target)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    return events
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_the_data_is_fsynced_before_the_rename_and_the_folder_after(tmp_path, monkeypatch):
+    events = _record_syncs(monkeypatch)
+    atomic_write_json(tmp_path / "part.json", {"rows": 3})
+    assert [kind for kind, _ in events] == ["fsync", "replace", "fsync"]
+    assert events[0][1].startswith(".part.") and events[0][1].endswith(".json")  # temporary
+    assert events[1:] == [("replace", "part.json"), ("fsync", tmp_path.name)]
+
+    events.clear()
+    with atomic_folder(tmp_path / "snapshot") as folder:
+        (folder / "weights.h5").write_bytes(b"w")
+    names = [name for _, name in events]
+    assert names.index("weights.h5") < names.index("snapshot")  # file synced before swap
+    assert events[-2:] == [("replace", "snapshot"), ("fsync", tmp_path.name)]
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_files_written_for_later_are_flushed_together(tmp_path, monkeypatch):
+    events = _record_syncs(monkeypatch)
+    for name in ("a.png", "b.png"):
+        atomic_write(tmp_path / name, lambda p: p.write_bytes(b"png"), durable=False)
+    assert [kind for kind, _ in events] == ["replace", "replace"]  # nothing flushed yet
+    events.clear()
+    fsync_files([tmp_path / "a.png", tmp_path / "b.png"])
+    assert sorted(events) == [("fsync", "a.png"), ("fsync", "b.png"), ("fsync", tmp_path.name)]
+    assert events[-1] == ("fsync", tmp_path.name)  # the folder after its files

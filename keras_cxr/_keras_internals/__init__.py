@@ -18,8 +18,8 @@ What is relied on, and who relies on it:
 - `Sequential._functional`: `functional_graph`, for `explain.graph`, `explain.base` and
   `explain.base_attribution`.
 - `Layer._call_has_training_arg`: `call_has_training_arg`, for `explain.graph`.
-- `Layer._flatten_layers(include_self, recursive)`: `sublayers`, for `explain.hooks` and
-  `backend.tensorflow`.
+- `Layer._flatten_layers(include_self, recursive)`: `sublayers`, for `explain.hooks`,
+  `explain._inputs` and `backend.tensorflow`.
 - `Layer._inbound_nodes` and a node's `parent_nodes`: `inbound_operations`, for
   `models.head`.
 

@@ -1,10 +1,10 @@
 """The `keras-cxr` command line: a thin layer over `keras_cxr.training` and `keras_cxr.scale`.
 
 Commands: `demo` (the whole pipeline on synthetic phantoms, no download), `train`,
-`evaluate`, `explain`, `export`, `report`, `selfcheck`, `serve` and `view`, one module each. Every
-command prints where its files went. Errors print one line, `error: ...`, on stderr and
-exit with status 1 (2 for bad arguments); `--debug` (anywhere on the line) shows the
-traceback instead.
+`evaluate`, `explain`, `export`, `report`, `model-card`, `models`, `selfcheck`, `serve` and
+`view`, one module each. Every command prints where its files went. Errors print one line,
+`error: ...`, on stderr and exit with status 1 (2 for bad arguments); `--debug` (anywhere
+on the line) shows the traceback instead.
 
 Nothing heavy is imported until a command runs: `keras-cxr --help` and `keras-cxr COMMAND
 --help` load neither Keras nor TensorFlow, and TensorFlow's C++ logging is set to errors
@@ -23,6 +23,8 @@ from keras_cxr.cli import (
     evaluate,
     explain,
     export,
+    model_card,
+    models,
     report,
     selfcheck,
     serve,
@@ -39,6 +41,8 @@ _COMMANDS = {
     "explain": explain,
     "export": export,
     "report": report,
+    "model-card": model_card,
+    "models": models,
     "selfcheck": selfcheck,
     "serve": serve,
     "view": view,

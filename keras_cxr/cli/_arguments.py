@@ -16,6 +16,7 @@ METHOD_NAMES = (
     "hirescam",
     "integrated-gradients",
     "layercam",
+    "lime",
     "occlusion",
     "saliency",
     "scorecam",
@@ -29,6 +30,8 @@ METHOD_NAMES = (
 #: `keras_cxr.serve`).
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+#: The `Host` names a server answers by default (`keras_cxr.serve.DEFAULT_ALLOWED_HOSTS`).
+DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
 def integer_at_least(minimum: int) -> Callable[[str], int]:
@@ -78,9 +81,34 @@ def add_address_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_allowed_host_option(parser: argparse.ArgumentParser) -> None:
+    """`--allowed-host`: the `Host` names a server answers (DNS-rebinding protection)."""
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="a host name the Host header may carry (repeat for several; '*' for any); "
+        "default: localhost, 127.0.0.1, [::1] and the --host address. Others get 400, "
+        "which stops DNS-rebinding pages",
+    )
+
+
+def allowed_hosts(args: argparse.Namespace) -> tuple[str, ...]:
+    """The `--allowed-host` names, else the defaults and the bound address (if one)."""
+    if args.allowed_host:
+        return tuple(args.allowed_host)
+    bound = [] if args.host in ("0.0.0.0", "::", "[::]") else [_url_host(args.host).lower()]
+    return (*DEFAULT_ALLOWED_HOSTS, *bound)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
 def server_url(host: str, port: int) -> str:
     """The URL a server bound to `host`:`port` answers on (IPv6 addresses bracketed)."""
-    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+    return f"http://{_url_host(host)}:{port}/"
 
 
 def add_quiet_option(parser: argparse.ArgumentParser) -> None:

@@ -47,9 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--save",
         choices=SAVE_CHOICES,
-        default="overlays",
+        default=None,
         help="what to keep besides the table: heatmap .npz shards, overlay PNGs, both or "
-        "none (default: overlays)",
+        "none (default: heatmaps, as explain_folder; a resumed run keeps its own)",
     )
     parser.add_argument(
         "--all-classes",
@@ -59,6 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--resume", action="store_true", help="continue an interrupted run in --out"
+    )
+    parser.add_argument(
+        "--retry-skipped",
+        action="store_true",
+        help="with --resume, explain again the files earlier calls skipped",
     )
     parser.add_argument("--batch-size", type=positive_int, default=16, help="images per batch")
     parser.add_argument(
@@ -121,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         table_format=args.table_format,
         progress=not args.quiet,
         all_classes=args.all_classes,
+        retry_skipped=args.retry_skipped,
     )
     if summary.explained == 0 and summary.skipped:
         first = read_skipped(summary.out)["reason"][0]

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 
 from keras_cxr.cli._arguments import (  # the defaults, kept importable from here
+    DEFAULT_ALLOWED_HOSTS,  # noqa: F401
     DEFAULT_HOST,  # noqa: F401
     DEFAULT_PORT,  # noqa: F401
     add_address_options,
+    add_allowed_host_option,
     add_method_option,
     add_model_options,
+    allowed_hosts,
     integer_at_least,
     positive_int,
     server_url,
@@ -29,6 +32,8 @@ DESCRIPTION = (
 #: checks them against `keras_cxr.serve`).
 DEFAULT_MAX_UPLOAD_MB = 32
 DEFAULT_MC_SAMPLES = 30
+DEFAULT_MAX_QUEUE = 64
+DEFAULT_REQUEST_TIMEOUT = 30.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +74,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MC_SAMPLES,
         help="MC-dropout samples for ?uncertainty=true (default: 30)",
     )
+    add_allowed_host_option(parser)
+    parser.add_argument(
+        "--max-queue",
+        type=positive_int,
+        default=DEFAULT_MAX_QUEUE,
+        help="most requests waiting for the model; more get 503 with Retry-After (default: 64)",
+    )
+    parser.add_argument(
+        "--request-timeout",
+        type=float,
+        default=DEFAULT_REQUEST_TIMEOUT,
+        help="seconds a request may take before it gets 504 (default: 30)",
+    )
     parser.add_argument(
         "--run",
         dest="run_dir",  # `args.run` is the command's function
@@ -98,10 +116,16 @@ def run(args: argparse.Namespace) -> int:
         ... )  # blocks
         0
     """
-    from keras_cxr.serve import serve
+    from keras_cxr.serve import RequestLimits, serve
 
     if args.max_wait_ms < 0:
         raise ValueError(f"--max-wait-ms must be >= 0; received {args.max_wait_ms}.")
+    if not args.request_timeout > 0:
+        raise ValueError(f"--request-timeout must be > 0; received {args.request_timeout}.")
+    hosts = allowed_hosts(args)
+    limits = RequestLimits(
+        max_queue=args.max_queue, timeout=args.request_timeout, allowed_hosts=tuple(hosts)
+    )
     url = server_url(args.host, args.port)
     print(f"Loading {args.model}, then serving it on {url} (Ctrl-C stops).", flush=True)
     if args.run_dir is not None:
@@ -116,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         max_wait_ms=args.max_wait_ms,
         max_upload_bytes=args.max_upload_mb * 1024 * 1024,
         mc_samples=args.mc_samples,
+        limits=limits,
         run_dir=args.run_dir,
     )
     return 0

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from keras_cxr.cli._arguments import add_address_options, server_url
+from keras_cxr.cli._arguments import (
+    add_address_options,
+    add_allowed_host_option,
+    allowed_hosts,
+    server_url,
+)
 
 HELP = "a local page to review an explained run: sort, filter, open cases, flag them"
 DESCRIPTION = (
@@ -30,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """
     parser.add_argument("run_dir", metavar="RUN_DIR", help="the output folder of keras-cxr explain")
     add_address_options(parser)
+    add_allowed_host_option(parser)
     parser.add_argument(
         "--flags",
         default=None,
@@ -59,5 +65,11 @@ def run(args: argparse.Namespace) -> int:
 
     url = server_url(args.host, args.port)
     print(f"Reviewing {args.run_dir} on {url} (Ctrl-C stops).", flush=True)
-    serve_run(args.run_dir, host=args.host, port=args.port, flags_file=args.flags)
+    serve_run(
+        args.run_dir,
+        host=args.host,
+        port=args.port,
+        flags_file=args.flags,
+        allowed_hosts=allowed_hosts(args),
+    )
     return 0

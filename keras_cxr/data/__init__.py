@@ -20,6 +20,7 @@ from keras_cxr.data.cohorts import (
 )
 from keras_cxr.data.dicom import read_dicom
 from keras_cxr.data.image_bytes import decode_image_bytes, header_pixels, sniff_format
+from keras_cxr.data.image_header import MAX_DECODED_BYTES, ImageTooLargeError
 from keras_cxr.data.image_splits import ImageSet, ImageSplits, load_image_folder, load_image_splits
 from keras_cxr.data.images import MIN_IMAGE_SIDE, read_image, read_images, resize_images
 from keras_cxr.data.index import IndexRecord, ScannedIndex, index_chest_xray, scan_chest_xray
@@ -42,6 +43,7 @@ __all__ = [
     "AUGMENTATIONS",
     "CLASS_NAMES",
     "LABEL_SETS",
+    "MAX_DECODED_BYTES",
     "MAX_IMAGE_PIXELS",
     "MIN_IMAGE_SIDE",
     "SHIFTS",
@@ -52,6 +54,7 @@ __all__ = [
     "ImageSet",
     "ImageSource",
     "ImageSplits",
+    "ImageTooLargeError",
     "IndexRecord",
     "ScannedIndex",
     "balanced_class_weight",

@@ -96,6 +96,8 @@ def _read_dataset(path: str | os.PathLike | BinaryIO, stop_before_pixels: bool =
             "with DICOM file meta information can be read; convert other formats to PNG."
         ) from error
     except (OSError, EOFError, ValueError, KeyError) as error:
+        if _disk_error(error):  # the disk's fault, not the file's: let callers retry
+            raise
         raise ValueError(f"{_subject(path)} cannot be parsed as DICOM: {error}") from error
     if not stop_before_pixels and "PixelData" not in dataset:
         raise ValueError(
@@ -215,6 +217,33 @@ def _min_max(values: np.ndarray) -> np.ndarray:
 
 def _pixel_count(path: str | os.PathLike | BinaryIO) -> int:
     """Rows × columns × frames from the header, without decoding the pixels."""
+    rows, columns, frames, _, _ = _header_fields(path)
+    return rows * columns * frames
+
+
+def _header_fields(path: str | os.PathLike | BinaryIO) -> tuple[int, int, int, int, int]:
+    """Rows, columns, frames, samples per pixel and bits allocated, without the pixels."""
     dataset = _read_dataset(path if hasattr(path, "read") else Path(path), stop_before_pixels=True)
-    frames = int(dataset.get("NumberOfFrames", 1) or 1)
-    return int(dataset.get("Rows", 0)) * int(dataset.get("Columns", 0)) * frames
+    if hasattr(path, "seek"):
+        path.seek(0)  # the caller reads the same file object again
+
+    def field(name: str, default: int) -> int:
+        return int(dataset.get(name, default) or default)
+
+    return (
+        field("Rows", 0),
+        field("Columns", 0),
+        field("NumberOfFrames", 1),
+        field("SamplesPerPixel", 1),
+        field("BitsAllocated", 8),
+    )
+
+
+def _disk_error(error: BaseException) -> bool:
+    """An `OSError` from the system (it has an errno) that is not about the file itself."""
+    about_the_file = (FileNotFoundError, IsADirectoryError, PermissionError)
+    return (
+        isinstance(error, OSError)
+        and error.errno is not None
+        and not isinstance(error, about_the_file)
+    )

@@ -15,15 +15,17 @@ import cv2
 import numpy as np
 
 from keras_cxr._validation import invalid_value
-from keras_cxr.data.images import COLOR_MODES, _decode_bytes, _finish_decoded
-from keras_cxr.data.scan import (
-    _PNG_SIGNATURE,
+from keras_cxr.data.image_header import (
+    MAX_DECODED_BYTES,
     MAX_IMAGE_PIXELS,
-    _has_jpeg_end,
-    _has_png_end,
-    _jpeg_size,
-    _png_size,
+    PNG_SIGNATURE,
+    ImageHeader,
+    check_decoded_size,
+    dicom_header,
+    read_header,
 )
+from keras_cxr.data.images import COLOR_MODES, _decode_bytes, _finish_decoded
+from keras_cxr.data.scan import _has_jpeg_end, _has_png_end
 
 #: The formats `sniff_format` recognises.
 FORMATS = ("jpeg", "png", "dicom")
@@ -49,7 +51,7 @@ def sniff_format(data: bytes) -> str | None:
         'png'
     """
     data = bytes(data[: _DICOM_MAGIC_AT + 4])
-    if data.startswith(_PNG_SIGNATURE):
+    if data.startswith(PNG_SIGNATURE):
         return "png"
     if data.startswith(b"\xff\xd8\xff"):
         return "jpeg"
@@ -80,21 +82,35 @@ def header_pixels(data: bytes) -> int | None:
         >>> keras_cxr.data.header_pixels(png)
         2000
     """
-    kind = sniff_format(data)
-    if kind == "png":
-        size = _png_size(bytes(data[:24]))
-    elif kind == "jpeg":
-        size = _jpeg_size(bytes(data))
-    elif kind == "dicom":
-        from keras_cxr.data.dicom import _pixel_count
+    header = image_header(data)
+    return None if header is None else header.pixels
 
-        try:
-            return _pixel_count(io.BytesIO(data)) or None
-        except ValueError:
-            return None
-    else:
+
+def image_header(data: bytes) -> ImageHeader | None:
+    """The size, channels and bit depth an image's header claims (PNG, JPEG or DICOM).
+
+    Args:
+        data: The whole file.
+
+    Returns:
+        A `keras_cxr.data.image_header.ImageHeader`, or None for an unknown format or a
+        header without a size.
+
+    Raises:
+        ImportError: For DICOM bytes when pydicom is not installed.
+
+    Example:
+        >>> png = cv2.imencode(".png", np.zeros((40, 50), np.uint8))[1].tobytes()
+        >>> keras_cxr.data.image_bytes.image_header(png).channels
+        1
+    """
+    if sniff_format(data) != "dicom":
+        return read_header(data)
+    try:
+        header = dicom_header(io.BytesIO(data))
+    except ValueError:
         return None
-    return None if size is None else size[0] * size[1]
+    return header if header.pixels else None
 
 
 def decode_image_bytes(
@@ -103,11 +119,13 @@ def decode_image_bytes(
     image_size: tuple[int, int] | None = None,
     min_side: int | None = None,
     max_pixels: int = MAX_IMAGE_PIXELS,
+    max_bytes: int = MAX_DECODED_BYTES,
 ) -> np.ndarray:
     """Decodes JPEG, PNG or DICOM bytes as `keras_cxr.data.read_image` decodes files.
 
     The format comes from the bytes (`sniff_format`). The header's size is checked
-    against `max_pixels` before decoding; PNG and JPEG data must end with their end
+    against `max_pixels` and its decoded size (pixels × channels × bytes per sample)
+    against `max_bytes` before decoding; PNG and JPEG data must end with their end
     marker (a truncated upload is refused rather than decoded half grey). Then the
     pixels go through exactly the steps of `read_image`: 16-bit scaled to 8-bit, the
     minimum side, resizing, the color mode. DICOM goes through
@@ -121,13 +139,16 @@ def decode_image_bytes(
             (default) accepts any size.
         max_pixels: Largest width × height the header may claim. Defaults to
             `keras_cxr.data.MAX_IMAGE_PIXELS` (10,000 × 10,000).
+        max_bytes: Largest decoded size the header may claim. Defaults to
+            `keras_cxr.data.image_header.MAX_DECODED_BYTES` (300 MB).
 
     Returns:
         A uint8 array of shape `(H, W, 3)` or `(H, W, 1)`.
 
     Raises:
         ValueError: For empty bytes, an unknown format, a header above `max_pixels` or
-            without a size, truncated or undecodable data, an image below `min_side`, or
+            `max_bytes` (`keras_cxr.data.image_header.ImageTooLargeError`) or without a
+            size, truncated or undecodable data, an image below `min_side`, or
             a bad `color_mode` / `image_size`. The message says which, in one sentence.
         ImportError: For DICOM bytes when pydicom is not installed.
         RuntimeError: For DICOM pixel data compressed with a syntax no installed
@@ -148,14 +169,10 @@ def decode_image_bytes(
             "The data is not a JPEG, PNG or DICOM image (unrecognized signature in its "
             "first bytes)."
         )
-    pixels = header_pixels(data)
-    if pixels is None and kind != "dicom":  # read_dicom says what a DICOM lacks
+    header = image_header(data)
+    if header is None and kind != "dicom":  # read_dicom says what a DICOM lacks
         raise ValueError(f"The {kind.upper()} header is corrupt (it holds no image size).")
-    if pixels is not None and pixels > max_pixels:
-        raise ValueError(
-            f"The {kind.upper()} header claims {pixels:,} pixels, above the "
-            f"{max_pixels:,}-pixel limit (possible decompression bomb)."
-        )
+    check_decoded_size(header, f"The {kind.upper()} image", max_pixels, max_bytes)
     if kind == "dicom":
         from keras_cxr.data.dicom import read_dicom
 

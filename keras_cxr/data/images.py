@@ -16,6 +16,13 @@ import cv2
 import numpy as np
 
 from keras_cxr._validation import check_int, invalid_value
+from keras_cxr.data.image_header import (
+    MAX_DECODED_BYTES,
+    MAX_IMAGE_PIXELS,
+    check_decoded_size,
+    dicom_header,
+    read_header,
+)
 
 COLOR_MODES = ("rgb", "grayscale")
 #: Smallest side, in pixels, of an image file the pipeline accepts: anything smaller is an
@@ -33,6 +40,8 @@ def read_image(
     color_mode: str = "rgb",
     image_size: tuple[int, int] | None = None,
     min_side: int | None = None,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+    max_bytes: int = MAX_DECODED_BYTES,
 ) -> np.ndarray:
     """Reads a JPEG, PNG or DICOM chest X-ray as a uint8 array.
 
@@ -42,7 +51,9 @@ def read_image(
     turned to gray with the ITU-R BT.601 weights in "grayscale" mode; gray images are
     repeated over three channels in "rgb" mode. This is the decoder of
     `keras_cxr.data.load_chest_xray`, so it reproduces a training image exactly (cast it to
-    float32 for the model).
+    float32 for the model). Before any pixel is decoded, the header's size is checked
+    against the decoded-size budget (`keras_cxr.data.image_header.size_problem`), so a
+    decompression bomb is refused without allocating its pixels.
 
     Args:
         path: The image file. The format is read from the content for JPEG and PNG, and
@@ -53,13 +64,17 @@ def read_image(
             file's size. Defaults to None.
         min_side: Refuse files whose smaller side, before resizing, is below this many
             pixels (e.g. `MIN_IMAGE_SIDE`); None accepts any size. Defaults to None.
+        max_pixels: Most pixels the header may claim. Defaults to `MAX_IMAGE_PIXELS`.
+        max_bytes: Most decoded bytes (pixels × channels × bytes per sample) the header
+            may claim. Defaults to `keras_cxr.data.image_header.MAX_DECODED_BYTES`.
 
     Returns:
         A uint8 array of shape `(H, W, 3)` or `(H, W, 1)`.
 
     Raises:
         ValueError: the file cannot be decoded, is smaller than `min_side`, or a bad
-            `color_mode` / `image_size`.
+            `color_mode` / `image_size`; `keras_cxr.data.image_header.ImageTooLargeError`
+            (a `ValueError`) when its header passes `max_pixels` or `max_bytes`.
         FileNotFoundError: the file does not exist.
 
     Example:
@@ -71,18 +86,25 @@ def read_image(
     if color_mode not in COLOR_MODES:
         raise invalid_value("color_mode", f"one of {list(COLOR_MODES)}", color_mode)
     path = Path(path)
+    subject = f"The image {str(path)!r}"
     if path.suffix.lower() == ".dcm":
         from keras_cxr.data.dicom import read_dicom
 
+        check_decoded_size(dicom_header(path), subject, max_pixels, max_bytes)
         image = read_dicom(path)
     else:
-        image = _decode_bytes(np.fromfile(path, dtype=np.uint8))
+        data = np.fromfile(path, dtype=np.uint8)
+        check_decoded_size(read_header(data.tobytes()), subject, max_pixels, max_bytes)
+        try:
+            image = _decode_bytes(data)
+        except cv2.error:  # OpenCV's own limits: its assertion text means nothing to users
+            image = None
         if image is None:
             raise ValueError(
                 f"Cannot decode {str(path)!r}: it is not a readable JPEG or PNG file "
                 "(corrupt, truncated or another format). Remove or re-export it."
             )
-    return _finish_decoded(image, color_mode, image_size, min_side, f"The image {str(path)!r}")
+    return _finish_decoded(image, color_mode, image_size, min_side, subject)
 
 
 def read_images(
@@ -250,7 +272,14 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint8:
         return image
     if image.dtype == np.uint16:
-        return ((image.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+        # Row blocks of about 4 MB: a whole-image uint32 copy would double a large 16-bit
+        # image's memory twice over.
+        out = np.empty(image.shape, np.uint8)
+        step = max(1, (1 << 20) // max(1, image[0].size))
+        for start in range(0, image.shape[0], step):
+            block = image[start : start + step].astype(np.uint32)
+            out[start : start + step] = (block * 255 + 32767) // 65535
+        return out
     raise ValueError(f"Unsupported pixel type {image.dtype}; expected 8- or 16-bit images.")
 
 

@@ -10,15 +10,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from keras_cxr.data.image_header import (
+    MAX_DECODED_BYTES,
+    MAX_IMAGE_PIXELS,
+    PNG_SIGNATURE,
+    dicom_header,
+    read_header,
+    size_problem,
+)
 from keras_cxr.data.images import _decode_bytes
 
-MAX_IMAGE_PIXELS = 10_000 * 10_000
-"""Largest image accepted by `scan_images` (100 megapixels); bigger headers are refused as
-possible decompression bombs. Chest radiographs are at most about 4,300 × 4,300."""
+__all__ = ["MAX_IMAGE_PIXELS", "scan_images"]
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# Start-of-frame markers carry the image size; C4 (DHT), C8 (JPG) and CC (DAC) do not.
-_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 # Decoding JPEGs at 1/8 scale reads every entropy-coded byte but skips most of the IDCT.
 _CHECK_FLAGS = {"jpeg": cv2.IMREAD_REDUCED_GRAYSCALE_8, "png": cv2.IMREAD_GRAYSCALE}
 
@@ -27,13 +30,16 @@ def scan_images(
     paths: Sequence[str | os.PathLike],
     max_pixels: int = MAX_IMAGE_PIXELS,
     workers: int | None = None,
+    max_bytes: int = MAX_DECODED_BYTES,
 ) -> list[tuple[Path, str]]:
     """Finds the files that cannot be decoded, without keeping any image.
 
     Each file is read once. A file is refused when it is empty; when its header is not a
     JPEG, PNG or (for `.dcm`) DICOM header; when the header claims more than `max_pixels`
-    pixels (checked before anything is decoded, so a decompression bomb never allocates
-    memory); when it lacks its end marker (a truncated download); or when OpenCV, or
+    pixels, or more than `max_bytes` decoded bytes (pixels × channels × bytes per sample,
+    `keras_cxr.data.image_header.size_problem`; checked before anything is decoded, so a
+    decompression bomb never allocates memory); when it lacks its end marker (a truncated
+    download); or when OpenCV, or
     `keras_cxr.data.read_dicom`, cannot decode it. JPEGs are decoded at 1/8 scale, which
     reads every byte but costs a fraction of a full decode. Files are checked in parallel
     threads (OpenCV releases the GIL).
@@ -43,6 +49,8 @@ def scan_images(
         max_pixels: Largest width × height accepted. Defaults to
             `keras_cxr.data.MAX_IMAGE_PIXELS` (10,000 × 10,000).
         workers: Number of threads; None uses one per CPU core.
+        max_bytes: Largest decoded size accepted. Defaults to
+            `keras_cxr.data.image_header.MAX_DECODED_BYTES` (300 MB).
 
     Returns:
         `(path, reason)` for every unusable file, in the order of `paths`; empty when all
@@ -58,35 +66,33 @@ def scan_images(
     """
     paths = [Path(path) for path in paths]
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        reasons = list(pool.map(lambda path: _problem(path, max_pixels), paths))
+        reasons = list(pool.map(lambda path: _problem(path, max_pixels, max_bytes), paths))
     return [(path, reason) for path, reason in zip(paths, reasons) if reason is not None]
 
 
-def _problem(path: Path, max_pixels: int) -> str | None:
+def _problem(path: Path, max_pixels: int, max_bytes: int) -> str | None:
     """Why `path` cannot be used, or None when it decodes."""
     try:
         if path.stat().st_size == 0:
             return "empty file (0 bytes)"
         if path.suffix.lower() == ".dcm":
-            return _dicom_problem(path, max_pixels)
+            return _dicom_problem(path, max_pixels, max_bytes)
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as error:
         return f"cannot be read: {error.strerror or error}"
     raw = data.tobytes()
-    if raw.startswith(_PNG_SIGNATURE):
-        kind, size, complete = "png", _png_size(raw), _has_png_end(raw)
+    if raw.startswith(PNG_SIGNATURE):
+        kind, complete = "png", _has_png_end(raw)
     elif raw.startswith(b"\xff\xd8"):
-        kind, size, complete = "jpeg", _jpeg_size(raw), _has_jpeg_end(raw)
+        kind, complete = "jpeg", _has_jpeg_end(raw)
     else:
         return "not a JPEG or PNG file (unrecognized header)"
-    if size is None:
+    header = read_header(raw)
+    if header is None:
         return f"corrupt {kind.upper()} header (no image size)"
-    height, width = size
-    if height * width > max_pixels:
-        return (
-            f"header claims {width} × {height} pixels, above the {max_pixels:,}-pixel limit "
-            "(possible decompression bomb)"
-        )
+    too_large = size_problem(header, max_pixels, max_bytes)
+    if too_large is not None:
+        return too_large
     if not complete:
         return f"truncated: the {kind.upper()} end marker is missing"
     try:
@@ -98,46 +104,16 @@ def _problem(path: Path, max_pixels: int) -> str | None:
     return None
 
 
-def _dicom_problem(path: Path, max_pixels: int) -> str | None:
-    from keras_cxr.data.dicom import _pixel_count, read_dicom
+def _dicom_problem(path: Path, max_pixels: int, max_bytes: int) -> str | None:
+    from keras_cxr.data.dicom import read_dicom
 
     try:
-        pixels = _pixel_count(path)
-        if pixels > max_pixels:
-            return f"header claims {pixels:,} pixels, above the {max_pixels:,}-pixel limit"
+        too_large = size_problem(dicom_header(path), max_pixels, max_bytes)
+        if too_large is not None:
+            return too_large
         read_dicom(path)
     except (ValueError, RuntimeError) as error:
         return str(error)
-    return None
-
-
-def _png_size(data: bytes) -> tuple[int, int] | None:
-    if len(data) < 24 or data[12:16] != b"IHDR":
-        return None
-    width = int.from_bytes(data[16:20], "big")
-    height = int.from_bytes(data[20:24], "big")
-    return (height, width) if width and height else None
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """Walks the JPEG marker segments up to the first start-of-frame."""
-    position = 2
-    while position + 4 <= len(data):
-        if data[position] != 0xFF:
-            return None
-        marker = data[position + 1]
-        if marker == 0xFF:  # fill byte
-            position += 1
-            continue
-        if marker in _JPEG_SOF:
-            if position + 9 > len(data):
-                return None
-            height = int.from_bytes(data[position + 5 : position + 7], "big")
-            width = int.from_bytes(data[position + 7 : position + 9], "big")
-            return (height, width) if width and height else None
-        if marker == 0xDA:  # scan data before any frame data
-            return None
-        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
     return None
 
 

@@ -16,11 +16,13 @@ from keras_cxr.explain.heatmaps import attribution_heatmaps, fuse, normalize, up
 from keras_cxr.explain.hirescam import HiResCAM
 from keras_cxr.explain.integrated_gradients import IntegratedGradients
 from keras_cxr.explain.layercam import LayerCAM
+from keras_cxr.explain.lime import LIME
 from keras_cxr.explain.occlusion import Occlusion
 from keras_cxr.explain.saliency import Saliency
 from keras_cxr.explain.scorecam import ScoreCAM
 from keras_cxr.explain.shap import SHAP
 from keras_cxr.explain.smoothgrad import SmoothGrad
+from keras_cxr.explain.stored_threshold import StoredThresholdWarning
 from keras_cxr.explain.target_layers import block_layers
 from keras_cxr.explain.vargrad import VarGrad
 from keras_cxr.explain.xgradcam import XGradCAM
@@ -43,6 +45,7 @@ METHODS = {
     "vargrad": VarGrad,
     "occlusion": Occlusion,
     "shap": SHAP,
+    "lime": LIME,
 }
 
 
@@ -105,6 +108,7 @@ def _plain(name: str) -> str:
 
 
 __all__ = [
+    "LIME",
     "METHODS",
     "SHAP",
     "BaseAttribution",
@@ -122,6 +126,7 @@ __all__ = [
     "Saliency",
     "ScoreCAM",
     "SmoothGrad",
+    "StoredThresholdWarning",
     "VarGrad",
     "XGradCAM",
     "attribution_heatmaps",

@@ -11,8 +11,10 @@ from collections.abc import Callable, Sequence
 import keras
 import numpy as np
 
+from keras_cxr._keras_internals import sublayers
 from keras_cxr._validation import invalid_value
 from keras_cxr.explain.class_targets import check_class_index
+from keras_cxr.explain.findings import expand_findings
 
 
 def has_inputs(model: keras.Model) -> bool:
@@ -28,6 +30,49 @@ def image_shape_of(model: keras.Model) -> tuple | None:
     return tuple(model.inputs[0].shape[1:]) if has_inputs(model) else None
 
 
+def check_image_model(model: keras.Model) -> None:
+    """Refuse a model that the explainers would explain wrongly: several inputs, or
+    channels-first layers.
+
+    Every explainer (the CAM family and the pixel methods alike) calls it first, so both
+    refuse the same models with the same message. A model of several inputs (image and
+    age) would crash inside Keras or attribute to the wrong input; a `channels_first`
+    model would give maps of the wrong shape, (batch, channels, width), silently.
+
+    Args:
+        model: The model to explain.
+
+    Returns:
+        None.
+
+    Raises:
+        ValueError: Naming the inputs, or the first channels-first layer, and the fix.
+
+    Example:
+        >>> from keras_cxr.explain._inputs import check_image_model
+        >>> check_image_model(keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten()]))
+    """
+    if has_inputs(model) and len(model.inputs) > 1:
+        names = [getattr(t, "name", "?") for t in model.inputs]
+        raise invalid_value(
+            "model",
+            "a model whose only input is the image: the explainers attribute the score to "
+            "the image alone and take no other inputs. Build a model of the image alone, "
+            "e.g. with the other inputs fixed inside it",
+            f"{model.name} with {len(names)} inputs {names}",
+        )
+    for layer in [model, *sublayers(model, recursive=True)]:
+        if getattr(layer, "data_format", None) == "channels_first":
+            raise invalid_value(
+                "model",
+                "a channels_last model (batch, height, width, channels): channels_first "
+                "feature maps would give heatmaps of the wrong shape. Rebuild it under "
+                'keras.config.set_image_data_format("channels_last") and copy the weights '
+                "over with set_weights (convolution kernels are stored alike in both)",
+                f"{model.name} whose layer `{layer.name}` has data_format='channels_first'",
+            )
+
+
 def output_index(model: keras.Model, output: int | str | None) -> int:
     """The index of the explained output: `output` as an index or an output name."""
     if output is None:
@@ -39,6 +84,19 @@ def output_index(model: keras.Model, output: int | str | None) -> int:
     if isinstance(output, str) and output in names:
         return names.index(output)
     raise invalid_value("output", f"an index below {count} or one of {names}", output)
+
+
+def output_values(model: keras.Model, output: int, images: np.ndarray, batch_size: int):
+    """The model's explained output for `images`, run `batch_size` images at a time.
+
+    Returns a float numpy array `(batch, units)`: what the model returns (probabilities
+    for a sigmoid or softmax head).
+    """
+    pieces = []
+    for start in range(0, images.shape[0], batch_size):
+        values = model(images[start : start + batch_size], training=False)
+        pieces.append(np.asarray(keras.ops.convert_to_numpy(keras.tree.flatten(values)[output])))
+    return np.concatenate(pieces)
 
 
 def check_images(images, expected: Sequence | None) -> np.ndarray:
@@ -75,15 +133,51 @@ def check_images(images, expected: Sequence | None) -> np.ndarray:
 
 
 def checked_batch(
-    images, class_index, expected: Sequence | None, units: int | None, probe: Callable
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """The inputs of an explainer's `explain`, checked: images, class indices, unit count.
+    images,
+    class_index,
+    expected: Sequence | None,
+    units: int | None,
+    probe: Callable,
+    *,
+    activation: str | None = None,
+    outputs: Callable | None = None,
+    threshold=0.5,
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray | None]:
+    """The inputs of an explainer's `explain`, checked, as the rows to explain.
 
     `images` go through `check_images`; where the explained output's unit count is not
-    known yet (a subclassed model has no symbolic outputs), `probe(images[:1])` gives it;
-    `class_index` then goes through `check_class_index`. Raises their `ValueError`s.
+    known yet (a subclassed model has no symbolic outputs), `probe(images[:1])` gives it.
+    `class_index` is expanded into rows (`keras_cxr.explain.findings.expand_findings`:
+    several findings per image; `outputs(images)` gives the model's output for
+    `"positive"`), and the per-row classes go through `check_class_index`. Raises their
+    `ValueError`s.
+
+    Returns `(rows, classes, units, image_index)`: the images of the rows, their int32
+    classes, the unit count, and each row's image (`None` where rows are the images).
     """
     images = check_images(images, expected)
     if units is None:
         units = int(probe(images[:1]))
-    return images, check_class_index(class_index, images.shape[0], units), units
+    image_index, classes = expand_findings(
+        class_index, images.shape[0], units, activation, lambda: outputs(images), threshold
+    )
+    rows = images if image_index is None else images[image_index]
+    return rows, check_class_index(classes, rows.shape[0], units), units, image_index
+
+
+class ExplainRows:
+    """Mixin of both explainer bases (`BaseCAM`, `BaseAttribution`): the checked rows of
+    an `explain` call, from the explainer's input shape, unit count, activation, model,
+    output and batch size (see `checked_batch`)."""
+
+    def _checked_rows(self, images, class_index, threshold):
+        return checked_batch(
+            images,
+            class_index,
+            self._image_shape,
+            self._units,
+            self._probe_units,
+            activation=self._activation,
+            outputs=lambda batch: output_values(self.model, self._output, batch, self.batch_size),
+            threshold=threshold,
+        )

@@ -8,6 +8,7 @@ through the head, batching with a compiled function, upsampling, normalising and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -19,7 +20,12 @@ from keras_cxr._keras_internals import functional_graph
 from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.explain import heatmaps as hm
 from keras_cxr.explain._compiled import compiled_for
-from keras_cxr.explain._inputs import checked_batch, image_shape_of, output_index
+from keras_cxr.explain._inputs import (
+    ExplainRows,
+    check_image_model,
+    image_shape_of,
+    output_index,
+)
 from keras_cxr.explain.class_targets import (
     SCORE_MODES,
     apply_activation,
@@ -29,32 +35,45 @@ from keras_cxr.explain.class_targets import (
 from keras_cxr.explain.explanation import Explanation
 from keras_cxr.explain.graph import flatten_model
 from keras_cxr.explain.hooks import HookedModel
+from keras_cxr.explain.output_head import check_score
 from keras_cxr.explain.split import split_model
+from keras_cxr.explain.stored_threshold import warn_if_threshold_ignored
 from keras_cxr.explain.target_layers import resolve_layers
+from keras_cxr.explain.tokens import grid_function
 
 
-class BaseCAM:
+class BaseCAM(ExplainRows):
     """Shared machinery of the CAM family; subclasses implement `compute_cam`.
 
     Args:
         model: Any Keras model: Functional, Sequential (also loaded from `.keras`),
             `keras_cxr.StackedEnsemble`, or a subclassed model (then `layer` is required,
             see `keras_cxr.explain.hooks`).
-        layer: `None` to pick the last spatial feature map of every branch automatically,
-            or a name, a path through nested models (`"densenet169/relu"`), a layer object,
-            or a list of these.
+        layer: `None` to pick the last spatial feature map of every branch automatically
+            (for a transformer, its tokens: see `reshape`), or a name, a path through
+            nested models (`"densenet169/relu"`), a layer object, or a list of these.
         output: For models with several outputs, the output's index or name. Defaults to
             the first.
-        score: `"logit"` (default: the pre-activation score, which does not saturate) or
-            `"probability"`.
+        score: `"logit"` (default: the pre-activation score, which does not saturate),
+            `"probability"`, or `"output"` (the output as the model returns it: the only
+            choice for an output whose activation cannot be told, see
+            `keras_cxr.explain.output_head`).
         batch_size: Images per compiled call; bounds memory. Defaults to 16.
+        reshape: A function from a target layer's output (and from its gradient) to
+            `(batch, height, width, channels)`, written with `keras.ops`, for layouts
+            that are not read from the model. Defaults to `None`: 4-D maps as they are,
+            transformer tokens `(batch, tokens, channels)` laid on the patch grid with
+            their class and register tokens dropped (`keras_cxr.explain.tokens`).
 
     Returns:
         An explainer bound to `model`; `target_layers` lists the explained layers' paths.
 
     Raises:
-        ValueError: For an unknown layer or output, a model without spatial layers, or a
-            bad `score`/`batch_size` (messages list the candidates).
+        ValueError: For an unknown layer or output, a model without spatial layers, a
+            model with several inputs or `channels_first` layers, an output whose
+            activation cannot be told (unless `score="output"`), tokens whose grid cannot
+            be read (without `reshape=`), or a bad `score`/`batch_size` (messages list
+            the candidates).
 
     Example:
         >>> class GradTimesActivation(keras_cxr.explain.BaseCAM):
@@ -78,31 +97,38 @@ class BaseCAM:
         output: int | str | None = None,
         score: str = "logit",
         batch_size: int = 16,
+        reshape: Callable | None = None,
     ) -> None:
         if not isinstance(model, keras.Model):
             raise invalid_value("model", "a keras.Model", type(model).__name__)
         if score not in SCORE_MODES:
             raise invalid_value("score", f"one of {SCORE_MODES}", score)
+        check_image_model(model)
         self.model = model
+        self._output = output_index(model, output)
         self.score = score
         self.batch_size = check_int("batch_size", batch_size)
         # Compiled functions, keyed by (function name, image shape without the batch axis).
         self._compiled: dict[tuple, object] = {}
         if functional_graph(model) is not None:
             graph = flatten_model(model)
-            output_tensor = graph.outputs[output_index(model, output)]
+            output_tensor = graph.outputs[self._output]
             nodes = resolve_layers(graph, layer, output_tensor)
             self.target_layers: list[str] = [node.path for node in nodes]
+            self._grids = [grid_function(graph, node, reshape) for node in nodes]
             self._split = split_model(graph, nodes, output_tensor)
+            check_score(self._split.activation, score, self._split.activation_source, model.name)
             self._hooked = None
             self._units = int(self._split.head.outputs[0].shape[-1])
             self._activation = self._split.activation
         else:
             self._split = None
-            self._hooked = HookedModel(model, layer, output_index(model, output))
+            self._hooked = HookedModel(model, layer, self._output)
+            self._grids = [reshape or _identity] * len(self._hooked.paths)
             self.target_layers = self._hooked.paths
             self._units = None
             self._activation = None
+        warn_if_threshold_ignored(model, self._units, type(self).__name__)
         self._image_shape = image_shape_of(model)
 
     # ------------------------------------------------------------------ hooks
@@ -130,31 +156,41 @@ class BaseCAM:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ public
-    def explain(self, images, class_index=None) -> Explanation:
+    def explain(self, images, class_index=None, *, threshold=0.5) -> Explanation:
         """Explain a batch of images.
 
         Args:
             images: `(batch, height, width, channels)` array or tensor of raw pixels, in
                 the model's own input scale (uint8 is accepted and cast to float32).
             class_index: `None` for each image's predicted class, an int for all images,
-                or one int per image. For a single sigmoid unit, 1 explains the positive
-                class and 0 the negative one.
+                or one int per image (a NumPy array). For a single sigmoid unit, 1
+                explains the positive class and 0 the negative one. Several classes per
+                image (one row each, see `keras_cxr.explain.findings`): one list per
+                image (`[[2, 5], [0]]`), or on a multi-label head (several sigmoid
+                units) a list of findings for every image (`[2, 5]`) or `"positive"`
+                (each image's findings above `threshold`).
+            threshold: For `"positive"`: a probability in (0, 1), or one per finding.
+                Defaults to 0.5.
 
         Returns:
-            A `keras_cxr.Explanation` with heatmaps in [0, 1] at input resolution.
+            A `keras_cxr.Explanation` with heatmaps in [0, 1] at input resolution; with
+            several classes per image, one row per `(image, class)` and `image_index`.
 
         Raises:
             ValueError: For a wrong rank, channel count, size or dtype, non-finite pixel
-                values, or an out-of-range class index.
+                values, an out-of-range class index, `"positive"` for a head without
+                sigmoid units, or `class_index=None` where the output's activation
+                cannot be told.
 
         Example:
             >>> explanation = keras_cxr.GradCAM(model).explain(images, class_index=1)
             >>> explanation.heatmaps.shape == images.shape[:3]
             True
         """
-        images, classes, self._units = checked_batch(
-            images, class_index, self._image_shape, self._units, self._probe_units
-        )
+        rows, classes, self._units, image_index = self._checked_rows(images, class_index, threshold)
+        if rows.shape[0] == 0:  # "positive" and no finding above its threshold
+            return self.explain(images[:1], [[0]]).take(slice(0, 0))
+        images = rows
         pieces = [
             self._explain_chunk(
                 images[start : start + self.batch_size], classes[start:][: self.batch_size]
@@ -171,6 +207,7 @@ class BaseCAM:
             predictions=merged["predictions"],
             target_layers=list(self.target_layers),
             method=self.method_name,
+            image_index=image_index,
         )
 
     __call__ = explain
@@ -231,8 +268,11 @@ class BaseCAM:
             images, class_index
         )
         raw = [
-            self.compute_cam(ops.cast(a, "float32"), None if g is None else ops.cast(g, "float32"))
-            for a, g in zip(activations, gradients)
+            self.compute_cam(
+                ops.cast(to_grid(a), "float32"),
+                None if g is None else ops.cast(to_grid(g), "float32"),
+            )
+            for to_grid, a, g in zip(self._grids, activations, gradients)
         ]
         return self._finish(images, raw, logits, classes, size)
 
@@ -288,6 +328,10 @@ class BaseCAM:
         """The logits from the maps that head `part` takes (see `SplitModel.head_targets`)."""
         extra = [images] if self._split.heads_need_image[part] else []
         return self._split.heads[part]([*maps, *extra], training=False)
+
+
+def _identity(tensor):
+    return tensor
 
 
 def _as_list(value) -> list:

@@ -12,6 +12,8 @@ raw attributions into display heatmaps.
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 from keras import ops
@@ -21,7 +23,12 @@ from keras_cxr._keras_internals import functional_graph
 from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.explain import heatmaps as hm
 from keras_cxr.explain._compiled import compiled_for
-from keras_cxr.explain._inputs import checked_batch, image_shape_of, output_index
+from keras_cxr.explain._inputs import (
+    ExplainRows,
+    check_image_model,
+    image_shape_of,
+    output_index,
+)
 from keras_cxr.explain.class_targets import (
     SCORE_MODES,
     apply_activation,
@@ -30,10 +37,12 @@ from keras_cxr.explain.class_targets import (
 )
 from keras_cxr.explain.explanation import Explanation
 from keras_cxr.explain.graph import flatten_model
+from keras_cxr.explain.output_head import check_score
 from keras_cxr.explain.split import logits_model
+from keras_cxr.explain.stored_threshold import warn_if_threshold_ignored
 
 
-class BaseAttribution:
+class BaseAttribution(ExplainRows):
     """Shared machinery of the pixel attribution methods; subclasses compute attributions.
 
     Functional and Sequential models are explained through their logits (a final sigmoid or
@@ -44,7 +53,8 @@ class BaseAttribution:
         model: Any Keras model whose only input is the image.
         output: For models with several outputs, the output's index or name. Defaults to
             the first.
-        score: `"logit"` (default: the pre-activation score) or `"probability"`.
+        score: `"logit"` (default: the pre-activation score), `"probability"` or
+            `"output"` (the output as the model returns it; see `keras_cxr.explain.BaseCAM`).
         batch_size: Images per compiled call; bounds memory. Defaults to 16.
         display: How `heatmaps` show the signed `attributions`: `"abs"` or `"positive"`
             (see `keras_cxr.explain.attribution_heatmaps`). Defaults to the method's
@@ -55,8 +65,10 @@ class BaseAttribution:
         `keras_cxr.Explanation` with `attributions` and `display` set.
 
     Raises:
-        ValueError: For a `model` that is not a Keras model or has several inputs, an
-            unknown `output`, or a bad `score`, `batch_size` or `display`.
+        ValueError: For a `model` that is not a Keras model, has several inputs or
+            `channels_first` layers, an unknown `output`, an output whose activation
+            cannot be told (unless `score="output"`), or a bad `score`, `batch_size` or
+            `display`.
 
     Example:
         >>> class GradientSign(keras_cxr.explain.BaseAttribution):
@@ -88,6 +100,7 @@ class BaseAttribution:
         display = self.default_display if display is None else display
         if display not in hm.DISPLAYS:
             raise invalid_value("display", f"one of {hm.DISPLAYS}", display)
+        check_image_model(model)
         self.model = model
         self.score = score
         self.batch_size = check_int("batch_size", batch_size)
@@ -97,10 +110,14 @@ class BaseAttribution:
         self._output = output_index(model, output)
         if functional_graph(model) is not None:
             graph = flatten_model(model)
-            self._logits_model, self._activation = logits_model(graph, graph.outputs[self._output])
+            self._logits_model, self._activation, source = logits_model(
+                graph, graph.outputs[self._output]
+            )
+            check_score(self._activation, score, source, model.name)
             self._units: int | None = int(self._logits_model.outputs[0].shape[-1])
         else:
             self._logits_model, self._activation, self._units = None, None, None
+        warn_if_threshold_ignored(model, self._units, type(self).__name__)
         self._image_shape = image_shape_of(model)
 
     # ------------------------------------------------------------------ hooks
@@ -128,13 +145,15 @@ class BaseAttribution:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ public
-    def explain(self, images, class_index=None) -> Explanation:
+    def explain(self, images, class_index=None, *, threshold=0.5) -> Explanation:
         """Attribute the explained score of each image to its pixels.
 
         Args:
-            images, class_index: As for `keras_cxr.explain.BaseCAM.explain`: raw pixels in
-                the model's own input scale, and `None` (each image's predicted class), an
-                int, or one int per image.
+            images, class_index, threshold: As for `keras_cxr.explain.BaseCAM.explain`:
+                raw pixels in the model's own input scale, and `None` (each image's
+                predicted class), an int, one int per image, or several classes per
+                image (one list per image; a list of findings or `"positive"` on a
+                multi-label head, with its `threshold`).
 
         Returns:
             A `keras_cxr.Explanation` with `attributions` (raw, float32 `(batch, height,
@@ -151,9 +170,10 @@ class BaseAttribution:
             >>> explanation.attributions.shape == images.shape[:3]
             True
         """
-        images, classes, self._units = checked_batch(
-            images, class_index, self._image_shape, self._units, self._probe_units
-        )
+        rows, classes, self._units, image_index = self._checked_rows(images, class_index, threshold)
+        if rows.shape[0] == 0:  # "positive" and no finding above its threshold
+            return self.explain(images[:1], [[0]]).take(slice(0, 0))
+        images = rows
         self._check_fits(images)
         extras = self._per_image_inputs(images)
         pieces = []
@@ -162,7 +182,7 @@ class BaseAttribution:
             chunk_extras = {key: value[rows] for key, value in extras.items()}
             pieces.append(self._explain_chunk(images[rows], classes[rows], **chunk_extras))
         merged = {key: np.concatenate([piece[key] for piece in pieces]) for key in pieces[0]}
-        return self._explanation(merged)
+        return dataclasses.replace(self._explanation(merged), image_index=image_index)
 
     __call__ = explain
 

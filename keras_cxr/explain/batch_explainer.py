@@ -18,7 +18,8 @@ import keras
 import numpy as np
 
 from keras_cxr._validation import check_unit_interval, invalid_value
-from keras_cxr.models.loading import load_model
+from keras_cxr.explain.stored_threshold import deciding_elsewhere
+from keras_cxr.models.loading import file_metadata, load_model
 from keras_cxr.models.metadata import read_metadata
 from keras_cxr.models.prediction import positive_probability
 from keras_cxr.models.temperature import (
@@ -58,7 +59,8 @@ class BatchExplainer:
         layer: Target layers as `keras_cxr.GradCAM` takes them; None (default) picks the
             last feature map of every branch.
         threshold: Decision threshold in [0, 1]; None (default) uses the one stored in
-            the model file, else 0.5.
+            the model file (also for a model that `keras_cxr.load_model` loaded: it
+            keeps the file's metadata), else 0.5.
         temperature: Temperature of the logits, > 0; None (default) uses the one stored
             in the model file, else 1 (uncalibrated). The explained `score` is the model's
             own, not rescaled.
@@ -113,7 +115,7 @@ class BatchExplainer:
             metadata = read_metadata(self.model_path)
             model = load_model(self.model_path, compile=False)
         elif isinstance(model, keras.Model):
-            metadata = {}
+            metadata = file_metadata(model)  # what keras_cxr.load_model read with it
         else:
             expected = "a .keras file path or a keras.Model"
             raise invalid_value("model", expected, type(model).__name__)
@@ -280,6 +282,12 @@ def branch_names(target_layers: list[str]) -> list[str]:
 
 def _build_explainer(explainer_class, model, layer, score: str, batch_size: int):
     """The explainer: a CAM on `layer`, a pixel method, or a noise wrapper over Saliency."""
+
+    with deciding_elsewhere():  # this explainer decides at the stored threshold itself
+        return _explainer_of(explainer_class, model, layer, score, batch_size)
+
+
+def _explainer_of(explainer_class, model, layer, score: str, batch_size: int):
     from keras_cxr.explain import BaseAttribution, is_cam
 
     if is_cam(explainer_class):

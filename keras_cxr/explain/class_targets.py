@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
-SCORE_MODES = ("logit", "probability")
+SCORE_MODES = ("logit", "probability", "output")
 
 
 def num_classes_of(units: int) -> int:
@@ -74,10 +74,11 @@ def check_class_index(class_index, batch: int, units: int) -> np.ndarray:
     if array.ndim != 1 or array.shape[0] != batch:
         raise ValueError(
             "Invalid value received for argument `class_index`. Expected None, an int or one "
-            f"int per image ({batch}). Received: class_index={class_index!r}"
+            f"int per image ({batch}); for several classes per image, one list per image "
+            f"(e.g. [[0, 3], [1]]). Received: class_index={class_index!r}"
         )
     classes = num_classes_of(units)
-    if array.min() < 0 or array.max() >= classes:
+    if array.size and (array.min() < 0 or array.max() >= classes):
         hint = (
             " (a single sigmoid unit has classes 0 = negative and 1 = positive)"
             if units == 1
@@ -125,13 +126,16 @@ def select_scores(logits, classes, mode: str, activation: str | None):
     """The explained scalar per image.
 
     Single sigmoid unit: class 1 → the logit (or probability), class 0 → its negation (or
-    1 − probability). Several units: the chosen unit's logit (or softmax probability).
+    1 − probability). Several units: the chosen unit's logit, or its probability (the
+    softmax's, or for a multi-label head the unit's own sigmoid). Without a known
+    activation (`None`, or `"unknown"` with `mode="output"`) the output is used as it is.
 
     Args:
         logits: `(batch, units)` pre-activation outputs.
         classes: int32 `(batch,)` resolved class indices.
-        mode: `"logit"` or `"probability"`.
-        activation: `"sigmoid"`, `"softmax"` or `None` (the output is used as is).
+        mode: `"logit"`, `"probability"` or `"output"` (the model's output as it is: the
+            probability where the activation is known).
+        activation: `"sigmoid"`, `"softmax"`, `None` or `"unknown"`.
 
     Returns:
         float32 `(batch,)`.
@@ -150,14 +154,15 @@ def select_scores(logits, classes, mode: str, activation: str | None):
         0.8808
     """
     logits = ops.cast(logits, "float32")
+    squashed = mode in ("probability", "output") and activation in ("sigmoid", "softmax")
     if logits.shape[-1] == 1:
         value = logits[:, 0]
-        if mode == "probability" and activation == "sigmoid":
+        if squashed and activation == "sigmoid":
             probability = ops.sigmoid(value)
             return ops.where(classes == 1, probability, 1.0 - probability)
         return ops.where(classes == 1, value, -value)
-    if mode == "probability" and activation == "softmax":
-        logits = ops.softmax(logits, axis=-1)
+    if squashed:
+        logits = apply_activation(logits, activation)
     one_hot = ops.one_hot(classes, logits.shape[-1], dtype="float32")
     return ops.sum(logits * one_hot, axis=-1)
 

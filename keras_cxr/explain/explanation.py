@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,14 +42,20 @@ class Explanation:
             `Σ attributions − (f(image) − f(baseline))` per image, in score units. It
             measures how well the path integral (or the sampling) converged; `None`
             otherwise.
+        image_index: int64 `(rows,)` when several classes of an image were explained
+            (`class_index=[2, 5]`, `[[2, 5], [0]]` or `"positive"`, see
+            `keras_cxr.explain.findings`): then every field above has one row per
+            `(image, class)` pair, and `image_index[row]` is that row's image in the
+            explained batch (`class_index[row]` its class). `None` when rows are the
+            images themselves.
 
     Args:
         **fields: The attributes above, one argument each (`target_layers` defaults to
-            `[]`, `method` to `"gradcam"`, the last three to `None`); explainers build
+            `[]`, `method` to `"gradcam"`, the last four to `None`); explainers build
             it, users read it.
 
     Returns:
-        The dataclass; `len(explanation)` is the batch size.
+        The dataclass; `len(explanation)` is the batch size (the number of rows).
 
     Raises:
         Nothing of its own: the fields are not validated (the explainer made them).
@@ -69,9 +76,45 @@ class Explanation:
     attributions: np.ndarray | None = None
     display: str | None = None
     completeness_gap: np.ndarray | None = None
+    image_index: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.heatmaps.shape[0])
+
+    def take(self, rows) -> Explanation:
+        """The explanation of some rows only, e.g. of one finding.
+
+        Args:
+            rows: Row indices or a boolean mask over the rows.
+
+        Returns:
+            A new `Explanation` holding those rows (`image_index` kept, or made from the
+            rows where the rows were the images).
+
+        Raises:
+            IndexError: For indices out of range.
+
+        Example:
+            >>> explanation = keras_cxr.GradCAM(multi_label).explain(images, "positive")
+            >>> effusion = explanation.take(explanation.class_index == 4)
+        """
+        rows = np.arange(len(self))[rows]
+        image_index = rows if self.image_index is None else self.image_index[rows]
+
+        def pick(value):
+            return None if value is None else value[rows]
+
+        return dataclasses.replace(
+            self,
+            heatmaps=self.heatmaps[rows],
+            layer_heatmaps={path: maps[rows] for path, maps in self.layer_heatmaps.items()},
+            scores=self.scores[rows],
+            class_index=self.class_index[rows],
+            predictions=self.predictions[rows],
+            attributions=pick(self.attributions),
+            completeness_gap=pick(self.completeness_gap),
+            image_index=image_index.astype(np.int64),
+        )
 
     @property
     def probabilities(self) -> np.ndarray:
@@ -103,7 +146,8 @@ class Explanation:
         """Blend the heatmaps onto the original images.
 
         Args:
-            images: The images that were explained, as given (raw pixels).
+            images: The images that were explained, as given (raw pixels); with
+                `image_index`, each row is drawn on its image.
             alpha: Heatmap weight in [0, 1]. Defaults to 0.4.
             colormap: OpenCV colormap name. Defaults to `"jet"` (red = high importance).
             layer: A target-layer path to show that layer's map instead of the fused one.
@@ -118,7 +162,7 @@ class Explanation:
             >>> rgb = keras_cxr.GradCAM(model).explain(images).overlay(images, alpha=0.5)
         """
         maps = self.heatmaps if layer is None else self.layer_heatmaps[layer]
-        return _overlay(images, maps, alpha=alpha, colormap=colormap)
+        return _overlay(self._row_images(images), maps, alpha=alpha, colormap=colormap)
 
     def plot(self, images, labels=None, alpha: float = 0.4, colormap: str = "jet"):
         """A figure with one row per image: the image, each layer's overlay, the fused one.
@@ -147,8 +191,14 @@ class Explanation:
         titles = []
         for i in range(len(self)):
             text = f"class {self.class_index[i]} p={self.probabilities[i]:.2f}"
-            titles.append(text if labels is None else f"label {labels[i]} | {text}")
-        return plot_grid(images, columns, titles=titles, alpha=alpha, colormap=colormap)
+            image = i if self.image_index is None else int(self.image_index[i])
+            titles.append(text if labels is None else f"label {labels[image]} | {text}")
+        rows = self._row_images(images)
+        return plot_grid(rows, columns, titles=titles, alpha=alpha, colormap=colormap)
+
+    def _row_images(self, images):
+        """The explained images as rows (each image once per explained class)."""
+        return images if self.image_index is None else np.asarray(images)[self.image_index]
 
 
 def _short(path: str) -> str:

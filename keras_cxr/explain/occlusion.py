@@ -28,7 +28,8 @@ class Occlusion(BaseAttribution):
     Args:
         model: The Keras model to explain (its only input is the image).
         patch: Side of the square patch, or `(height, width)`. Defaults to 16.
-        stride: Step between positions, or `(rows, columns)`. Defaults to half the patch.
+        stride: Step between positions, or `(rows, columns)`, no larger than the patch.
+            Defaults to half the patch.
         baseline: Value the patch is filled with, in the model's input scale. Defaults to
             0 (black for models that take raw pixels).
         internal_batch_size: Occluded images per compiled call. Defaults to 64.
@@ -41,7 +42,9 @@ class Occlusion(BaseAttribution):
 
     Raises:
         ValueError: For a patch or stride that is not a positive integer (or pair), a
-            non-finite `baseline`, as `keras_cxr.explain.BaseAttribution`, and, from
+            stride larger than the patch (the pixels between two positions would have no
+            attribution; captum's `Occlusion` returns NaN for them), a non-finite
+            `baseline`, as `keras_cxr.explain.BaseAttribution`, and, from
             `explain`, a patch larger than the images.
 
     Example:
@@ -72,6 +75,15 @@ class Occlusion(BaseAttribution):
             if stride is None
             else _pair("stride", stride)
         )
+        if self.stride[0] > self.patch[0] or self.stride[1] > self.patch[1]:
+            # Pixels between two positions would never be covered: no score drop to
+            # average (captum's Occlusion averages alike and divides 0 by 0 there).
+            raise invalid_value(
+                "stride",
+                f"a stride no larger than the patch {self.patch}, so that every pixel is "
+                "covered by some patch position",
+                stride,
+            )
         if (
             isinstance(baseline, bool)
             or not isinstance(baseline, numbers.Real)

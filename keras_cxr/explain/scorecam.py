@@ -100,8 +100,8 @@ class ScoreCAM(BaseCAM):
         score = self._compiled_for(self._scores, chunk)
         baseline = score(np.zeros_like(chunk), classes)
         raw = [
-            self._layer_cam(chunk, ops.cast(a, "float32"), classes, baseline, score)
-            for a in features
+            self._layer_cam(chunk, ops.cast(to_grid(a), "float32"), classes, baseline, score)
+            for to_grid, a in zip(self._grids, features)
         ]
         result = self._finish(chunk, raw, logits, classes, chunk.shape[1:3])
         return {key: np.asarray(value) for key, value in result.items()}

@@ -95,14 +95,15 @@ class SmoothGrad:
         self.noise = float(noise)
         self.seed = seed
 
-    def explain(self, images, class_index=None) -> Explanation:
+    def explain(self, images, class_index=None, *, threshold=0.5) -> Explanation:
         """Explain a batch of images: the wrapped explainer's maps over noisy copies.
 
         Args:
             images: `(batch, height, width, channels)` raw pixels, as the wrapped
                 explainer takes them.
-            class_index: `None` for each image's predicted class, an int for all images,
-                or one int per image.
+            class_index, threshold: As for `keras_cxr.explain.BaseCAM.explain`: `None`
+                for each image's predicted class, an int for all images, one int per
+                image, or several classes per image (then one row per image and class).
 
         Returns:
             A `keras_cxr.Explanation`: the image's scores and classes, and the reduced
@@ -114,8 +115,13 @@ class SmoothGrad:
         Example:
             >>> explanation = keras_cxr.explain.SmoothGrad(model).explain(images)
         """
-        clean = self.explainer.explain(images, class_index)
+        # `threshold` only where it counts, so that any object with `explain(images,
+        # class_index)` can still be wrapped.
+        extra = {"threshold": threshold} if isinstance(class_index, str) else {}
+        clean = self.explainer.explain(images, class_index, **extra)
         images = check_images(images, None)
+        if clean.image_index is not None:  # one row per (image, class): noise each row
+            images = images[clean.image_index]
         moments: dict[str | None, _Moments] = {}
         for noisy in noisy_images(images, self.samples, self.noise, self.seed):
             sample = self.explainer.explain(noisy, clean.class_index)

@@ -15,8 +15,7 @@ import keras
 
 from keras_cxr.explain.graph import FlatGraph, GraphNode
 from keras_cxr.explain.lean_functional import LeanFunctional
-
-_SQUASHING = {"sigmoid", "softmax"}
+from keras_cxr.explain.output_head import WithoutActivation, find_logits
 
 
 @dataclass
@@ -36,11 +35,14 @@ class SplitModel:
             feature maps it takes, in order. Together they cover every target once.
         heads_need_image: For each head, whether some path to the output bypasses its
             targets, so that it also takes the image.
-        activation: `"sigmoid"`, `"softmax"` or `None`: how logits become the model's
-            output.
+        activation: `"sigmoid"`, `"softmax"`, `None` (the output is logits) or
+            `"unknown"`: how logits become the model's output
+            (`keras_cxr.explain.output_head.find_logits`).
+        activation_source: Path of the operation that decided `activation`.
 
     Args:
-        features, heads, head_targets, heads_need_image, activation: The attributes above.
+        features, heads, head_targets, heads_need_image, activation, activation_source:
+            The attributes above.
 
     Returns:
         The dataclass; `split_model` makes it. `head` and `head_needs_image` are those of
@@ -59,6 +61,7 @@ class SplitModel:
     head_targets: list[tuple[int, ...]]
     heads_need_image: list[bool]
     activation: str | None
+    activation_source: str = ""
 
     @property
     def head(self) -> keras.Model:
@@ -74,9 +77,8 @@ class SplitModel:
 def split_model(graph: FlatGraph, targets: list[GraphNode], output) -> SplitModel:
     """Cut the flat graph at `targets` and find the logits behind `output`.
 
-    A final `Activation("sigmoid"|"softmax")` layer is skipped, and a final layer with a
-    built-in sigmoid/softmax activation (e.g. `Dense(1, activation="sigmoid")`) is
-    re-applied without it, so that the head returns pre-activation logits. Independent
+    The final sigmoid or softmax, in whatever form (`keras_cxr.explain.output_head`), is
+    taken off, so that the head returns pre-activation logits. Independent
     targets share one head; when one target feeds another, each gets its own head (the
     later layers are then run once per target, which costs more than one shared head).
 
@@ -98,7 +100,7 @@ def split_model(graph: FlatGraph, targets: list[GraphNode], output) -> SplitMode
         >>> split.activation
         'sigmoid'
     """
-    logits, activation = _logits_of(graph, output)
+    logits, activation, source = find_logits(graph, output)
     target_tensors = [node.outputs[0] for node in targets]
     image = graph.inputs[0] if len(graph.inputs) == 1 else graph.inputs
     features = LeanFunctional(image, target_tensors, name="cam_features")
@@ -114,10 +116,10 @@ def split_model(graph: FlatGraph, targets: list[GraphNode], output) -> SplitMode
         head_inputs = cut + (list(graph.inputs) if needs_image[-1] else [])
         name = "cam_head" if len(groups) == 1 else f"cam_head_{number}"
         heads.append(keras.Model(head_inputs, logits, name=name))
-    return SplitModel(features, heads, groups, needs_image, activation)
+    return SplitModel(features, heads, groups, needs_image, activation, source)
 
 
-def logits_model(graph: FlatGraph, output) -> tuple[keras.Model, str | None]:
+def logits_model(graph: FlatGraph, output) -> tuple[keras.Model, str | None, str]:
     """The whole flat graph, from the image to the logits behind `output`.
 
     The pixel attribution methods differentiate it w.r.t. the image. The final sigmoid or
@@ -128,15 +130,16 @@ def logits_model(graph: FlatGraph, output) -> tuple[keras.Model, str | None]:
         output: The flat-graph output tensor being explained.
 
     Returns:
-        `(model, activation)`: a Keras model from the image to the logits (sharing the
-        original layers), and `"sigmoid"`, `"softmax"` or `None`.
+        `(model, activation, source)`: a Keras model from the image to the logits
+        (sharing the original layers), and the activation and its source as
+        `keras_cxr.explain.output_head.find_logits` gives them.
 
     Raises:
         ValueError: If the model has several inputs (only the image can be attributed).
 
     Example:
         >>> graph = keras_cxr.explain.graph.flatten_model(model)
-        >>> logits, activation = keras_cxr.explain.split.logits_model(graph, graph.outputs[0])
+        >>> logits, activation, _ = keras_cxr.explain.split.logits_model(graph, graph.outputs[0])
         >>> activation
         'sigmoid'
     """
@@ -145,8 +148,8 @@ def logits_model(graph: FlatGraph, output) -> tuple[keras.Model, str | None]:
             f"The model has {len(graph.inputs)} inputs; the pixel attribution methods "
             "explain a model whose only input is the image."
         )
-    logits, activation = _logits_of(graph, output)
-    return keras.Model(graph.inputs[0], logits, name="attribution_logits"), activation
+    logits, activation, source = find_logits(graph, output)
+    return keras.Model(graph.inputs[0], logits, name="attribution_logits"), activation, source
 
 
 def _on_one_path(graph: FlatGraph, targets: list[GraphNode]) -> bool:
@@ -158,86 +161,4 @@ def _on_one_path(graph: FlatGraph, targets: list[GraphNode]) -> bool:
     return False
 
 
-def _activation_name(function) -> str | None:
-    name = getattr(function, "__name__", None)
-    return name if name in _SQUASHING else None
-
-
-def _logits_of(graph: FlatGraph, output):
-    node = graph.producer(output)
-    if node is None:
-        return output, None
-    if isinstance(node.layer, keras.layers.Activation):
-        activation = _activation_name(node.layer.activation)
-        if activation is not None:
-            return node.inputs[0], activation
-    activation = _activation_name(getattr(node.layer, "activation", None))
-    if activation is not None and len(node.inputs) == 1:
-        return WithoutActivation(node.layer)(node.inputs[0]), activation
-    return output, None
-
-
-class WithoutActivation(keras.layers.Layer):
-    """Run a layer with its activation switched off, sharing its weights (never saved).
-
-    Used for a final layer with a built-in sigmoid or softmax (`Dense(1,
-    activation="sigmoid")`), so that the head returns its logits; the wrapped layer's
-    activation is restored after every call.
-
-    Args:
-        layer: A layer with an `activation` attribute.
-
-    Returns:
-        A layer computing `layer` without its activation.
-
-    Raises:
-        Nothing: no check of its own.
-
-    Example:
-        >>> dense = keras.layers.Dense(1, activation="sigmoid")
-        >>> logits = keras_cxr.explain.split.WithoutActivation(dense)(features)
-    """
-
-    def __init__(self, layer: keras.layers.Layer) -> None:
-        super().__init__(name=f"{layer.name}_logits", dtype=layer.dtype_policy)
-        self.wrapped = layer
-
-    def call(self, inputs):
-        """The wrapped layer's `call` with a linear activation.
-
-        Args:
-            inputs: The wrapped layer's input.
-
-        Returns:
-            Its pre-activation output.
-
-        Raises:
-            Exception: Whatever the wrapped layer raises.
-
-        Example:
-            >>> logits = wrapper(features)
-        """
-        activation = self.wrapped.activation
-        self.wrapped.activation = keras.activations.linear
-        try:
-            return self.wrapped.call(inputs)
-        finally:
-            self.wrapped.activation = activation
-
-    def compute_output_shape(self, input_shape):
-        """The wrapped layer's output shape (the activation does not change it).
-
-        Args:
-            input_shape: The input shape.
-
-        Returns:
-            The output shape.
-
-        Raises:
-            Exception: Whatever the wrapped layer raises.
-
-        Example:
-            >>> wrapper.compute_output_shape((None, 8))
-            (None, 1)
-        """
-        return self.wrapped.compute_output_shape(input_shape)
+__all__ = ["SplitModel", "WithoutActivation", "logits_model", "split_model"]

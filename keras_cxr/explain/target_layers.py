@@ -14,6 +14,7 @@ import keras
 from keras_cxr._validation import check_int
 from keras_cxr.explain._inputs import output_index
 from keras_cxr.explain.graph import FlatGraph, GraphNode, flatten_model
+from keras_cxr.explain.tokens import last_attention_query
 
 LayerSpec = Any  # str | keras.layers.Layer | Sequence of those
 
@@ -231,12 +232,15 @@ def resolve_layers(graph: FlatGraph, spec: LayerSpec, output) -> list[GraphNode]
         output: The flat-graph output being explained.
 
     Returns:
-        One node per target, each with a single 4-D output.
+        One node per target, each with a single 4-D output, or a 3-D one of transformer
+        tokens: automatically the query of the last `MultiHeadAttention`
+        (`keras_cxr.explain.tokens.last_attention_query`) when the model has one after
+        its last 4-D map.
 
     Raises:
         ValueError: If a name matches nothing or several layers, a layer is not part of the
-            model, a chosen layer's output is not a 4-D feature map, or the model has no
-            spatial layer at all. The message lists the candidate layers.
+            model, a chosen layer's output is neither a 4-D feature map nor 3-D tokens, or
+            the model has no spatial layer at all. The message lists the candidate layers.
 
     Example:
         >>> graph = keras_cxr.explain.graph.flatten_model(model)
@@ -248,10 +252,15 @@ def resolve_layers(graph: FlatGraph, spec: LayerSpec, output) -> list[GraphNode]
     """
     if spec is None:
         nodes = find_last_spatial(graph, output)
+        query = last_attention_query(graph, output)
+        if query is not None and _all_feed(graph, nodes, query):
+            return [query]  # a transformer: its tokens, after the patch embedding
         if not nodes:
             raise ValueError(
                 "Found no spatial (4-D) feature map feeding the model output, so there is "
-                "nothing to explain with a class activation map. Pass `layer=` explicitly. "
+                "nothing to explain with a class activation map. Pass `layer=` explicitly "
+                "(for a transformer whose blocks are single layers, the input of its last "
+                "block, with `reshape=` if its token grid cannot be read from the model). "
                 f"Candidate layers: {_candidates(graph)}"
             )
         return nodes
@@ -284,13 +293,20 @@ def _resolve_one(graph: FlatGraph, item: Any) -> GraphNode:
             "Use a longer path."
         )
     node = matches[0]
-    if len(node.outputs) != 1 or len(node.outputs[0].shape) != 4:
+    if len(node.outputs) != 1 or len(node.outputs[0].shape) not in (3, 4):
         shape = [tuple(t.shape) for t in node.outputs]
         raise ValueError(
             f"The {described} ({node.path}) outputs {shape}, not a 4-D feature map "
-            f"(batch, height, width, channels). Candidate layers: {_candidates(graph)}"
+            f"(batch, height, width, channels) nor transformer tokens (batch, tokens, "
+            f"channels). Candidate layers: {_candidates(graph)}"
         )
     return node
+
+
+def _all_feed(graph: FlatGraph, nodes: list[GraphNode], target: GraphNode) -> bool:
+    """Whether every node's output is upstream of `target`'s (so `target` is later)."""
+    upstream = graph.ancestors(target.outputs)
+    return all(id(node.outputs[0]) in upstream for node in nodes)
 
 
 def _match_path(graph: FlatGraph, text: str) -> list[GraphNode]:

@@ -22,13 +22,23 @@ Explanation quality:
   between heatmaps and annotated regions.
 - `keras_cxr.metrics.deletion_insertion` and `keras_cxr.metrics.average_drop_increase`:
   faithfulness, probed through a `predict_fn` (below).
+- `keras_cxr.metrics.relevance_in_mask`: Quantus's localisation metrics (relevance mass and
+  rank accuracy, attribution localisation, top-k intersection, the AUC of a map against
+  its mask).
+- `keras_cxr.metrics.relevance_complexity`: sparseness (Gini), complexity (entropy) and
+  effective complexity of a map.
+- `keras_cxr.metrics.explanation_sensitivity`: max- and avg-sensitivity and the local
+  Lipschitz estimate of an explainer under noise.
+- `keras_cxr.metrics.explanation_intervals`: `per_image_interval`, a patient-level
+  bootstrap interval of any of them, from their `per_image=True` values.
 - `keras_cxr.metrics.model_randomization` and `keras_cxr.metrics.data_randomization`: the
   sanity checks of Adebayo et al., with the measures of `keras_cxr.metrics.similarity`
   (Spearman rank correlation, SSIM).
 
 Functions that take heatmaps accept a NumPy array of shape (N, H, W) or any object with a
 `.heatmaps` attribute, so this package does not depend on the explainer. Only
-`randomize_model`, `model_randomization_test` and `mc_dropout_predict` use Keras.
+`randomize_model`, `model_randomization_test` and `mc_dropout_predict` use Keras; the
+sensitivity metrics call an explainer that they are given.
 
 The `predict_fn` contract. The faithfulness metrics see the model only through
 `predict_fn`, any callable mapping a float32 batch of shape (B, H, W, C) to scores of shape
@@ -54,6 +64,12 @@ from keras_cxr.metrics.deletion_insertion import (
     insertion_auc,
     insertion_curve,
 )
+from keras_cxr.metrics.explanation_intervals import per_image_interval
+from keras_cxr.metrics.explanation_sensitivity import (
+    avg_sensitivity,
+    local_lipschitz_estimate,
+    max_sensitivity,
+)
 from keras_cxr.metrics.localization import energy_in_mask, pointing_game, top_k_iou
 from keras_cxr.metrics.model_randomization import model_randomization_test, randomize_model
 from keras_cxr.metrics.multiclass import (
@@ -64,6 +80,14 @@ from keras_cxr.metrics.multiclass import (
 )
 from keras_cxr.metrics.multiclass_bootstrap import multiclass_intervals
 from keras_cxr.metrics.operating_point import OperatingPoint, parse_operating_point
+from keras_cxr.metrics.relevance_complexity import complexity, effective_complexity, sparseness
+from keras_cxr.metrics.relevance_in_mask import (
+    attribution_localisation,
+    auc,
+    relevance_mass_accuracy,
+    relevance_rank_accuracy,
+    top_k_intersection,
+)
 from keras_cxr.metrics.report import classification_intervals, classification_report
 from keras_cxr.metrics.roc import roc_auc, roc_curve
 from keras_cxr.metrics.similarity import spearman_rank_correlation, ssim
@@ -74,22 +98,29 @@ from keras_cxr.metrics.uncertainty import mc_dropout_predict
 __all__ = [
     "Interval",
     "OperatingPoint",
+    "attribution_localisation",
+    "auc",
     "average_drop",
     "average_increase",
+    "avg_sensitivity",
     "bootstrap_intervals",
     "brier_score",
     "classification_intervals",
     "classification_report",
+    "complexity",
     "confusion_matrix",
     "curve_auc",
     "deletion_auc",
     "deletion_curve",
+    "effective_complexity",
     "energy_in_mask",
     "expected_calibration_error",
     "fit_temperature",
     "insertion_auc",
     "insertion_curve",
     "label_randomization",
+    "local_lipschitz_estimate",
+    "max_sensitivity",
     "mc_dropout_predict",
     "model_randomization_test",
     "multiclass_confusion_matrix",
@@ -99,17 +130,22 @@ __all__ = [
     "npv",
     "pairwise_report",
     "parse_operating_point",
+    "per_image_interval",
     "pointing_game",
     "ppv",
     "randomize_model",
+    "relevance_mass_accuracy",
+    "relevance_rank_accuracy",
     "reliability_curve",
     "roc_auc",
     "roc_curve",
     "select_threshold",
     "sensitivity",
+    "sparseness",
     "spearman_rank_correlation",
     "specificity",
     "ssim",
+    "top_k_intersection",
     "top_k_iou",
     "top_label_calibration_error",
 ]

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import weakref
 import zipfile
+from typing import Any
 
 import keras
+
+# The keras_cxr metadata (threshold, temperature, class names) of each model that
+# `load_model` read from a file, so that whichever explainer is given the model object
+# finds what the file stores (`file_metadata`).
+_FILE_METADATA: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class ModelFileError(ValueError):
@@ -17,7 +25,10 @@ def load_model(path: str | os.PathLike, safe_mode: bool = True, compile: bool = 
 
     keras_cxr models need no `custom_objects`: importing keras_cxr registers them. This
     wrapper only checks the file first and rewords Keras's low-level errors (a truncated
-    zip reads "File is not a zip file"). The file is only ever read.
+    zip reads "File is not a zip file"). The file is only ever read. The file's keras_cxr
+    metadata stays with the model object (`file_metadata`), so that
+    `keras_cxr.explain.BatchExplainer(load_model(path))` decides at the stored threshold
+    and temperature, as `BatchExplainer(path)` does.
 
     Args:
         path: Path to a `.keras` file.
@@ -47,7 +58,7 @@ def load_model(path: str | os.PathLike, safe_mode: bool = True, compile: bool = 
             "in another format. Save it again with `model.save('model.keras')`."
         )
     try:
-        return keras.models.load_model(path, safe_mode=safe_mode, compile=compile)
+        model = keras.models.load_model(path, safe_mode=safe_mode, compile=compile)
     except (zipfile.BadZipFile, EOFError, OSError) as error:
         raise ModelFileError(
             f"The model file {path!r} is damaged and could not be read ({error}). "
@@ -61,3 +72,33 @@ def load_model(path: str | os.PathLike, safe_mode: bool = True, compile: bool = 
                 "layers, or pass `safe_mode=False` only if you trust the file's author."
             ) from error
         raise
+
+    from keras_cxr.models.metadata import read_metadata  # it imports this module
+
+    with contextlib.suppress(ModelFileError, OSError):  # unreadable metadata: none known
+        _FILE_METADATA[model] = {**read_metadata(path), "path": path}
+    return model
+
+
+def file_metadata(model: Any) -> dict[str, Any]:
+    """The keras_cxr metadata of the file `model` was loaded from by `load_model`.
+
+    Args:
+        model: A model object.
+
+    Returns:
+        The metadata dict with the file's `"path"` added (a copy); `{}` for a model that
+        `load_model` did not load (built in memory, or loaded by `keras.models.load_model`).
+
+    Raises:
+        Nothing: an unknown object gives `{}`.
+
+    Example:
+        >>> model = keras_cxr.load_model("runs/demo/model.keras")
+        >>> keras_cxr.models.loading.file_metadata(model)["threshold"]
+        0.5123
+    """
+    try:
+        return dict(_FILE_METADATA.get(model, {}))
+    except TypeError:  # not weakly referenceable, or unhashable: never registered
+        return {}

@@ -23,7 +23,7 @@ from keras_cxr.data.prefetch import prefetch_batches
 from keras_cxr.data.sources import ImageSource, find_images
 from keras_cxr.explain.batch_explainer import BatchExplainer
 from keras_cxr.scale.results_table import resolve_format
-from keras_cxr.scale.run_folder import RunSettings, open_run
+from keras_cxr.scale.run_folder import RunSettings, open_run, resolve_save
 from keras_cxr.scale.run_manifest import check_output
 from keras_cxr.scale.shard_loop import ExplainedBatch, write_run
 from keras_cxr.scale.shard_writer import DEFAULT_HEATMAP_SIZE, SAVE_OPTIONS
@@ -43,7 +43,7 @@ def explain_folder(
     method: str | None = None,
     layer: Any = None,
     threshold: float | None = None,
-    save: str = "heatmaps",
+    save: str | None = None,
     heatmap_size: int | None = DEFAULT_HEATMAP_SIZE,
     batch_size: int = 16,
     resume: bool = False,
@@ -53,6 +53,7 @@ def explain_folder(
     prefetch: int = 2,
     progress: bool = True,
     all_classes: bool = False,
+    retry_skipped: bool = False,
 ) -> ExplainFolderSummary:
     """Predicts and explains every image of an archive, writing a table shard by shard.
 
@@ -80,8 +81,11 @@ def explain_folder(
     most the shard in progress. `out/manifest.json`, written first, names the model (by
     `keras_cxr.models.model_fingerprint`), the method, layers, threshold and `save`; with
     `resume=True` a run continues where it stopped, skipping every image already in it
-    (explained or skipped), and only with the same model and settings. Without `resume`,
-    `out` must be new or empty: nothing is ever overwritten.
+    (explained or skipped; with `retry_skipped`, the skipped ones are tried again), and
+    only with the same model and settings. Without `resume`, `out` must be new or empty:
+    nothing is ever overwritten. Every commit is fsynced (`keras_cxr.atomic`), so after
+    a power loss a part is whole or absent. A read that fails with an I/O error is
+    retried a few times, then left pending (in no table) for the next resumed call.
 
     Args:
         model: A `.keras` file, a `keras.Model` or a ready `keras_cxr.explain.BatchExplainer`
@@ -91,7 +95,8 @@ def explain_folder(
         method: A CAM method of `keras_cxr.explain.METHODS`. Defaults to None: "gradcam".
         layer: Target layers; None (default) picks one per branch.
         threshold: Decision threshold; None (default) uses the model file's, else 0.5.
-        save: `"heatmaps"` (default), `"overlays"`, `"both"` or `"none"` (table only).
+        save: `"heatmaps"`, `"overlays"`, `"both"` or `"none"` (table only). Defaults to
+            None: a resumed run's own, else `"heatmaps"` (as `keras-cxr explain`).
         heatmap_size: Longest side of the stored heatmaps, at most the input's; None keeps
             the input size. Defaults to 56 (a CAM of a 224-px input is 7×7 to 28×28).
         batch_size: Images per batch. Defaults to 16.
@@ -106,6 +111,9 @@ def explain_folder(
             heatmap shards hold `"heatmap@<class>"` maps, the table their statistics
             (`<class>/...` columns) and, with overlays, `overlay@<class>` files named
             `<stem>-<hash>-<class>.png`. Defaults to False.
+        retry_skipped: With `resume`, explain again the files earlier calls skipped;
+            `keras_cxr.scale.read_skipped` then lists each file once, with its latest
+            reason, and none that got explained. Defaults to False.
 
     Returns:
         A `keras_cxr.scale.ExplainFolderSummary`.
@@ -129,7 +137,7 @@ def explain_folder(
         >>> table["path"][0], table["probability"][0], table["fused/lung_share"][0]
     """
     started = time.perf_counter()
-    if save not in SAVE_OPTIONS:
+    if save is not None and save not in SAVE_OPTIONS:
         raise invalid_value("save", f"one of {list(SAVE_OPTIONS)}", save)
     batch_size = check_int("batch_size", batch_size)
     shard_size = check_int("shard_size", shard_size)
@@ -138,16 +146,17 @@ def explain_folder(
     check_int("prefetch", prefetch, minimum=0)
     if workers is not None:
         check_int("workers", workers)
-    settings = RunSettings(save, resolve_format(table_format), heatmap_size, shard_size)
+    table_format = resolve_format(table_format)
     images = find_images(sources)
     existing = check_output(out, resume)
+    settings = RunSettings(resolve_save(save, existing), table_format, heatmap_size, shard_size)
     explainer = _explainer(model, method, layer, threshold, batch_size, all_classes)
 
     def batches_of(pending: list[ImageSource]):
         batches = _explained_batches(explainer, pending, batch_size, workers, prefetch)
         return contextlib.nullcontext(batches)
 
-    run = open_run(out, explainer, images, existing, settings)
+    run = open_run(out, explainer, images, existing, settings, retry_skipped)
     return write_run(run, batches_of, progress=progress, started=started)
 
 
@@ -165,7 +174,7 @@ def _explained_batches(
 
     for batch in prefetch_batches(pending, read, batch_size, workers=workers, prefetch=prefetch):
         if not batch.items:
-            yield ExplainedBatch(None, None, batch.skipped)
+            yield ExplainedBatch(None, None, batch.skipped, batch.pending)
             continue
         images = np.stack(batch.images)
         outputs = explainer(
@@ -175,7 +184,7 @@ def _explained_batches(
                 "label": np.asarray([s.label for s in batch.items], dtype=str),
             }
         )
-        yield ExplainedBatch(outputs, images, batch.skipped)
+        yield ExplainedBatch(outputs, images, batch.skipped, batch.pending)
 
 
 def _explainer(

@@ -31,7 +31,7 @@ from keras_cxr.explain.batch_explainer import OUTPUT_KEYS, BatchExplainer
 from keras_cxr.scale.explain_folder import DEFAULT_SHARD_SIZE
 from keras_cxr.scale.ray_stages import ExplainActor, decode_batch
 from keras_cxr.scale.results_table import resolve_format
-from keras_cxr.scale.run_folder import RunSettings, open_run
+from keras_cxr.scale.run_folder import RunSettings, open_run, resolve_save
 from keras_cxr.scale.run_manifest import check_output
 from keras_cxr.scale.shard_loop import ExplainedBatch, write_run
 from keras_cxr.scale.shard_writer import DEFAULT_HEATMAP_SIZE, SAVE_OPTIONS, STATISTICS_PREFIX
@@ -53,7 +53,7 @@ def explain_dataset(
     method: str | None = None,
     layer: Any = None,
     threshold: float | None = None,
-    save: str = "heatmaps",
+    save: str | None = None,
     heatmap_size: int | None = DEFAULT_HEATMAP_SIZE,
     resume: bool = False,
     shard_size: int = DEFAULT_SHARD_SIZE,
@@ -61,6 +61,7 @@ def explain_dataset(
     progress: bool = True,
     ray_address: str | None = None,
     ray_remote_args: dict[str, Any] | None = None,
+    retry_skipped: bool = False,
 ) -> ExplainFolderSummary:
     """`keras_cxr.explain_folder` on a Ray cluster: the same run folder, explained by actors.
 
@@ -95,7 +96,8 @@ def explain_dataset(
         layer: Target layers; None (default) picks one per branch. The driver resolves
             them to layer paths, which the actors receive.
         threshold: Decision threshold; None (default) uses the model file's, else 0.5.
-        save: `"heatmaps"` (default), `"overlays"`, `"both"` or `"none"` (table only).
+        save: `"heatmaps"`, `"overlays"`, `"both"` or `"none"` (table only). Defaults to
+            None: a resumed run's own, else `"heatmaps"`.
         heatmap_size: Longest side of the stored heatmaps, as in `explain_folder`.
             Defaults to 56; None keeps the input size.
         resume: Continue the run in `out`. Defaults to False.
@@ -106,6 +108,8 @@ def explain_dataset(
             (`"auto"`, `"ray://head:10001"`); None (default) starts a local one.
         ray_remote_args: Resources of each actor, as `map_batches` takes them, e.g.
             `{"num_gpus": 1}` or `{"num_cpus": 4}`. Defaults to None: Ray's defaults.
+        retry_skipped: With `resume`, explain again the files earlier calls skipped.
+            Defaults to False.
 
     Returns:
         A `keras_cxr.scale.ExplainFolderSummary`; its `explaining_seconds` include the
@@ -133,7 +137,7 @@ def explain_dataset(
     """
     started = time.perf_counter()
     model_path = _model_path(model)
-    if save not in SAVE_OPTIONS:
+    if save is not None and save not in SAVE_OPTIONS:
         raise invalid_value("save", f"one of {list(SAVE_OPTIONS)}", save)
     concurrency = check_int("concurrency", concurrency)
     batch_size = check_int("batch_size", batch_size)
@@ -143,9 +147,10 @@ def explain_dataset(
     if ray_remote_args is not None and not isinstance(ray_remote_args, dict):
         raise invalid_value("ray_remote_args", "a dict or None", ray_remote_args)
     ray = _import_ray()
-    settings = RunSettings(save, resolve_format(table_format), heatmap_size, shard_size)
+    table_format = resolve_format(table_format)
     images = find_images(sources)
     existing = check_output(out, resume)
+    settings = RunSettings(resolve_save(save, existing), table_format, heatmap_size, shard_size)
     explainer = BatchExplainer(
         model_path, method or "gradcam", layer, threshold=threshold, warm_up=False
     )
@@ -157,7 +162,7 @@ def explain_dataset(
                 ray,
                 explainer,
                 pending,
-                save,
+                settings.save,
                 batch_size,
                 concurrency,
                 ray_remote_args or {},
@@ -165,7 +170,7 @@ def explain_dataset(
             )
             yield (_as_explained(batch, explainer) for batch in batches)
 
-    run = open_run(out, explainer, images, existing, settings)
+    run = open_run(out, explainer, images, existing, settings, retry_skipped)
     return write_run(run, batches_of, progress=progress, started=started)
 
 
@@ -258,17 +263,23 @@ def _explained_batches(
 
 
 def _as_explained(batch: dict[str, np.ndarray], explainer: BatchExplainer) -> ExplainedBatch:
-    """An actor's answer as the shard loop takes it: rows that failed become skipped files."""
+    """An actor's answer as the shard loop takes it: rows that failed become skipped files,
+    or pending ones after persistent I/O errors."""
     decoded = np.asarray(batch["reason"]) == ""
+    pending = np.asarray(batch.get("pending", np.zeros(len(decoded), bool)), dtype=bool)
     paths, labels, reasons = (np.asarray(batch[key]) for key in ("path", "label", "reason"))
-    skipped = [
-        (ImageSource(Path(str(paths[row])), str(labels[row])), str(reasons[row]))
-        for row in np.flatnonzero(~decoded)
-    ]
+
+    def failed(rows: np.ndarray) -> list[tuple[ImageSource, str]]:
+        return [
+            (ImageSource(Path(str(paths[row])), str(labels[row])), str(reasons[row]))
+            for row in np.flatnonzero(rows)
+        ]
+
+    skipped, left = failed(~decoded & ~pending), failed(~decoded & pending)
     if not decoded.any():
-        return ExplainedBatch(None, None, skipped)
+        return ExplainedBatch(None, None, skipped, left)
     keys = ["path", "label", *OUTPUT_KEYS[:-1], *explainer.heatmap_keys]
     keys += [key for key in batch if key.startswith(STATISTICS_PREFIX)]
     outputs = {key: np.asarray(batch[key])[decoded] for key in keys}
     images = batch["image"][decoded] if "image" in batch else None
-    return ExplainedBatch(outputs, images, skipped)
+    return ExplainedBatch(outputs, images, skipped, left)

@@ -12,7 +12,7 @@ import numpy as np
 
 from keras_cxr import __version__
 from keras_cxr.data.images import MIN_IMAGE_SIDE, read_image
-from keras_cxr.data.prefetch import failure_reason
+from keras_cxr.data.prefetch import read_with_retry
 from keras_cxr.explain.batch_explainer import BatchExplainer
 from keras_cxr.scale.shard_writer import STATISTICS_PREFIX, map_statistics, stored_size
 
@@ -31,7 +31,9 @@ def decode_batch(
 
     Returns:
         `batch` with `"image"`: uint8 `(n, height, width, channels)` (blank for a file
-        that failed) and `"reason"`: why each file failed, `""` where it decoded.
+        that failed), `"reason"`: why each file failed, `""` where it decoded, and
+        `"pending"`: True where the read kept failing with I/O errors
+        (`keras_cxr.data.prefetch.read_with_retry`), to be tried by a resumed run.
 
     Raises:
         Nothing: a file that cannot be read is a row with a reason, never an error.
@@ -44,15 +46,23 @@ def decode_batch(
     """
     channels = 1 if color_mode == "grayscale" else 3
     images = np.zeros((len(batch["path"]), *image_size, channels), np.uint8)
-    reasons = []
+    reasons, pending = [], []
+
+    def read(path) -> np.ndarray:
+        return read_image(str(path), color_mode, image_size, MIN_IMAGE_SIDE)
+
     for row, path in enumerate(batch["path"]):
-        try:
-            image = read_image(str(path), color_mode, image_size, MIN_IMAGE_SIDE)
-            images[row] = image.reshape(images.shape[1:])
-            reasons.append("")
-        except Exception as error:  # one bad file must not stop the stream
-            reasons.append(failure_reason(error))
-    return {**batch, "image": images, "reason": np.asarray(reasons, dtype=str)}
+        outcome = read_with_retry(read, path)
+        if outcome.image is not None:
+            images[row] = outcome.image.reshape(images.shape[1:])
+        reasons.append(outcome.reason or "")
+        pending.append(outcome.pending)
+    return {
+        **batch,
+        "image": images,
+        "reason": np.asarray(reasons, dtype=str),
+        "pending": np.asarray(pending, dtype=bool),
+    }
 
 
 class ExplainActor:
@@ -148,6 +158,7 @@ def explain_rows(
     """
     decoded = np.asarray(batch["reason"]) == ""
     answer = {key: np.asarray(batch[key]) for key in ("path", "label", "reason")}
+    answer["pending"] = np.asarray(batch.get("pending", np.zeros(len(decoded), bool)))
     if keep_images:
         answer["image"] = np.asarray(batch["image"])
     count = len(decoded)

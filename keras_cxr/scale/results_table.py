@@ -12,11 +12,13 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from keras_cxr._validation import invalid_value
 from keras_cxr.atomic import atomic_write
+from keras_cxr.scale.run_manifest import read_manifest
 
 RESULTS_FOLDER = "results"
 SKIPPED_FOLDER = "skipped"
@@ -151,11 +153,29 @@ def write_part(path: str | os.PathLike, columns: Mapping[str, Sequence], table_f
     return atomic_write(path, lambda p: _write_csv(p, columns))
 
 
-def read_parts(folder: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Reads every part of a folder back into one table, parts in order.
+class PartMismatchError(ValueError):
+    """A table part that does not belong to its run: other columns, or torn rows.
+
+    Example:
+        >>> keras_cxr.scale.read_results("explained")
+        Traceback (most recent call last):
+        keras_cxr.scale.results_table.PartMismatchError: 'explained/results/part-00003.csv' ...
+    """
+
+
+def read_parts(
+    folder: str | os.PathLike, columns: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
+    """Reads every part of a folder back into one table, parts in order, checking each.
+
+    Every part must hold the same columns: `columns` when given (the run's manifest
+    lists them), else those of the first part; and every CSV row as many cells as the
+    header names. A part that fails is refused by name rather than mixed in.
 
     Args:
         folder: A `results/` or `skipped/` folder.
+        columns: The columns every part must hold, in any order. Defaults to None:
+            those of the first part.
 
     Returns:
         Column name → NumPy array (text as `str`, `decision` as int64, the rest float32);
@@ -163,15 +183,28 @@ def read_parts(folder: str | os.PathLike) -> dict[str, np.ndarray]:
 
     Raises:
         ImportError: For Parquet parts without pyarrow, saying how to install it.
+        PartMismatchError: A part with other columns, or a torn CSV row.
 
     Example:
         >>> table = keras_cxr.scale.results_table.read_parts("explained/results")
         >>> table["path"][0], table["probability"][0]
     """
-    tables = [read_part(path) for path in part_files(folder)]
+    paths = part_files(folder)
+    tables = [_read_part(path) for path in paths]
     if not tables:
         return {}
-    return {name: np.concatenate([table[name] for table in tables]) for name in tables[0]}
+    expected = set(tables[0] if columns is None else columns)
+    for path, table in zip(paths, tables):
+        if set(table) != expected:
+            missing, extra = sorted(expected - set(table)), sorted(set(table) - expected)
+            raise PartMismatchError(
+                f"{str(path)!r} does not hold the run's columns (missing {missing}, extra "
+                f"{extra}): it was written by another run or keras_cxr version. Move it "
+                "out of the folder, or explain into a new one."
+            )
+    return {
+        name: np.concatenate([_typed(name, table[name]) for table in tables]) for name in tables[0]
+    }
 
 
 def read_part(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -211,17 +244,41 @@ def read_results(out: str | os.PathLike) -> dict[str, np.ndarray]:
         >>> worst = np.argsort(table["fused/lung_share"])[:10]  # maps mostly off the lungs
         >>> table["path"][worst]
     """
-    return read_parts(Path(out) / RESULTS_FOLDER)
+    return read_parts(Path(out) / RESULTS_FOLDER, manifest_columns(out))
+
+
+def manifest_columns(out: str | os.PathLike) -> list[str] | None:
+    """The results columns the run's manifest lists, or None (no manifest, or an old one).
+
+    Args:
+        out: The run folder.
+
+    Returns:
+        The column names, or None.
+
+    Raises:
+        Nothing: an unreadable manifest gives None.
+
+    Example:
+        >>> keras_cxr.scale.results_table.manifest_columns("explained")[:2]
+        ['path', 'label']
+    """
+    manifest: dict[str, Any] = read_manifest(out) or {}
+    columns = manifest.get("columns")
+    return list(columns) if isinstance(columns, list) else None
 
 
 def read_skipped(out: str | os.PathLike) -> dict[str, np.ndarray]:
     """The files of an explained archive that could not be decoded, with the reason.
 
+    A file retried by a resumed run (`retry_skipped=True`) is listed once, with its
+    latest reason, and not at all once it was explained.
+
     Args:
         out: The output folder of `keras_cxr.explain_folder`.
 
     Returns:
-        `"path"`, `"label"` and `"reason"` → str arrays; `{}` when nothing was skipped.
+        `"path"`, `"label"` and `"reason"` → str arrays; `{}` when nothing is skipped.
 
     Raises:
         Nothing of its own: the skipped parts are CSV.
@@ -230,7 +287,16 @@ def read_skipped(out: str | os.PathLike) -> dict[str, np.ndarray]:
         >>> keras_cxr.scale.read_skipped("explained")["reason"][0]
         "Cannot decode '/data/x.jpeg': it is not a readable JPEG or PNG file ..."
     """
-    return read_parts(Path(out) / SKIPPED_FOLDER)
+    skipped = read_parts(Path(out) / SKIPPED_FOLDER)
+    if not skipped:
+        return skipped
+    explained = set(read_results(out).get("path", ()))
+    latest = {path: row for row, path in enumerate(skipped["path"])}
+    keep = [row for path, row in latest.items() if path not in explained]
+    if len(keep) == len(skipped["path"]):
+        return skipped
+    keep.sort()
+    return {name: column[keep] for name, column in skipped.items()} if keep else {}
 
 
 def _typed(name: str, values) -> np.ndarray:
@@ -268,5 +334,12 @@ def _read_part(path: Path) -> dict[str, list]:
         return pq.read_table(path).to_pydict()
     with open(path, newline="", encoding="utf-8") as file:
         rows = list(csv.reader(file))
+    if not rows:
+        raise PartMismatchError(f"{str(path)!r} is empty: not a whole part (no header).")
     names, body = rows[0], rows[1:]
+    for number, row in enumerate(body, start=2):
+        if len(row) != len(names):
+            raise PartMismatchError(
+                f"{str(path)!r} is torn: line {number} has {len(row)} of {len(names)} cells."
+            )
     return {name: [row[index] for row in body] for index, name in enumerate(names)}

@@ -21,16 +21,18 @@ from keras_cxr.scale.heatmap_shards import heatmap_shards
 from keras_cxr.scale.results_table import (
     RESULTS_FOLDER,
     SKIPPED_FOLDER,
+    manifest_columns,
     part_files,
     part_numbers,
     read_parts,
     resolve_format,
 )
 from keras_cxr.scale.run_manifest import start_run
-from keras_cxr.scale.shard_writer import OVERLAYS_FOLDER, remove_incomplete
+from keras_cxr.scale.shard_writer import OVERLAYS_FOLDER, remove_incomplete, result_columns
 from keras_cxr.scale.summary import ExplainFolderSummary, ShardCounts
 
 __all__ = [
+    "DEFAULT_SAVE",
     "OpenRun",
     "RunSettings",
     "done_paths",
@@ -38,8 +40,43 @@ __all__ = [
     "next_shard",
     "open_run",
     "pending_images",
+    "resolve_save",
     "run_summary",
 ]
+
+#: What a new run keeps besides its table when `save` is not given, in Python and on the
+#: command line alike: compact heatmap shards (overlays cost a PNG per image).
+DEFAULT_SAVE = "heatmaps"
+
+
+def resolve_save(save: str | None, existing: dict[str, Any] | None) -> str:
+    """What a run saves: `save` when given, else the resumed run's own, else `DEFAULT_SAVE`.
+
+    So a run started from the command line and resumed from Python (or the other way
+    round) without naming `save` continues as it began instead of being refused.
+
+    Args:
+        save: One of `keras_cxr.scale.SAVE_OPTIONS`, or None.
+        existing: The manifest of the run being resumed, or None.
+
+    Returns:
+        One of `keras_cxr.scale.SAVE_OPTIONS`.
+
+    Raises:
+        ValueError: `save` is not None and not one of the options.
+
+    Example:
+        >>> keras_cxr.scale.run_folder.resolve_save(None, {"save": "overlays"})
+        'overlays'
+    """
+    from keras_cxr._validation import invalid_value
+    from keras_cxr.scale.shard_writer import SAVE_OPTIONS
+
+    if save is None:
+        save = existing.get("save", DEFAULT_SAVE) if existing else DEFAULT_SAVE
+    if save not in SAVE_OPTIONS:
+        raise invalid_value("save", f"one of {list(SAVE_OPTIONS)}", save)
+    return save
 
 
 class RunSettings(NamedTuple):
@@ -117,8 +154,8 @@ def manifest_of(
         "heatmap_size": heatmap_size,
         "table_format": table_format,
         "keras_cxr_version": __version__,
-        # Only runs with per-class maps record it, so older manifests still match.
-        **({"all_classes": True} if getattr(explainer, "all_classes", False) else {}),
+        "all_classes": bool(getattr(explainer, "all_classes", False)),
+        "columns": result_columns(explainer.heatmap_keys, save),
     }
 
 
@@ -128,6 +165,7 @@ def open_run(
     images: Sequence[ImageSource],
     existing: dict[str, Any] | None,
     settings: RunSettings,
+    retry_skipped: bool = False,
 ) -> OpenRun:
     """Starts or resumes the run in `out`: its manifest, and the images still to explain.
 
@@ -141,6 +179,9 @@ def open_run(
         images: Every image of the run, as `keras_cxr.data.find_images` lists them.
         existing: `check_output`'s answer: the manifest of the run being resumed, or None.
         settings: What the run keeps and how it cuts it.
+        retry_skipped: Also count the files an earlier call skipped as pending (their
+            reason may have been fixed: a file re-exported, a larger budget). Defaults
+            to False.
 
     Returns:
         An `OpenRun`: among others the run's manifest (a resumed run keeps its table
@@ -161,39 +202,47 @@ def open_run(
     resolve_format(manifest["table_format"])  # a resumed Parquet run still needs pyarrow
     if existing is not None:
         remove_incomplete(out)
-    pending = pending_images(out, images)
+    pending = pending_images(out, images, retry_skipped)
     resumed = len(images) - len(pending)
     return OpenRun(Path(out), explainer, settings, manifest, pending, resumed)
 
 
-def done_paths(out: str | os.PathLike) -> set[str]:
+def done_paths(out: str | os.PathLike, include_skipped: bool = True) -> set[str]:
     """Paths already in a complete shard of the run, explained or skipped.
 
     Args:
         out: The run folder.
+        include_skipped: Count the skipped files as done. Defaults to True.
 
     Returns:
         The paths, as the tables hold them.
 
     Raises:
-        Nothing of its own: a folder without parts gives an empty set.
+        keras_cxr.scale.results_table.PartMismatchError: A results part that is not the
+            run's (see `keras_cxr.scale.results_table.read_parts`).
 
     Example:
         >>> len(keras_cxr.scale.run_folder.done_paths("explained"))
         41
     """
-    done: set[str] = set()
-    for folder in (RESULTS_FOLDER, SKIPPED_FOLDER):
-        done.update(str(path) for path in read_parts(Path(out) / folder).get("path", ()))
+    done = {
+        str(path)
+        for path in read_parts(Path(out) / RESULTS_FOLDER, manifest_columns(out)).get("path", ())
+    }
+    if include_skipped:
+        done.update(str(path) for path in read_parts(Path(out) / SKIPPED_FOLDER).get("path", ()))
     return done
 
 
-def pending_images(out: str | os.PathLike, images: Sequence[ImageSource]) -> list[ImageSource]:
+def pending_images(
+    out: str | os.PathLike, images: Sequence[ImageSource], retry_skipped: bool = False
+) -> list[ImageSource]:
     """The images of `images` that no complete shard of the run in `out` holds, in order.
 
     Args:
         out: The run folder.
         images: Every image of the run, as `keras_cxr.data.find_images` lists them.
+        retry_skipped: Count skipped files as pending too. Defaults to False.
 
     Returns:
         Those still to explain.
@@ -205,7 +254,7 @@ def pending_images(out: str | os.PathLike, images: Sequence[ImageSource]) -> lis
         >>> keras_cxr.scale.run_folder.pending_images("explained", find_images("archive"))
         []
     """
-    done = done_paths(out)
+    done = done_paths(out, include_skipped=not retry_skipped)
     return [image for image in images if str(image.path) not in done]
 
 
@@ -276,4 +325,5 @@ def run_summary(
         skipped_files=part_files(out / SKIPPED_FOLDER),
         heatmaps=heatmap_shards(out),
         overlays=out / OVERLAYS_FOLDER if save in ("overlays", "both") else None,
+        pending=counts.pending,
     )

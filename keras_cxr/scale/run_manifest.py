@@ -2,7 +2,9 @@
 
 `manifest.json` is the first file written into the output folder. It names the model (by
 `keras_cxr.models.model_fingerprint`, so a copy of the file is the same model and a
-retrained one is not), the method, target layers, score, threshold and what is saved.
+retrained one is not), the method, target layers, score, threshold, temperature, class
+names, what is saved and at which size, the keras_cxr version, and the table's columns:
+everything that changes a row.
 Only a folder with a manifest is a run: a folder holding anything else is never written
 into, a run is only continued with `resume=True`, and only by the same model and
 settings, so one table never mixes two models' answers.
@@ -21,16 +23,24 @@ from keras_cxr.atomic import atomic_write_json
 MANIFEST_FILE = "manifest.json"
 #: The `kind` of an explained-archive manifest, telling it from other tools' manifests.
 KIND = "keras_cxr.explain_folder"
-#: Manifest fields that must match for a run to be resumed.
+#: Manifest fields that must match for a run to be resumed: everything that changes a row.
 IDENTITY_FIELDS = (
     "model_fingerprint",
     "method",
     "target_layers",
     "score",
     "threshold",
+    "temperature",
+    "class_names",
+    "all_classes",
+    "image_size",
+    "color_mode",
     "save",
     "heatmap_size",
+    "keras_cxr_version",
 )
+# What a manifest written before a field existed meant by its absence.
+_ABSENT_MEANS = {"all_classes": False}
 
 
 class OutputExistsError(FileExistsError):
@@ -144,16 +154,21 @@ def start_run(
     """
     out = Path(out)
     if existing is not None:
+
+        def value(of: dict[str, Any], field: str) -> Any:
+            return of.get(field, _ABSENT_MEANS.get(field))
+
         differences = [
-            f"{field} {existing.get(field)!r} there, {manifest.get(field)!r} now"
+            f"{field} {value(existing, field)!r} there, {value(manifest, field)!r} now"
             for field in IDENTITY_FIELDS
-            if _comparable(existing.get(field)) != _comparable(manifest.get(field))
+            if _comparable(value(existing, field)) != _comparable(value(manifest, field))
         ]
         if differences:
             raise RunMismatchError(
                 f"{str(out)!r} was explained by another model or with other settings "
                 f"({'; '.join(differences)}), so resuming would mix two runs in one table. "
-                "Resume with the same model and options, or pick a new output folder."
+                "Resume with the same model, options and keras_cxr version, or pick a new "
+                "output folder."
             )
         return existing
     out.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ resumed by the other.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -40,12 +41,15 @@ class ExplainedBatch:
         images: The explained images at the model's input size (for overlays), or None
             when no overlay is saved.
         skipped: `(source, reason)` of each file that could not be decoded.
+        pending: `(source, reason)` of each file whose read kept failing with I/O errors
+            (`keras_cxr.data.prefetch.read_with_retry`): written nowhere, so that a
+            resumed run tries it again.
 
     Args:
-        outputs, images, skipped: As above.
+        outputs, images, skipped, pending: As above.
 
     Returns:
-        The frozen record; `len(batch)` counts its files, explained or skipped.
+        The frozen record; `len(batch)` counts its files, explained, skipped or pending.
 
     Raises:
         Nothing: a plain record.
@@ -59,10 +63,11 @@ class ExplainedBatch:
     outputs: dict[str, Any] | None
     images: np.ndarray | None = None
     skipped: Sequence[tuple[ImageSource, str]] = field(default_factory=tuple)
+    pending: Sequence[tuple[ImageSource, str]] = field(default_factory=tuple)
 
     def __len__(self) -> int:
         explained = 0 if self.outputs is None else len(self.outputs["path"])
-        return explained + len(self.skipped)
+        return explained + len(self.skipped) + len(self.pending)
 
 
 def write_shards(
@@ -99,6 +104,9 @@ def write_shards(
     Raises:
         OSError: A shard cannot be written (the shards committed before it stay).
 
+    Warns:
+        RuntimeWarning: Files were left pending after I/O errors (naming a few).
+
     Example:
         >>> counts = keras_cxr.scale.shard_loop.write_shards(
         ...     batches, "explained", explainer, manifest, shard_size=256, total=1000
@@ -119,7 +127,8 @@ def write_shards(
             manifest["heatmap_size"],
         )
 
-    explained = skipped = 0
+    explained = skipped = pending = 0
+    left_pending: list[tuple[ImageSource, str]] = []
     first_batch = None
     writer = new_shard(next_shard(out))
     with tqdm(total=total, desc="explaining", unit="img", disable=not progress) as bar:
@@ -127,17 +136,27 @@ def write_shards(
             first_batch = first_batch or time.perf_counter()
             writer.add_skipped(batch.skipped)
             skipped += len(batch.skipped)
+            pending += len(batch.pending)
+            left_pending.extend(batch.pending[: 3 - len(left_pending)])
             if batch.outputs is not None:
                 writer.add(batch.outputs, batch.images)
                 explained += len(batch.outputs["path"])
             bar.update(len(batch))
-            bar.set_postfix(skipped=skipped, refresh=False)
+            bar.set_postfix(skipped=skipped, pending=pending, refresh=False)
             if len(writer) >= shard_size:
                 writer.commit()
                 writer = new_shard(writer.number + 1)
         if len(writer):
             writer.commit()
-    return ShardCounts(explained, skipped, first_batch)
+    if pending:
+        examples = "; ".join(f"{source.path}: {reason}" for source, reason in left_pending)
+        warnings.warn(
+            f"{pending} file(s) kept failing with I/O errors and were left pending, not "
+            f"skipped ({examples}); resume the run to try them again.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return ShardCounts(explained, skipped, first_batch, pending)
 
 
 def write_run(

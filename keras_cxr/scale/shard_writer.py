@@ -22,7 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from keras_cxr.atomic import atomic_write
+from keras_cxr.atomic import atomic_write, fsync_files
 from keras_cxr.data.sources import ImageSource
 from keras_cxr.explain.heatmap_statistics import heatmap_statistics
 from keras_cxr.scale.heatmap_shards import HEATMAPS_FOLDER, quantize, write_heatmap_shard
@@ -90,6 +90,7 @@ class ShardWriter:
         self._rows: dict[str, list] = {}
         self._maps: dict[str, list[np.ndarray]] = {key: [] for key in self.heatmap_keys}
         self._skipped: list[tuple[ImageSource, str]] = []
+        self._unsynced: list[Path] = []  # overlays written, flushed together at the commit
 
     def __len__(self) -> int:
         return len(self._rows.get("path", ())) + len(self._skipped)
@@ -144,6 +145,10 @@ class ShardWriter:
     def commit(self) -> Path:
         """Writes the shard: heatmaps, skipped files, then the results part, atomically.
 
+        The overlays written since the last commit are flushed first, together
+        (`keras_cxr.atomic.fsync_files`), so that a part never names an overlay a power
+        loss could still take away.
+
         Returns:
             The results part written.
 
@@ -154,6 +159,8 @@ class ShardWriter:
             >>> writer.commit()
             PosixPath('explained/results/part-00000.parquet')
         """
+        fsync_files(self._unsynced)  # the overlays reach the disk before the parts naming them
+        self._unsynced = []
         paths = self._rows.get("path", [])
         if self.save in ("heatmaps", "both") and paths:
             maps = {}
@@ -203,18 +210,7 @@ class ShardWriter:
 
     def _empty_columns(self) -> dict[str, list]:
         """The columns of a shard in which every file was skipped: names, no rows."""
-        names = ["path", "label", "probability", "decision", "predicted", "score"]
-        stats = heatmap_statistics(
-            {_statistics_name(key): np.zeros((0, 1, 1)) for key in self.heatmap_keys}
-        )
-        names += list(stats)
-        names += ["heatmaps"] if self.save in ("heatmaps", "both") else []
-        if self.save in ("overlays", "both"):
-            names += [
-                "overlay",
-                *(k.replace("heatmap", "overlay", 1) for k in _class_keys(self.heatmap_keys)),
-            ]
-        return {name: [] for name in names}
+        return {name: [] for name in result_columns(self.heatmap_keys, self.save)}
 
     def _write_overlays(
         self, paths, images: np.ndarray, heatmaps: np.ndarray, class_name: str = ""
@@ -226,9 +222,43 @@ class ShardWriter:
             ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
             if not ok:  # pragma: no cover - OpenCV encodes any uint8 RGB image
                 raise OSError(f"OpenCV could not encode the overlay of {path}.")
-            atomic_write(folder / name, lambda p, data=encoded: p.write_bytes(data.tobytes()))
+            data = encoded.tobytes()
+            written = atomic_write(folder / name, lambda p, d=data: p.write_bytes(d), durable=False)
+            self._unsynced.append(written)
             names.append(f"{OVERLAYS_FOLDER}/{name}")
         return names
+
+
+def result_columns(heatmap_keys: Sequence[str], save: str) -> list[str]:
+    """The columns of every results part of a run, in order.
+
+    The run's manifest records them, and `keras_cxr.scale.read_results` checks each part
+    against them, so that a part written by another run or version is refused by name.
+
+    Args:
+        heatmap_keys: The explainer's heatmap keys (`"heatmap"` first).
+        save: One of `SAVE_OPTIONS`.
+
+    Returns:
+        The column names.
+
+    Raises:
+        Nothing: it names columns.
+
+    Example:
+        >>> keras_cxr.scale.shard_writer.result_columns(["heatmap"], "none")[:3]
+        ['path', 'label', 'probability']
+    """
+    names = ["path", "label", "probability", "decision", "predicted", "score"]
+    stats = heatmap_statistics({_statistics_name(key): np.zeros((0, 1, 1)) for key in heatmap_keys})
+    names += list(stats)
+    names += ["heatmaps"] if save in ("heatmaps", "both") else []
+    if save in ("overlays", "both"):
+        names += [
+            "overlay",
+            *(k.replace("heatmap", "overlay", 1) for k in _class_keys(heatmap_keys)),
+        ]
+    return names
 
 
 def map_statistics(outputs: dict[str, Any], heatmap_keys: Sequence[str]) -> dict[str, np.ndarray]:

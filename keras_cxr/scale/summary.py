@@ -26,11 +26,13 @@ class ExplainFolderSummary:
             with a `reason` column).
         heatmaps: The heatmap shards of the whole run (`heatmaps/part-*.npz`), if saved.
         overlays: The overlay folder, if overlays were saved, else None.
+        pending: Files whose reads kept failing with I/O errors in this call: neither
+            explained nor skipped, so the next `resume=True` call tries them again.
 
     Args:
         out, explained, skipped, resumed, seconds, explaining_seconds: As above.
         startup_seconds: As above.
-        tables, skipped_files, heatmaps, overlays: As above.
+        tables, skipped_files, heatmaps, overlays, pending: As above.
 
     Returns:
         The frozen dataclass; `str(summary)` is the few lines the command line prints.
@@ -55,6 +57,7 @@ class ExplainFolderSummary:
     skipped_files: list[Path] = field(default_factory=list)
     heatmaps: list[Path] = field(default_factory=list)
     overlays: Path | None = None
+    pending: int = 0
 
     @property
     def images_per_second(self) -> float:
@@ -118,6 +121,11 @@ class ExplainFolderSummary:
             lines.append(f"  overlays  {self.overlays}")
         if self.skipped_files:
             lines.append(f"  skipped   {self.out / 'skipped'} (path and reason of each file)")
+        if self.pending:
+            lines.append(
+                f"  pending   {_count(self.pending, 'file')} kept failing with I/O errors; "
+                "resume the run to try again"
+            )
         return "\n".join(lines)
 
 
@@ -133,6 +141,7 @@ class ShardCounts(NamedTuple):
         skipped: Files listed as skipped.
         first_batch: `time.perf_counter()` when the first batch arrived (None: none did);
             what comes before it is start-up: model loading, Ray actors starting.
+        pending: Files left for a later call after persistent I/O errors. Defaults to 0.
 
     Example:
         >>> keras_cxr.scale.summary.ShardCounts(40, 1, 12.5).explained
@@ -142,3 +151,4 @@ class ShardCounts(NamedTuple):
     explained: int
     skipped: int
     first_batch: float | None
+    pending: int = 0

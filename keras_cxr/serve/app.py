@@ -3,9 +3,10 @@
 Routes: `POST /v1/explain` (one image in, prediction and heatmaps out), `GET /v1/model`,
 `GET /healthz`, `GET /openapi.json`, and the web viewer at `/` with its files under
 `/static/`; with `run_dir`, the run viewer of an explained run under `/run/`. Requests
-are explained in micro-batches by one worker thread (`keras_cxr.serve.MicroBatcher`);
-decoding and PNG encoding run in the default thread pool, so the event loop only moves
-bytes.
+are explained in micro-batches by one supervised worker thread
+(`keras_cxr.serve.MicroBatcher`); decoding and PNG encoding run in the default thread
+pool, so the event loop only moves bytes. `keras_cxr.serve.RequestLimits` bounds what a
+request may take: its deadline, the decodes at once, the queue, the `Host` names.
 """
 
 import asyncio
@@ -18,11 +19,18 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from keras_cxr import __version__
-from keras_cxr.data.scan import MAX_IMAGE_PIXELS
+from keras_cxr.data.image_header import MAX_IMAGE_PIXELS
 from keras_cxr.explain.batch_explainer import BatchExplainer
 from keras_cxr.serve._extra import require
-from keras_cxr.serve.micro_batcher import MicroBatcher
+from keras_cxr.serve.micro_batcher import MicroBatcher, QueueFullError, WorkerUnavailableError
 from keras_cxr.serve.model_service import DEFAULT_MC_SAMPLES, ExplainRequest, ModelService
+from keras_cxr.serve.request_limits import (
+    ClientGoneError,
+    DeadlineError,
+    RequestLimits,
+    describe,
+    until_done_or_gone,
+)
 from keras_cxr.serve.responses import (
     DEFAULT_DISPLAY_SIZE,
     MAX_RAW_SIZE,
@@ -81,14 +89,17 @@ def create_app(
     max_pixels: int = MAX_IMAGE_PIXELS,
     mc_samples: int = DEFAULT_MC_SAMPLES,
     display_size: int = DEFAULT_DISPLAY_SIZE,
+    limits: RequestLimits | None = None,
     run_dir: "str | os.PathLike | None" = None,
 ) -> "fastapi.FastAPI":
     """Builds the explanation server for one model: load and compile now, serve later.
 
-    The model is loaded and its explainer compiled (and warmed up) here, so the first
-    request is as fast as the others. The micro-batcher's worker thread starts and stops
-    with the application's lifespan (uvicorn runs it). `/docs` and `/redoc` are off:
-    their pages load scripts from a CDN; `/openapi.json` describes the API.
+    The model is loaded and its explainer compiled (and warmed up at every batch size up
+    to `max_batch_size`: `keras_cxr.serve.ModelService.warm_up`) here, so the first
+    request is as fast as the others, and no batch compiles under load. The
+    micro-batcher's worker thread starts and stops with the application's lifespan
+    (uvicorn runs it). `/docs` and `/redoc` are off: their pages load scripts from a
+    CDN; `/openapi.json` describes the API.
 
     Args:
         model: A `.keras` file, a `keras.Model`, or a ready
@@ -105,6 +116,8 @@ def create_app(
         mc_samples: MC-dropout samples when a request asks for the uncertainty.
             Defaults to 30.
         display_size: Longest side of the PNGs in an answer. Defaults to 320.
+        limits: The queue, decode, deadline and `Host` limits. Defaults to None:
+            `keras_cxr.serve.RequestLimits()` (64 queued, 30 s, localhost names only).
         run_dir: An explained run to review beside the model: the run viewer
             (`keras_cxr.serve.create_run_app`) is mounted at `/run/`. Defaults to None.
 
@@ -124,20 +137,29 @@ def create_app(
     """
     fastapi = require("fastapi")
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import JSONResponse, Response
 
     if isinstance(model, BatchExplainer):
         explainer = model
     else:
         explainer = BatchExplainer(model, method, threshold=threshold, batch_size=max_batch_size)
     service = ModelService(explainer, mc_samples)
+    service.warm_up(max_batch_size)  # no compilation inside the worker under load
     info = service.model_info()
     static = static_files()
     body_limit = max_upload_bytes + MULTIPART_OVERHEAD_BYTES
+    limits = RequestLimits() if limits is None else limits
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        app.state.batcher = MicroBatcher(service.explain_batch, max_batch_size, max_wait_ms)
+        app.state.batcher = MicroBatcher(
+            service.explain_batch,
+            max_batch_size,
+            max_wait_ms,
+            max_queue=limits.max_queue,
+            restart_delay=limits.retry_after,
+        )
+        app.state.decodes = asyncio.Semaphore(limits.max_decodes)
         app.state.batcher.start()
         try:
             yield
@@ -154,10 +176,32 @@ def create_app(
         redoc_url=None,
     )
     app.state.service = service
+    app.state.limits = limits
+    add_host_check(app, limits.allowed_hosts)
 
     @app.exception_handler(UploadError)
     async def refused(request, error: UploadError):
         return JSONResponse({"detail": error.reason}, status_code=error.status)
+
+    @app.exception_handler(DeadlineError)
+    async def too_slow(request, error: DeadlineError):
+        return JSONResponse({"detail": str(error)}, status_code=504)
+
+    from starlette.requests import ClientDisconnect
+
+    async def gone(request, error: Exception):
+        return Response(status_code=499)  # nobody reads it: the client has gone
+
+    # A client that hangs up mid-body (ClientDisconnect) or while waiting: not a crash.
+    for disconnect in (ClientGoneError, ClientDisconnect):
+        app.add_exception_handler(disconnect, gone)
+
+    async def busy(request, error: RuntimeError):
+        headers = request.app.state.limits.retry_after_header
+        return JSONResponse({"detail": str(error)}, status_code=503, headers=headers)
+
+    for overload in (QueueFullError, WorkerUnavailableError):
+        app.add_exception_handler(overload, busy)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request, error: RequestValidationError):
@@ -180,6 +224,7 @@ def create_app(
         alone ("colormaps"), or none.
         """
         started = time.perf_counter()
+        limits: RequestLimits = request.app.state.limits
         if uncertainty and not service.uncertainty_available:
             raise UploadError(400, f"This model gives no uncertainty: "
                               f"{service.uncertainty_unavailable}")  # fmt: skip
@@ -191,12 +236,24 @@ def create_app(
         received = time.perf_counter()
         # No PNG asked for: no display image to shrink.
         shown = display_size if images != "none" else None
-        image, display = await asyncio.to_thread(
-            _decode, service, data, declared, max_upload_bytes, max_pixels, shown
-        )
+        decodes: asyncio.Semaphore = request.app.state.decodes
+        try:  # at most max_decodes uploads in memory at once, waiting within the deadline
+            await asyncio.wait_for(decodes.acquire(), limits.remaining(started))
+        except TimeoutError:
+            raise DeadlineError("The request waited past its deadline to be decoded.") from None
+        try:
+            image, display = await asyncio.to_thread(
+                _decode, service, data, declared, max_upload_bytes, max_pixels, shown
+            )
+        finally:
+            decodes.release()
         del data
         decoded = time.perf_counter()
-        row = await request.app.state.batcher.submit(ExplainRequest(image, uncertainty))
+        row = await until_done_or_gone(
+            request.app.state.batcher.submit(ExplainRequest(image, uncertainty)),
+            request.is_disconnected,
+            limits.remaining(started),
+        )
         explained = time.perf_counter()
         answer = await asyncio.to_thread(explain_response, row, display, info, raw_size, images)
         finished = time.perf_counter()
@@ -218,17 +275,56 @@ def create_app(
         return info
 
     @app.get("/healthz")
-    async def healthz(request: fastapi.Request) -> dict[str, Any]:
-        """Liveness, and how many explain calls and images the worker has done."""
+    async def healthz(request: fastapi.Request) -> JSONResponse:
+        """Liveness (503 while the explain worker is dead and being restarted), the
+        worker's counts and the request limits."""
         batcher = request.app.state.batcher
-        return {"status": "ok", "explain_calls": batcher.calls, "explained_images": batcher.items}
+        healthy = batcher.healthy
+        body = {
+            "status": "ok" if healthy else "unavailable",
+            "explain_calls": batcher.calls,
+            "explained_images": batcher.items,
+            "queued": batcher.queued,
+            "dropped": batcher.dropped,
+            "worker_restarts": batcher.restarts,
+            "last_worker_death": batcher.last_death,
+            "limits": describe(request.app.state.limits),
+        }
+        return JSONResponse(body, status_code=200 if healthy else 503)
 
     add_static_routes(app, static)
     if run_dir is not None:
         from keras_cxr.serve.run_app import create_run_app  # it builds on this module
 
-        app.mount("/run", create_run_app(run_dir, display_size=display_size))
+        # The Host check above covers the mounted page too.
+        run_app = create_run_app(run_dir, display_size=display_size, allowed_hosts=("*",))
+        app.mount("/run", run_app)
     return app
+
+
+def add_host_check(app: "fastapi.FastAPI", allowed_hosts: "tuple[str, ...] | list[str]") -> None:
+    """Refuses (400) a request whose `Host` header names none of `allowed_hosts`.
+
+    A page on another site that rebinds its DNS name to 127.0.0.1 sends its own name in
+    `Host`, so the check stops it reading or changing what a local server holds.
+
+    Args:
+        app: The application.
+        allowed_hosts: The host names (no port); `"*"` among them allows any.
+
+    Returns:
+        None: a middleware is added to `app` unless `"*"` is allowed.
+
+    Raises:
+        Nothing.
+
+    Example:
+        >>> keras_cxr.serve.app.add_host_check(app, ("localhost", "127.0.0.1", "[::1]"))
+    """
+    if "*" not in allowed_hosts:
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
 
 
 def add_security_headers(app: "fastapi.FastAPI") -> None:

@@ -83,6 +83,39 @@ class ModelService:
             channels = 1 if explainer.color_mode == "grayscale" else 3
             self._draws(np.zeros((1, *explainer.image_size, channels), np.float32))
 
+    def warm_up(self, max_batch_size: int) -> list[int]:
+        """Compiles the explainer now for every batch size the micro-batcher can send.
+
+        The JAX backend compiles one executable per padded batch size (powers of two,
+        `keras_cxr.backend.compile_function`) on first use; without this, the first
+        batch of each size under load would compile inside the single worker and stall
+        every request queued behind it. Other backends run the same blank batches, so
+        their first calls are warm too.
+
+        Args:
+            max_batch_size: The most requests the micro-batcher puts in one call.
+
+        Returns:
+            The batch sizes explained: the powers of two below `max_batch_size`, then
+            `max_batch_size` itself.
+
+        Raises:
+            ValueError: For a `max_batch_size` below 1.
+
+        Example:
+            >>> service.warm_up(16)
+            [1, 2, 4, 8, 16]
+        """
+        max_batch_size = check_int("max_batch_size", max_batch_size)
+        sizes = [1 << power for power in range(max_batch_size.bit_length())]
+        sizes = [size for size in sizes if size < max_batch_size] + [max_batch_size]
+        channels = 1 if self.explainer.color_mode == "grayscale" else 3
+        for size in sizes:
+            self.explainer(
+                {"image": np.zeros((size, *self.explainer.image_size, channels), np.uint8)}
+            )
+        return sizes
+
     @property
     def uncertainty_available(self) -> bool:
         """Whether requests may ask for the MC-dropout spread.

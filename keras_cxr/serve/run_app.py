@@ -12,6 +12,7 @@ at `/` with its files under `/static/`.
 import asyncio
 import base64
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,7 +20,13 @@ import numpy as np
 from keras_cxr import __version__
 from keras_cxr.data.images import read_image
 from keras_cxr.serve._extra import require
-from keras_cxr.serve.app import add_security_headers, add_static_routes, static_files
+from keras_cxr.serve.app import (
+    add_host_check,
+    add_security_headers,
+    add_static_routes,
+    static_files,
+)
+from keras_cxr.serve.request_limits import DEFAULT_ALLOWED_HOSTS
 from keras_cxr.serve.responses import DEFAULT_DISPLAY_SIZE, display_image, encode_png
 from keras_cxr.serve.run_summary import run_summary
 from keras_cxr.serve.run_table import FILTERS, RunTable
@@ -40,6 +47,7 @@ def create_run_app(
     *,
     flags_file: str | os.PathLike | None = None,
     display_size: int = DEFAULT_DISPLAY_SIZE,
+    allowed_hosts: Sequence[str] = DEFAULT_ALLOWED_HOSTS,
 ) -> "fastapi.FastAPI":
     """Builds the run viewer: a JSON API and a page over the output folder of `explain_folder`.
 
@@ -54,6 +62,9 @@ def create_run_app(
         flags_file: Where the flags and notes are kept. Defaults to
             `run_dir/triage.json`.
         display_size: Longest side of the source image as served. Defaults to 320.
+        allowed_hosts: Host names the `Host` header may carry, others get 400 (DNS
+            rebinding); `"*"` allows any. Defaults to
+            `keras_cxr.serve.request_limits.DEFAULT_ALLOWED_HOSTS` (localhost names).
 
     Returns:
         A `fastapi.FastAPI` application; run it with `keras_cxr.serve.BackgroundServer`
@@ -83,6 +94,7 @@ def create_run_app(
         redoc_url=None,
     )
     app.state.table, app.state.flags = table, flags
+    add_host_check(app, tuple(host.lower() for host in allowed_hosts))
     add_security_headers(app)
 
     @app.exception_handler(ValueError)

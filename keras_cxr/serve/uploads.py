@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator
 
 import numpy as np
 
-from keras_cxr.data.image_bytes import decode_image_bytes, header_pixels, sniff_format
+from keras_cxr.data.image_bytes import decode_image_bytes, image_header, sniff_format
+from keras_cxr.data.image_header import MAX_DECODED_BYTES, MAX_IMAGE_PIXELS, size_problem
 from keras_cxr.data.images import MIN_IMAGE_SIDE
 from keras_cxr.data.prefetch import failure_reason
-from keras_cxr.data.scan import MAX_IMAGE_PIXELS
 from keras_cxr.serve._extra import require
 
 #: Largest upload accepted by default: 32 MiB, above an uncompressed 4,000 × 4,000
@@ -188,6 +188,7 @@ def read_upload(
     max_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     max_pixels: int = MAX_IMAGE_PIXELS,
     min_side: int = MIN_IMAGE_SIDE,
+    max_bytes_decoded: int = MAX_DECODED_BYTES,
 ) -> np.ndarray:
     """Decodes an uploaded JPEG, PNG or DICOM image, refusing anything it cannot use.
 
@@ -199,6 +200,9 @@ def read_upload(
         max_pixels: The most pixels its header may claim. Defaults to
             `keras_cxr.data.MAX_IMAGE_PIXELS`.
         min_side: The smallest side accepted. Defaults to `keras_cxr.data.MIN_IMAGE_SIDE`.
+        max_bytes_decoded: The most decoded bytes (pixels × channels × bytes per
+            sample) its header may claim. Defaults to
+            `keras_cxr.data.image_header.MAX_DECODED_BYTES`.
 
     Returns:
         uint8 RGB pixels `(H, W, 3)` at the file's own size, decoded as
@@ -206,9 +210,10 @@ def read_upload(
 
     Raises:
         UploadError: 400 for an empty file; 413 for a file over `max_bytes` or a header
-            over `max_pixels`; 415 for a declared type not accepted, bytes that are not
-            JPEG, PNG or DICOM, or DICOM without pydicom on the server; 422 for data
-            that does not decode (truncated, corrupt, too small, no pixel data).
+            over `max_pixels` or `max_bytes_decoded`; 415 for a declared type not
+            accepted, bytes that are not JPEG, PNG or DICOM, or DICOM without pydicom
+            on the server; 422 for data that does not decode (truncated, corrupt, too
+            small, no pixel data).
 
     Example:
         >>> image = keras_cxr.serve.read_upload(open("a.png", "rb").read(), "image/png")
@@ -231,17 +236,16 @@ def read_upload(
             415, "The file is not a JPEG, PNG or DICOM image (its first bytes match none)."
         )
     try:
-        pixels = header_pixels(data)
+        header = image_header(data)
     except ImportError as error:
         raise UploadError(415, failure_reason(error)) from None
-    if pixels is not None and pixels > max_pixels:
-        raise UploadError(
-            413,
-            f"The image header claims {pixels:,} pixels, above this server's "
-            f"{max_pixels:,}-pixel limit (possible decompression bomb).",
-        )
+    too_large = None if header is None else size_problem(header, max_pixels, max_bytes_decoded)
+    if too_large is not None:
+        raise UploadError(413, f"The image {too_large}.")
     try:
-        return decode_image_bytes(data, "rgb", min_side=min_side, max_pixels=max_pixels)
+        return decode_image_bytes(
+            data, "rgb", min_side=min_side, max_pixels=max_pixels, max_bytes=max_bytes_decoded
+        )
     except (ValueError, RuntimeError) as error:
         raise UploadError(422, failure_reason(error)) from None
 

@@ -26,6 +26,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers, IDEs and the API docs
     from keras_cxr.training.features import extract_features, feature_batches
     from keras_cxr.training.history import read_history
     from keras_cxr.training.model_building import build_model
+    from keras_cxr.training.model_card_markdown import render_model_card
+    from keras_cxr.training.model_cards import model_card, write_model_card
+    from keras_cxr.training.model_versions import list_models
     from keras_cxr.training.multiclass_evaluation import MulticlassEvaluation, evaluate_multiclass
     from keras_cxr.training.multiclass_shift import MulticlassShiftValidation
     from keras_cxr.training.progress import EpochProgress
@@ -56,6 +59,10 @@ _EXPORTS = {
     "feature_batches": "features",
     "read_history": "history",
     "build_model": "model_building",
+    "model_card": "model_cards",
+    "write_model_card": "model_cards",
+    "render_model_card": "model_card_markdown",
+    "list_models": "model_versions",
     "MulticlassEvaluation": "multiclass_evaluation",
     "evaluate_multiclass": "multiclass_evaluation",
     "MulticlassShiftValidation": "multiclass_shift",
@@ -100,10 +107,14 @@ __all__ = [
     "extract_features",
     "feature_batches",
     "format_shift_report",
+    "list_models",
+    "model_card",
     "read_history",
     "read_snapshot",
+    "render_model_card",
     "run_demo",
     "train",
+    "write_model_card",
     "write_report",
 ]
 

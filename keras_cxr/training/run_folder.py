@@ -21,9 +21,11 @@ CONFIG_FILE = "config.json"
 CHECKPOINTS_FOLDER = "checkpoints"
 SNAPSHOT_FOLDER = "checkpoints/last"
 MARKER_FILE = ".keras_cxr_run"
+#: The model card `train` writes beside the model (`keras_cxr.training.model_cards`).
+CARD_JSON, CARD_MARKDOWN = "model_card.json", "MODEL_CARD.md"
 #: What `overwrite=True` removes of an earlier run before the new one starts (the model
 #: file is replaced atomically at the end, its predecessor kept as `model.keras.prev`).
-RUN_OUTPUTS = ("checkpoints", "logs", "cache", HISTORY_FILE, SUMMARY_FILE)
+RUN_OUTPUTS = ("checkpoints", "logs", "cache", HISTORY_FILE, SUMMARY_FILE, CARD_JSON, CARD_MARKDOWN)
 
 
 class RunExistsError(FileExistsError):

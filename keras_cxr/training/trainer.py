@@ -23,6 +23,9 @@ Steps:
    point inside (`keras_cxr.models.read_metadata`). A three-class model gets the same
    temperature scaling (of its softmax logits) and shift-aware validation
    (`keras_cxr.training.multiclass_shift`), and no threshold: the arg-max decides.
+   The metadata also holds the model's version record and a summary of its training
+   data (`keras_cxr.training.provenance`); a model card (`MODEL_CARD.md`,
+   `model_card.json`, `keras_cxr.training.model_cards`) is written beside the model.
 
 Every stage writes `history.csv`, TensorBoard logs, Grad-CAM grids of validation images
 (`GradCAMCallback`), the best weights and a resume snapshot after each epoch.
@@ -54,8 +57,10 @@ from keras_cxr.training.config import TrainConfig
 from keras_cxr.training.data_parallel import drops_partial_batches, padded, training_devices
 from keras_cxr.training.history import read_history
 from keras_cxr.training.model_building import build_model
+from keras_cxr.training.model_cards import write_model_card
 from keras_cxr.training.multiclass_evaluation import multiclass_metrics
 from keras_cxr.training.multiclass_shift import measure_multiclass_shift
+from keras_cxr.training.provenance import training_data_summary, version_record
 from keras_cxr.training.resume import ResumeState
 from keras_cxr.training.run_folder import (
     CONFIG_FILE,
@@ -243,6 +248,8 @@ def _train(config: TrainConfig, splits: ImageSplits | None, devices: int) -> Tra
         "config": config.to_dict(),
         "val_metrics": val_metrics,
         "best_epoch": best_epoch,
+        "version": version_record(model, config.fingerprint(), config.weights),
+        "training_data": training_data_summary(splits, config.data, _split_rule(config)),
     }
     model_path = save_model(model, out / MODEL_FILE, metadata)
     timings["total"] = time.perf_counter() - started
@@ -268,6 +275,7 @@ def _train(config: TrainConfig, splits: ImageSplits | None, devices: int) -> Tra
             },
         },
     )
+    write_model_card(model_path, out)
     return TrainResult(
         model=model,
         model_path=model_path,
@@ -282,6 +290,19 @@ def _train(config: TrainConfig, splits: ImageSplits | None, devices: int) -> Tra
         splits=splits,
         resumed=run.resumed,
         temperature=temperature,
+    )
+
+
+def _split_rule(config: TrainConfig) -> str:
+    """How `load_image_splits` split the run's folder, in words (for the model card)."""
+    test = (
+        f"{config.test_fraction:.0%} of train/'s patients"
+        if config.test_fraction
+        else "the folder's test/, if any"
+    )
+    return (
+        f"by patient (seed {config.seed}): validation {config.val_fraction:.0%} of train/'s "
+        f"patients, test {test}"
     )
 
 

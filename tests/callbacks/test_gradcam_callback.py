@@ -229,15 +229,17 @@ def test_class_index_overrides_labels_and_method_is_looked_up(tmp_path):
     np.testing.assert_allclose(explanation.probabilities, probabilities, rtol=1e-6)
 
 
-def test_a_pixel_method_is_built_from_the_model_alone_and_logged(tmp_path):
+@pytest.mark.parametrize(
+    ("method", "cls"),
+    [("integrated-gradients", keras_cxr.explain.IntegratedGradients), ("lime", keras_cxr.LIME)],
+)
+def test_a_pixel_method_is_built_from_the_model_alone_and_logged(tmp_path, method, cls):
     images, labels = data(3)
-    callback = GradCAMCallback(
-        images, labels=labels, method="integrated-gradients", log_dir=tmp_path
-    )
+    callback = GradCAMCallback(images, labels=labels, method=method, log_dir=tmp_path)
     callback_list = keras.callbacks.CallbackList([callback], model=tiny_model())
     callback_list.on_train_begin()
     callback_list.on_epoch_end(0)
-    assert isinstance(callback.explainer, keras_cxr.explain.IntegratedGradients)
+    assert isinstance(callback.explainer, cls)
     explanation = callback.last_explanation
     assert explanation.attributions.shape == explanation.heatmaps.shape == (3, SIZE, SIZE)
     np.testing.assert_array_equal(explanation.class_index, labels[:, 0])

@@ -82,8 +82,8 @@ IMAGES, LABELS = data(4)
             invalid_message(
                 "method",
                 "one of ['eigencam', 'gradcam', 'gradcam++', 'gradient-times-input', "
-                "'hirescam', 'integrated-gradients', 'layercam', 'occlusion', 'saliency', "
-                "'scorecam', 'shap', 'smoothgrad', 'vargrad', 'xgradcam']",
+                "'hirescam', 'integrated-gradients', 'layercam', 'lime', 'occlusion', "
+                "'saliency', 'scorecam', 'shap', 'smoothgrad', 'vargrad', 'xgradcam']",
                 "'gradcam2'",
             ),
         ),

@@ -25,7 +25,8 @@ def test_explain_writes_the_table_and_overlays_and_resumes(demo, tmp_path, capsy
     out = tmp_path / "explained"
     pattern = str(test / "NORMAL" / "*.jpeg")
     assert _explain(demo, str(test / "PNEUMONIA"), pattern, "--out", str(out), "--method",
-                    "hirescam", "--batch-size", "3", "--shard-size", "6") == 0  # fmt: skip
+                    "hirescam", "--batch-size", "3", "--shard-size", "6",
+                    "--save", "overlays") == 0  # fmt: skip
     printed = capsys.readouterr().out
     files = sorted(test.rglob("*.jpeg"))
     table = read_results(out)
@@ -37,19 +38,33 @@ def test_explain_writes_the_table_and_overlays_and_resumes(demo, tmp_path, capsy
     assert "(validation split" not in printed and "(model file)" in printed
     assert f"Explained {len(files)} images in " in printed and f"  overlays  {out}" in printed
 
+    # --save not given: the run keeps the overlays it started with, from the CLI or Python.
     assert _explain(demo, str(test), "--out", str(out), "--method", "hirescam", "--resume") == 0
     assert "Explained 0 images in" in capsys.readouterr().out
+    again = keras_cxr.explain_folder(
+        demo / "model.keras", test, out, method="hirescam", resume=True, progress=False
+    )
+    assert again.resumed == len(files) and again.overlays == out / "overlays"
 
 
-def test_explain_with_a_pixel_attribution_method(demo, tmp_path, capsys):
+@pytest.mark.parametrize("method", ["integrated-gradients", "lime"])
+def test_explain_with_a_pixel_attribution_method(demo, tmp_path, capsys, method):
     image = sorted((demo / "data" / "test" / "PNEUMONIA").glob("*.jpeg"))[0]
     out = tmp_path / "explained"
-    assert _explain(demo, str(image), "--out", str(out), "--method", "integrated-gradients") == 0
-    assert capsys.readouterr().out.startswith("integrated-gradients")
-    assert keras_cxr.scale.read_manifest(out)["method"] == "integrated-gradients"
+    flags = ("--out", str(out), "--method", method, "--save", "both")
+    assert _explain(demo, str(image), *flags) == 0
+    assert capsys.readouterr().out.startswith(method)
+    assert keras_cxr.scale.read_manifest(out)["method"] == method
     table = read_results(out)
     assert list(table["path"]) == [str(image)] and (out / table["overlay"][0]).is_file()
     assert 0.0 <= table["fused/central_share"][0] <= 1.0
+
+
+def test_resume_options_parse_and_save_defaults_to_the_runs_own():
+    args = build_parser().parse_args(
+        ["explain", "--model", "m.keras", "scans", "--out", "o", "--resume", "--retry-skipped"]
+    )
+    assert (args.resume, args.retry_skipped, args.save) == (True, True, None)
 
 
 def test_choices_are_the_libraries():

@@ -23,6 +23,9 @@ def test_defaults_are_the_librarys():
     assert args.max_upload_mb * 2**20 == uploads.DEFAULT_MAX_UPLOAD_BYTES
     assert args.mc_samples == model_service.DEFAULT_MC_SAMPLES
     assert (args.max_batch_size, args.max_wait_ms, args.method) == (16, 5.0, "gradcam")
+    limits = keras_cxr.serve.RequestLimits()
+    assert limits.allowed_hosts == serve_command.DEFAULT_ALLOWED_HOSTS and not args.allowed_host
+    assert (args.max_queue, args.request_timeout) == (limits.max_queue, limits.timeout)
     with pytest.raises(SystemExit):  # one sample has no spread
         build_parser().parse_args(["serve", "--model", "m.keras", "--mc-samples", "1"])
 
@@ -41,6 +44,8 @@ def test_serve_builds_the_app_from_the_options_and_runs_it(demo, monkeypatch, ca
         f"Loading {model}, then serving it on http://127.0.0.1:8123/"
     )
     assert (handed["host"], handed["port"]) == ("127.0.0.1", 8123)
+    limits = handed["app"].state.limits
+    assert limits.allowed_hosts == ("localhost", "127.0.0.1", "[::1]", "127.0.0.1")
     with keras_cxr.serve.BackgroundServer(handed["app"]) as running:
         info = httpx.get(f"{running.url}/v1/model").json()
         assert (info["threshold"], info["method"]) == (0.3, "hirescam")
@@ -63,3 +68,22 @@ def test_without_the_extra_the_error_says_how_to_install(monkeypatch, tmp_path):
     with pytest.raises(ImportError, match=r'pip install "keras-cxr\[serve\]"'):
         keras_cxr.serve.serve(tmp_path / "m.keras")
     assert serve_command.DEFAULT_HOST == server.DEFAULT_HOST
+
+
+def test_allowed_hosts_and_limits_reach_the_app(demo, monkeypatch):
+    import uvicorn
+
+    handed = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: handed.update(app=app, **options))
+    model = str(demo / "model.keras")
+    options = ["--allowed-host", "cxr.hospital.org", "--allowed-host", "CXR2.local"]
+    options += ["--max-queue", "5", "--request-timeout", "2.5", "--host", "0.0.0.0"]
+    with pytest.warns(UserWarning, match="reachable from other machines"):
+        assert main(["serve", "--model", model, *options]) == 0
+    limits = handed["app"].state.limits
+    assert limits.allowed_hosts == ("cxr.hospital.org", "cxr2.local")
+    assert (limits.max_queue, limits.timeout) == (5, 2.5)
+    with keras_cxr.serve.BackgroundServer(handed["app"]) as running:
+        refused = httpx.get(f"{running.url}/healthz")  # Host: 127.0.0.1 is not allowed now
+        allowed = httpx.get(f"{running.url}/healthz", headers={"host": "cxr.hospital.org"})
+    assert (refused.status_code, allowed.status_code) == (400, 200)

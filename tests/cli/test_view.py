@@ -47,7 +47,9 @@ def test_view_serves_the_run_with_its_flags_file(run_dir, tmp_path, monkeypatch,
     assert main(["view", str(run_dir), "--port", "8124", "--flags", str(flags)]) == 0
     assert capsys.readouterr().out.startswith(f"Reviewing {run_dir} on http://127.0.0.1:8124/")
     assert (handed["host"], handed["port"]) == ("127.0.0.1", 8124)
-    client = testclient.TestClient(handed["app"])
+    foreign = testclient.TestClient(handed["app"], base_url="http://evil.example")
+    assert foreign.get("/v1/run").status_code == 400  # the default names only
+    client = testclient.TestClient(handed["app"], base_url="http://localhost")
     rows = client.get("/v1/run/rows", params={"sort": "probability"}).json()["rows"]
     assert [(row["name"], row["outcome"]) for row in rows] == [("b.png", "FN"), ("a.png", "FP")]
     client.put("/v1/run/cases/0/flag", json={"flagged": True})

@@ -34,18 +34,14 @@ def png_chunk(kind: bytes, payload: bytes) -> bytes:
     )
 
 
-def png_bomb(path: Path, width: int = 20_000, height: int = 20_000) -> Path:
-    """A valid-looking PNG whose header claims `width × height` grayscale pixels."""
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+def png_bomb(
+    path: Path, width: int = 20_000, height: int = 20_000, depth: int = 8, color_type: int = 0
+) -> Path:
+    """A valid-looking PNG whose header claims `width × height` pixels (gray 8-bit unless
+    `depth` / `color_type` say otherwise); only a few rows are present."""
+    header = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, 0)
     rows = zlib.compress(b"\x00" * (width + 1) * 4)  # only a few rows actually present
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", header)
-        + png_chunk(b"IDAT", rows)
-        + png_chunk(b"IEND", b"")
-    )
-    return path
+    return _write_png(path, header, rows)
 
 
 def jpeg_bomb(path: Path) -> Path:
@@ -73,3 +69,28 @@ def touch(root: Path, *relative_paths: str) -> None:
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
+
+
+def zero_png(path: Path, width: int, height: int, depth: int = 8, color_type: int = 0) -> Path:
+    """A complete, valid black PNG of any size, compressed row by row (never held whole).
+
+    `color_type` 0 is gray, 2 RGB; `depth` 8 or 16. A 12,000 × 12,000 gray one is about
+    140 kB on disk and decodes to 144 MB.
+    """
+    channels = {0: 1, 2: 3}[color_type]
+    row = b"\x00" * (1 + width * channels * depth // 8)  # filter byte, then the samples
+    compressor = zlib.compressobj(9)
+    rows = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, 0)
+    return _write_png(path, header, rows)
+
+
+def _write_png(path: Path, header: bytes, rows: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", rows)
+        + png_chunk(b"IEND", b"")
+    )
+    return path

@@ -62,3 +62,33 @@ def test_options_are_checked():
 def test_failure_reasons_are_one_line():
     assert failure_reason(OSError("disk\n  gone")) == "disk gone"
     assert failure_reason(RuntimeError()) == "RuntimeError: RuntimeError"
+
+
+def test_io_errors_are_retried_and_left_pending_when_they_persist(monkeypatch):
+    import errno
+
+    from keras_cxr.data import prefetch
+
+    waits = []
+    monkeypatch.setattr(prefetch.time, "sleep", waits.append)
+    calls: dict[int, int] = {}
+
+    def read(item: int) -> np.ndarray:
+        calls[item] = calls.get(item, 0) + 1
+        if item == 1 and calls[item] <= 2:  # a flaky share: two failures, then fine
+            raise OSError(errno.EIO, "Input/output error")
+        if item == 2:  # a disk that stays broken
+            raise OSError(errno.EIO, "Input/output error")
+        if item == 3:
+            raise MemoryError
+        if item == 4:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory")
+        return np.full((2, 2), item)
+
+    (batch,) = prefetch_batches(range(5), read, batch_size=5, workers=1)
+    assert batch.items == [0, 1]
+    assert batch.pending == [(2, "[Errno 5] Input/output error"), (3, "MemoryError: MemoryError")]
+    assert batch.skipped == [(4, "[Errno 2] No such file or directory")]  # the file's fault
+    assert calls == {0: 1, 1: 3, 2: 4, 3: 4, 4: 1}
+    assert len(batch) == 5
+    assert sorted(waits) == sorted([0.05, 0.2] + 2 * list(prefetch.RETRY_DELAYS))

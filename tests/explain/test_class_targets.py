@@ -50,7 +50,7 @@ def test_the_examples_in_the_docstrings_run():
 
 
 def test_score_modes():
-    assert SCORE_MODES == ("logit", "probability")
+    assert SCORE_MODES == ("logit", "probability", "output")
 
 
 @given(st.integers(1, 1000))
@@ -96,7 +96,8 @@ def test_an_int_is_broadcast_and_a_sequence_kept(batch, units, data):
             [0, 1, 1],
             2,
             3,
-            r"Expected None, an int or one int per image \(2\)\. "
+            r"Expected None, an int or one int per image \(2\); for several classes per "
+            r"image, one list per image \(e\.g\. \[\[0, 3\], \[1\]\]\)\. "
             r"Received: class_index=\[0, 1, 1\]",
         ),
         ([[0], [1]], 2, 3, r"one int per image \(2\)"),
@@ -154,9 +155,13 @@ def test_scores_of_several_units(logits_classes):
     np.testing.assert_allclose(
         got_probability, numpy_softmax(logits)[rows, classes], rtol=1e-5, atol=1e-7
     )
-    # A sigmoid per unit (multi-label) or no activation: the probability mode is the logit.
-    for activation in ("sigmoid", None):
-        got = np.asarray(select_scores(logits, classes, "probability", activation))
+    # A sigmoid per unit (multi-label): each unit's own probability, not a softmax.
+    for mode in ("probability", "output"):
+        got = np.asarray(select_scores(logits, classes, mode, "sigmoid"))
+        np.testing.assert_allclose(got, numpy_sigmoid(logits[rows, classes]), rtol=1e-5, atol=1e-7)
+    # No activation, or one that cannot be told: the output as it is.
+    for mode, activation in [("probability", None), ("output", None), ("output", "unknown")]:
+        got = np.asarray(select_scores(logits, classes, mode, activation))
         np.testing.assert_allclose(got, logits[rows, classes], rtol=1e-6)
 
 

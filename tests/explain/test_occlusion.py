@@ -41,7 +41,9 @@ def occlusion_by_hand(model, images, class_index, patch, stride, value):
 
 
 @pytest.mark.parametrize(
-    ("patch", "stride", "value"), [((5, 5), (3, 3), 0.0), ((4, 6), (4, 5), 128.0)]
+    ("patch", "stride", "value"),
+    # The last: the largest stride allowed tiles the image (plus the flush last position).
+    [((5, 5), (3, 3), 0.0), ((4, 6), (4, 5), 128.0), ((5, 5), (5, 5), 0.0)],
 )
 @pytest.mark.parametrize("class_index", [0, 1])
 def test_occlusion_by_hand(patch, stride, value, class_index):
@@ -58,6 +60,7 @@ def test_occlusion_by_hand(patch, stride, value, class_index):
     explanation = explainer.explain(images, class_index=class_index)
     expected = occlusion_by_hand(model, images, class_index, patch, stride, value)
     assert np.abs(expected).max() > 1e-3, "the patches change the score"
+    assert np.isfinite(explanation.attributions).all()
     np.testing.assert_allclose(explanation.attributions, expected, rtol=1e-3, atol=1e-6)
     assert explanation.method == "occlusion" and explanation.display == "positive"
 
@@ -83,6 +86,12 @@ def test_default_stride_is_half_the_patch():
         ({"patch": 0}, r"argument `patch`. Expected a positive integer or a pair of them"),
         ({"patch": (4, 4, 4)}, r"argument `patch`.*Received: patch=\(4, 4, 4\)"),
         ({"stride": 1.5}, r"argument `stride`.*Received: stride=1.5"),
+        (
+            {"patch": 4, "stride": 5},
+            r"argument `stride`. Expected a stride no larger than the patch \(4, 4\), so "
+            r"that every pixel is covered by some patch position. Received: stride=5",
+        ),
+        ({"patch": (4, 6), "stride": (4, 7)}, r"no larger than the patch \(4, 6\)"),
         ({"baseline": "black"}, r"argument `baseline`. Expected a finite number"),
         ({"baseline": np.nan}, r"argument `baseline`. Expected a finite number"),
         ({"internal_batch_size": 0}, r"argument `internal_batch_size`"),

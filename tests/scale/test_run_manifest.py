@@ -52,3 +52,28 @@ def test_foreign_or_broken_manifests_are_not_runs(tmp_path):
     assert read_manifest(tmp_path) is None
     with pytest.raises(OutputExistsError, match=r"no keras_cxr manifest\.json"):
         check_output(tmp_path, resume=True)
+
+
+@pytest.mark.parametrize(
+    ("field", "there", "now"),
+    [
+        ("temperature", 1.0, 1.7),
+        ("class_names", ["NORMAL", "PNEUMONIA"], ["normal", "pneumonia"]),
+        ("all_classes", False, True),
+        ("heatmap_size", 56, 28),
+        ("save", "heatmaps", "overlays"),
+        ("keras_cxr_version", "0.1.0", "0.2.0"),
+        ("image_size", [224, 224], [256, 256]),
+    ],
+)
+def test_everything_that_changes_a_row_must_match(tmp_path, field, there, now):
+    start_run(tmp_path, {**MANIFEST, field: there}, None)
+    existing = check_output(tmp_path, resume=True)
+    with pytest.raises(RunMismatchError, match=rf"\({field} .* there, .* now\), so resuming"):
+        start_run(tmp_path, {**MANIFEST, field: now}, existing)
+
+
+def test_a_manifest_without_all_classes_meant_false(tmp_path):
+    start_run(tmp_path, MANIFEST, None)  # written before the field existed
+    existing = check_output(tmp_path, resume=True)
+    assert start_run(tmp_path, {**MANIFEST, "all_classes": False}, existing) == existing

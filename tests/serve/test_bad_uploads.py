@@ -26,8 +26,9 @@ def _dicom_without_pixels() -> bytes:
     return buffer.getvalue()
 
 
-def _bomb(tmp_path_factory) -> bytes:
-    return png_bomb(tmp_path_factory.mktemp("bomb") / "bomb.png", 40_000, 40_000).read_bytes()
+def _bomb(tmp_path_factory, *header) -> bytes:
+    header = header or (40_000, 40_000)
+    return png_bomb(tmp_path_factory.mktemp("bomb") / "bomb.png", *header).read_bytes()
 
 
 @pytest.mark.parametrize(
@@ -35,7 +36,13 @@ def _bomb(tmp_path_factory) -> bytes:
     [
         ("random bytes", 415, "The file is not a JPEG, PNG or DICOM image"),
         ("truncated JPEG", 422, "The JPEG data is truncated (its end marker is missing)."),
-        ("PNG bomb", 413, "The image header claims 1,600,000,000 pixels, above this server's"),
+        ("PNG bomb", 413, "The image header claims 40000 × 40000 pixels, above the 100,000,000"),
+        (
+            "16-bit RGB bomb",
+            413,
+            "The image header claims 10000 × 10000 pixels of 3 channels at 16 bits: "
+            "600,000,000 bytes decoded, above the 300,000,000-byte budget",
+        ),
         ("empty file", 400, "The uploaded file is empty (0 bytes)."),
         ("text/plain part", 415, "Unsupported file type 'text/plain'"),
         ("over the limit", 413, f"above this server's limit of {MAX_UPLOAD_BYTES:,} bytes"),
@@ -50,6 +57,7 @@ def test_bad_file_is_refused_and_the_server_lives_on(
         "random bytes": lambda: (np.random.default_rng(1).bytes(5000), "image/png"),
         "truncated JPEG": lambda: (_jpeg()[:-600], "image/jpeg"),
         "PNG bomb": lambda: (_bomb(tmp_path_factory), "image/png"),
+        "16-bit RGB bomb": lambda: (_bomb(tmp_path_factory, 10_000, 10_000, 16, 2), "image/png"),
         "empty file": lambda: (b"", "image/png"),
         "text/plain part": lambda: (_jpeg(), "text/plain"),
         "over the limit": lambda: (_jpeg() + bytes(MAX_UPLOAD_BYTES), "image/jpeg"),

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
 from keras_cxr.serve import MicroBatcher
+from keras_cxr.serve.micro_batcher import QueueFullError, WorkerUnavailableError
 
 
 class Recorder:
@@ -49,20 +51,22 @@ def test_a_lone_item_waits_at_most_max_wait():
     assert recorder.batches == [[5], [6]]
 
 
-def test_a_failing_batch_fails_its_callers_only():
+def test_a_failing_batch_is_retried_item_by_item_so_only_the_bad_item_fails():
+    # It used to fail every caller of the batch (1 with 3); now 1 is answered from a retry.
     recorder = Recorder(fail_on=3)
     with MicroBatcher(recorder, max_batch_size=2, max_wait_ms=200) as batcher:
         results = asyncio.run(_submit_all(batcher, [1, 3, 5, 7]))
         assert asyncio.run(batcher.submit(4)) == 8  # the worker carries on
-    assert [type(r).__name__ for r in results[:2]] == ["ValueError", "ValueError"]
-    assert str(results[0]) == "bad item 3" and results[2:] == [10, 14]
+    assert results[0] == 2 and results[2:] == [10, 14]
+    assert type(results[1]) is ValueError and str(results[1]) == "bad item 3"
+    assert recorder.batches == [[1, 3], [1], [3], [5, 7], [4]]
 
 
 def test_a_function_returning_too_few_results_is_an_error():
     with MicroBatcher(lambda items: items[:-1], max_wait_ms=100) as batcher:
         results = asyncio.run(_submit_all(batcher, [1, 2]))
     assert all(isinstance(r, RuntimeError) for r in results)
-    assert "returned 1 results for 2 items" in str(results[0])
+    assert "returned 0 results for 1 items" in str(results[0])  # each retried alone
 
 
 def test_submit_after_close_and_bad_arguments():
@@ -74,3 +78,111 @@ def test_submit_after_close_and_bad_arguments():
         MicroBatcher(Recorder(), max_batch_size=0)
     with pytest.raises(ValueError, match="Received: max_wait_ms=-1"):
         MicroBatcher(Recorder(), max_wait_ms=-1)
+
+
+class Gate:
+    """A batch function that blocks until opened, then doubles its items."""
+
+    def __init__(self):
+        self.open = threading.Event()
+        self.entered = threading.Event()
+        self.batches: list[list[int]] = []
+
+    def __call__(self, items):
+        self.entered.set()
+        assert self.open.wait(10)
+        self.batches.append(list(items))
+        return [2 * item for item in items]
+
+
+def test_a_full_queue_refuses_at_once():
+    gate = Gate()
+
+    async def scenario(batcher):
+        busy = asyncio.ensure_future(batcher.submit(1))  # the worker holds it
+        await asyncio.to_thread(gate.entered.wait, 10)
+        queued = [asyncio.ensure_future(batcher.submit(n)) for n in (2, 3)]
+        await asyncio.sleep(0.05)
+        with pytest.raises(QueueFullError, match="2 requests are already waiting"):
+            await batcher.submit(4)
+        gate.open.set()
+        return await asyncio.gather(busy, *queued)
+
+    with MicroBatcher(gate, max_batch_size=1, max_wait_ms=0, max_queue=2) as batcher:
+        assert asyncio.run(scenario(batcher)) == [2, 4, 6]
+
+
+def test_items_whose_caller_gave_up_are_dropped_before_the_function_runs():
+    gate = Gate()
+
+    async def scenario(batcher):
+        busy = asyncio.ensure_future(batcher.submit(1))
+        await asyncio.to_thread(gate.entered.wait, 10)
+        with pytest.raises(TimeoutError):
+            await batcher.submit(2, timeout=0.05)  # a deadline passes while queued
+        gone = asyncio.ensure_future(batcher.submit(3))
+        await asyncio.sleep(0.01)
+        gone.cancel()  # a client that disconnected
+        await asyncio.gather(gone, return_exceptions=True)  # its cancellation has run
+        gate.open.set()
+        return await busy, await batcher.submit(4)
+
+    with MicroBatcher(gate, max_batch_size=4, max_wait_ms=0) as batcher:
+        assert asyncio.run(scenario(batcher)) == (2, 8)
+    assert gate.batches == [[1], [4]] and batcher.dropped == 2
+
+
+class _Killed(BaseException):
+    """Not an `Exception`: what used to end the worker thread silently."""
+
+
+def test_a_dead_worker_fails_its_callers_turns_unhealthy_and_is_restarted():
+    def function(items):
+        if 13 in items:
+            raise _Killed("out of luck")
+        return [2 * item for item in items]
+
+    async def scenario(batcher):
+        results = await asyncio.gather(
+            *(batcher.submit(n) for n in (13, 1)), return_exceptions=True
+        )
+        unhealthy = batcher.healthy
+        with pytest.raises(WorkerUnavailableError, match=r"died \(_Killed\('out of luck'\)\)"):
+            await batcher.submit(2)
+        return results, unhealthy
+
+    with MicroBatcher(function, max_batch_size=2, max_wait_ms=100, restart_delay=0.2) as b:
+        results, unhealthy = asyncio.run(scenario(b))
+        assert all(isinstance(r, WorkerUnavailableError) for r in results) and not unhealthy
+        for _ in range(100):  # the supervisor restarts it after restart_delay
+            if b.healthy:
+                break
+            time.sleep(0.05)
+        assert b.healthy and b.restarts == 1 and b.last_death == "_Killed('out of luck')"
+        assert asyncio.run(b.submit(5)) == 10
+    assert not b.healthy  # closed
+
+
+def test_the_service_is_warmed_up_at_every_batch_size_the_batcher_sends():
+    import numpy as np
+
+    from keras_cxr.serve import ModelService
+
+    class Recording:
+        """Stands in for a BatchExplainer: records the batch sizes it explains."""
+
+        image_size, color_mode = (8, 8), "grayscale"
+
+        def __init__(self):
+            self.sizes = []
+
+        def __call__(self, batch):
+            assert batch["image"].shape[1:] == (8, 8, 1) and batch["image"].dtype == np.uint8
+            self.sizes.append(len(batch["image"]))
+
+    service = ModelService.__new__(ModelService)  # no model: only warm_up is exercised
+    service.explainer = Recording()
+    assert service.warm_up(16) == service.explainer.sizes == [1, 2, 4, 8, 16]
+    service.explainer = Recording()
+    assert service.warm_up(6) == service.explainer.sizes == [1, 2, 4, 6]
+    assert service.warm_up(1) == [1]

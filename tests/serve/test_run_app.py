@@ -20,13 +20,15 @@ from keras_cxr.viz.overlay import colorize
 from .conftest import THRESHOLD
 
 testclient = pytest.importorskip("fastapi.testclient")
+#: The clients' base URL: the viewer answers localhost names only, unless told otherwise.
+LOCAL = "http://localhost"
 
 
 @pytest.fixture(scope="module")
 def client(explained_run, tmp_path_factory):
     """A client of the viewer over the shared run, its flags kept outside the run."""
     flags = tmp_path_factory.mktemp("flags") / "triage.json"
-    return testclient.TestClient(create_run_app(explained_run, flags_file=flags))
+    return testclient.TestClient(create_run_app(explained_run, flags_file=flags), base_url=LOCAL)
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +142,7 @@ def test_flags_and_notes_are_saved_apart_and_exported(explained_run, table, tmp_
     before = _digests(explained_run)
     run = tmp_path / "run"
     shutil.copytree(explained_run, run)
-    client = testclient.TestClient(create_run_app(run))
+    client = testclient.TestClient(create_run_app(run), base_url=LOCAL)
     answer = client.put("/v1/run/cases/3/flag", json={"flagged": True, "note": "apex, left"})
     assert answer.json()["flagged"] is True and answer.json()["path"] == table["path"][3]
     client.put("/v1/run/cases/5/flag", json={"note": "look again"})
@@ -158,7 +160,7 @@ def test_flags_and_notes_are_saved_apart_and_exported(explained_run, table, tmp_
         float(table["probability"][5])
     )
     # A second app reads the same flags back; the run's own files are untouched.
-    reopened = testclient.TestClient(create_run_app(run))
+    reopened = testclient.TestClient(create_run_app(run), base_url=LOCAL)
     assert reopened.get("/v1/run/cases/3").json()["flagged"] is True
     assert _digests(run) == {**before, **_digests(run, only=("triage.json", "triage.json.prev"))}
     bad = client.put("/v1/run/cases/3/flag", json={"note": 5})
@@ -169,7 +171,7 @@ def test_a_run_still_being_written_shows_new_parts(explained_run, tmp_path):
     run = tmp_path / "growing"
     (run / "results").mkdir(parents=True)
     shutil.copy(explained_run / "manifest.json", run / "manifest.json")
-    client = testclient.TestClient(create_run_app(run))
+    client = testclient.TestClient(create_run_app(run), base_url=LOCAL)
     assert client.get("/v1/run/rows").json()["total"] == 0
     parts = sorted((explained_run / "results").iterdir())
     shutil.copy(parts[0], run / "results" / parts[0].name)
@@ -215,6 +217,21 @@ def test_calibration_and_peaks_by_hand(client, table):
     assert summary["peaks"] == grid
 
 
+def test_a_foreign_host_name_is_refused_unless_allowed(explained_run, tmp_path):
+    """DNS rebinding: a page whose name now points at 127.0.0.1 sends its own in `Host`."""
+    flags = tmp_path / "triage.json"
+    foreign = testclient.TestClient(create_run_app(explained_run, flags_file=flags),
+                                    base_url="http://evil.example")  # fmt: skip
+    answer = foreign.put("/v1/run/cases/0/flag", json={"flagged": True})
+    assert answer.status_code == 400 and not flags.exists()
+    assert foreign.get("/v1/run/rows").status_code == 400
+    allowed = create_run_app(explained_run, flags_file=flags, allowed_hosts=["Evil.Example"])
+    assert (
+        testclient.TestClient(allowed, base_url="http://evil.example").get("/v1/run").json()["rows"]
+        == 19
+    )
+
+
 def test_a_folder_that_is_no_run_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"holds no manifest\.json: pass the output"):
         create_run_app(tmp_path)
@@ -236,7 +253,7 @@ def test_serve_with_a_run_mounts_the_run_viewer_at_run(model_file, explained_run
 
     run = tmp_path / "run"
     shutil.copytree(explained_run, run)
-    client = testclient.TestClient(create_app(model_file, run_dir=run))
+    client = testclient.TestClient(create_app(model_file, run_dir=run), base_url=LOCAL)
     assert client.get("/v1/model").json()["threshold"] == pytest.approx(THRESHOLD)
     redirected = client.get("/run", follow_redirects=False)
     assert redirected.status_code in (307, 308) and redirected.headers["location"].endswith("/run/")

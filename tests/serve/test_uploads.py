@@ -64,5 +64,5 @@ def test_read_upload_decodes_like_read_image_and_sorts_the_refusals(tmp_path):
         with pytest.raises(UploadError) as error:
             refuse()
         assert error.value.status == status
-    with pytest.raises(UploadError, match="claims 2,000 pixels, above this server's 1,000"):
+    with pytest.raises(UploadError, match="claims 50 × 40 pixels, above the 1,000-pixel limit"):
         read_upload(data, max_pixels=1000)

@@ -23,9 +23,9 @@ if os.environ.get("KERAS_BACKEND") == "jax":
     # 40 s rendezvous deadline a loaded machine aborted the process (SIGABRT, "Termination
     # timeout for `all reduce` ... of 40 seconds exceeded") in the middle of a run.
     os.environ["XLA_FLAGS"] = (
-        f"--xla_force_host_platform_device_count={DEVICES} "
+        f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={DEVICES} "
         "--xla_cpu_collective_call_terminate_timeout_seconds=900"
-    )
+    ).strip()
 
 import numpy as np  # noqa: E402
 
