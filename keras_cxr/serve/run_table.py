@@ -19,7 +19,12 @@ import numpy as np
 
 from keras_cxr._validation import invalid_value
 from keras_cxr.scale.heatmap_shards import HEATMAP_SCALE
-from keras_cxr.scale.results_table import RESULTS_FOLDER, part_files, read_part
+from keras_cxr.scale.results_table import (
+    RESULTS_FOLDER,
+    PartMismatchError,
+    part_files,
+    read_part,
+)
 from keras_cxr.scale.run_manifest import read_manifest
 
 __all__ = ["FILTERS", "LOW_CONFIDENCE_MARGIN", "RunTable"]
@@ -86,6 +91,9 @@ class RunTable:
 
         Raises:
             ImportError: For Parquet parts without pyarrow.
+            keras_cxr.scale.results_table.PartMismatchError: A new part with other
+                columns than the run's (it is not kept: the rows so far stay readable
+                once it is moved away).
 
         Example:
             >>> len(table.refresh()["path"])
@@ -95,7 +103,15 @@ class RunTable:
             files = part_files(self.run_dir / RESULTS_FOLDER)
             new = [path for path in files if path.name not in self._parts]
             for path in new:
-                self._parts[path.name] = read_part(path)
+                part = read_part(path)
+                first = next(iter(self._parts.values()), part)
+                if set(part) != set(first):  # as read_parts refuses it: named, not mixed in
+                    missing, extra = sorted(set(first) - set(part)), sorted(set(part) - set(first))
+                    raise PartMismatchError(
+                        f"{str(path)!r} does not hold the run's columns (missing {missing}, "
+                        f"extra {extra}): it was written by another run or keras_cxr version."
+                    )
+                self._parts[path.name] = part
             if new or not self._columns:
                 tables = [self._parts[path.name] for path in files]
                 self._columns = self._with_derived(_concatenate(tables))

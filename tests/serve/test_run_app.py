@@ -13,6 +13,7 @@ import pytest
 
 from keras_cxr.data.images import read_image
 from keras_cxr.scale import read_heatmaps, read_manifest, read_results
+from keras_cxr.scale.results_table import write_part
 from keras_cxr.serve import create_run_app
 from keras_cxr.serve.responses import display_image
 from keras_cxr.viz.overlay import colorize
@@ -180,6 +181,14 @@ def test_a_run_still_being_written_shows_new_parts(explained_run, tmp_path):
     assert client.get("/v1/run/rows").json()["total"] == 8
     shutil.copy(parts[1], run / "results" / parts[1].name)
     assert client.get("/v1/run").json()["rows"] == 16
+    # A part of another run: refused by name, and the run reads again once it is gone.
+    foreign = run / "results" / "part-00009.csv"
+    write_part(foreign, {"path": ["x.png"], "probability": [0.5]}, "csv")
+    answer = client.get("/v1/run/rows")
+    assert answer.status_code == 400
+    assert answer.json()["detail"].startswith(f"{str(foreign)!r} does not hold the run's columns")
+    foreign.unlink()
+    assert client.get("/v1/run/rows").json()["total"] == 16
 
 
 def test_summary_counts_by_hand(client, table):
