@@ -23,6 +23,10 @@ Pictures:
 - `viewer.png`: the web viewer of `keras-cxr serve` (`keras_cxr.serve`) in headless
   Chromium (Playwright driving Debian's `/usr/bin/chromium`), showing a pneumonia phantom
   explained by a small ensemble trained on phantoms. `--only viewer` draws just this one.
+- `run_view.png`: the run viewer of `keras-cxr view` over an archive of phantoms explained
+  by a small trained ensemble: sorted by probability, mistakes only, one case open, and
+  the summary plots below.
+  `--only run_view` draws just this one.
 
 The numbers quoted in the tutorials (localization scores, the effect of the marker) are
 printed at the end.
@@ -52,6 +56,9 @@ SIZE = 96
 DPI = 72
 LESION_COLOUR = "#ff3b30"
 MARKER_COLOUR = "#ffd60a"
+#: Debian's Chromium, offline and quiet (as tests/_chromium.py drives it).
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 
 
 def small_ensemble(seed: int) -> keras.Model:
@@ -242,6 +249,25 @@ def draw_shortcut(out: Path, epochs: int) -> dict:
     return numbers
 
 
+def viewer_model(epochs: int) -> keras.Model:
+    """The small ensemble both viewers show, trained on 384 phantoms."""
+    train = make_phantoms(384, image_size=SIZE, seed=20)
+    model = small_ensemble(seed=2)
+    model.fit(train.images.astype("float32"), train.labels, epochs=epochs, batch_size=32,
+              verbose=2)  # fmt: skip
+    return model
+
+
+def save_screenshot(path: Path) -> None:
+    """Quantize a screenshot to 128 colours, so that it stays small."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        palette = image.convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT)
+    palette.save(path, optimize=True)
+    print(f"wrote {path} ({path.stat().st_size / 1000:.0f} KB)")
+
+
 def draw_viewer(out: Path, epochs: int) -> None:
     """Serve a small trained ensemble and screenshot the viewer with a phantom uploaded."""
     from playwright.sync_api import sync_playwright
@@ -249,10 +275,7 @@ def draw_viewer(out: Path, epochs: int) -> None:
     from keras_cxr.models import save_model
     from keras_cxr.serve import BackgroundServer, create_app
 
-    train = make_phantoms(384, image_size=SIZE, seed=20)
-    model = small_ensemble(seed=2)
-    model.fit(train.images.astype("float32"), train.labels, epochs=epochs, batch_size=32,
-              verbose=2)  # fmt: skip
+    model = viewer_model(epochs)
     shown = make_phantoms(8, image_size=320, seed=21)
     small = keras_cxr.data.resize_images(shown.images, (SIZE, SIZE)).astype("float32")
     probability = model.predict(small, verbose=0)[:, 0]
@@ -264,10 +287,8 @@ def draw_viewer(out: Path, epochs: int) -> None:
         from PIL import Image
 
         Image.fromarray(shown.images[index]).save(upload)
-        flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
         with BackgroundServer(create_app(model_path)) as server, sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=flags)
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
             page = browser.new_page(viewport={"width": 1000, "height": 760})
             page.goto(f"{server.url}/")
             page.wait_for_selector("#model-summary:has-text('model.keras')")
@@ -277,10 +298,42 @@ def draw_viewer(out: Path, epochs: int) -> None:
             page.wait_for_timeout(300)  # the PNGs drawn
             page.screenshot(path=str(out / "viewer.png"), full_page=True)
             browser.close()
-    with Image.open(out / "viewer.png") as image:
-        palette = image.convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT)
-    palette.save(out / "viewer.png", optimize=True)
-    print(f"wrote {out / 'viewer.png'} ({(out / 'viewer.png').stat().st_size / 1000:.0f} KB)")
+    save_screenshot(out / "viewer.png")
+
+
+def draw_run_view(out: Path, epochs: int) -> None:
+    """Explain a phantom archive with a small trained ensemble and screenshot the run view."""
+    from playwright.sync_api import sync_playwright
+
+    from keras_cxr.data.synthetic import write_chest_xray
+    from keras_cxr.models import save_model
+    from keras_cxr.serve import BackgroundServer, create_run_app
+
+    model = viewer_model(epochs)
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        model_path = save_model(model, folder / "model.keras", {"threshold": 0.5})
+        archive = write_chest_xray(folder / "chest_xray", n_train=40, n_test=20,
+                                   image_size=256, seed=23)  # fmt: skip
+        run = folder / "explained"
+        keras_cxr.explain_folder(model_path, archive, run, save="both", progress=False)
+        with BackgroundServer(create_run_app(run)) as server, sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+            page = browser.new_page(viewport={"width": 1240, "height": 760})
+            page.goto(f"{server.url}/")
+            page.wait_for_selector("#page-info:has-text('of 60')")
+            page.select_option("#filter", "wrong")
+            page.wait_for_selector("#rows[data-loaded*='filter=wrong']")
+            page.click("#header-row th[data-column='probability']")
+            page.wait_for_selector("#rows[data-loaded*='sort=probability']")
+            page.click("#body tr:first-child")
+            page.wait_for_function("() => document.getElementById('case-heat').naturalWidth > 0")
+            page.keyboard.press("f")
+            page.wait_for_selector("#case-status:has-text('saved')")
+            page.wait_for_timeout(300)  # the PNGs drawn
+            page.screenshot(path=str(out / "run_view.png"), full_page=True)
+            browser.close()
+    save_screenshot(out / "run_view.png")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -289,7 +342,7 @@ def main(argv: list[str] | None = None) -> None:
         "--out", default=str(Path(__file__).resolve().parents[1] / "docs" / "images")
     )
     parser.add_argument("--epochs", type=int, default=10, help="training epochs per model")
-    parser.add_argument("--only", choices=("viewer",), help="draw only this picture")
+    parser.add_argument("--only", choices=("viewer", "run_view"), help="draw only this picture")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -297,12 +350,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.only == "viewer":
         draw_viewer(out, args.epochs)
         return
+    if args.only == "run_view":
+        draw_run_view(out, args.epochs)
+        return
 
     draw_phantoms(out)
     model, numbers = train_ensemble(out, args.epochs)
     numbers.update(draw_branches(model, out))
     numbers.update(draw_shortcut(out, args.epochs))
     draw_viewer(out, args.epochs)
+    draw_run_view(out, args.epochs)
     for name, value in numbers.items():
         print(f"{name}: {value:.3f}")
 

@@ -1,8 +1,8 @@
 """The `keras-cxr` command line: a thin layer over `keras_cxr.training` and `keras_cxr.scale`.
 
 Commands: `demo` (the whole pipeline on synthetic phantoms, no download), `train`,
-`evaluate`, `explain`, `export`, `report`, `model-card`, `models`, `selfcheck` and `serve`,
-one module each. Every command prints where its files went. Errors print one line,
+`evaluate`, `explain`, `export`, `report`, `model-card`, `models`, `selfcheck`, `serve` and
+`view`, one module each. Every command prints where its files went. Errors print one line,
 `error: ...`, on stderr and exit with status 1 (2 for bad arguments); `--debug` (anywhere
 on the line) shows the traceback instead.
 
@@ -29,6 +29,7 @@ from keras_cxr.cli import (
     selfcheck,
     serve,
     train,
+    view,
 )
 from keras_cxr.cli._errors import EXIT_ERROR, EXIT_INTERRUPTED, one_line
 
@@ -44,6 +45,7 @@ _COMMANDS = {
     "models": models,
     "selfcheck": selfcheck,
     "serve": serve,
+    "view": view,
 }
 
 __all__ = ["build_parser", "main"]

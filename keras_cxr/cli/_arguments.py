@@ -25,6 +25,13 @@ METHOD_NAMES = (
     "vargrad",
     "xgradcam",
 )
+#: Where `keras-cxr serve` and `keras-cxr view` listen by default, restated so that
+#: building the parser imports no FastAPI (tests/cli/test_serve.py checks them against
+#: `keras_cxr.serve`).
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+#: The `Host` names a server answers by default (`keras_cxr.serve.DEFAULT_ALLOWED_HOSTS`).
+DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
 def integer_at_least(minimum: int) -> Callable[[str], int]:
@@ -60,6 +67,48 @@ def add_method_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--method", choices=METHOD_NAMES, default="gradcam", help="explanation method"
     )
+
+
+def add_address_options(parser: argparse.ArgumentParser) -> None:
+    """`--host` and `--port`, for the commands that serve over HTTP."""
+    parser.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help="address to bind (default: 127.0.0.1, this machine only; others warn)",
+    )
+    parser.add_argument(
+        "--port", type=positive_int, default=DEFAULT_PORT, help="port (default: 8000)"
+    )
+
+
+def add_allowed_host_option(parser: argparse.ArgumentParser) -> None:
+    """`--allowed-host`: the `Host` names a server answers (DNS-rebinding protection)."""
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="a host name the Host header may carry (repeat for several; '*' for any); "
+        "default: localhost, 127.0.0.1, [::1] and the --host address. Others get 400, "
+        "which stops DNS-rebinding pages",
+    )
+
+
+def allowed_hosts(args: argparse.Namespace) -> tuple[str, ...]:
+    """The `--allowed-host` names, else the defaults and the bound address (if one)."""
+    if args.allowed_host:
+        return tuple(args.allowed_host)
+    bound = [] if args.host in ("0.0.0.0", "::", "[::]") else [_url_host(args.host).lower()]
+    return (*DEFAULT_ALLOWED_HOSTS, *bound)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def server_url(host: str, port: int) -> str:
+    """The URL a server bound to `host`:`port` answers on (IPv6 addresses bracketed)."""
+    return f"http://{_url_host(host)}:{port}/"
 
 
 def add_quiet_option(parser: argparse.ArgumentParser) -> None:

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from keras_cxr.cli._arguments import (
+from keras_cxr.cli._arguments import (  # the defaults, kept importable from here
+    DEFAULT_ALLOWED_HOSTS,  # noqa: F401
+    DEFAULT_HOST,  # noqa: F401
+    DEFAULT_PORT,  # noqa: F401
+    add_address_options,
+    add_allowed_host_option,
     add_method_option,
     add_model_options,
+    allowed_hosts,
     integer_at_least,
     positive_int,
+    server_url,
 )
 
 HELP = "an HTTP server and web viewer that explain uploaded images"
@@ -16,17 +23,15 @@ DESCRIPTION = (
     "Serves the model over HTTP: POST /v1/explain takes one JPEG, PNG or DICOM image "
     "(multipart field `file`) and answers the probability, the decision at the threshold "
     "and the heatmaps; GET /v1/model describes the model; the viewer is at /. Concurrent "
-    "requests are explained in micro-batches. Binds 127.0.0.1 unless --host says "
+    "requests are explained in micro-batches. With --run RUN_DIR, the page of `keras-cxr "
+    "view` over that explained run is at /run/. Binds 127.0.0.1 unless --host says "
     'otherwise. Needs the serve extra: pip install "keras-cxr[serve]".'
 )
 
 #: Defaults restated so that building the parser imports no Keras (tests/cli/test_serve.py
 #: checks them against `keras_cxr.serve`).
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8000
 DEFAULT_MAX_UPLOAD_MB = 32
 DEFAULT_MC_SAMPLES = 30
-DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 DEFAULT_MAX_QUEUE = 64
 DEFAULT_REQUEST_TIMEOUT = 30.0
 
@@ -44,14 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """
     add_model_options(parser)
     add_method_option(parser)
-    parser.add_argument(
-        "--host",
-        default=DEFAULT_HOST,
-        help="address to bind (default: 127.0.0.1, this machine only; others warn)",
-    )
-    parser.add_argument(
-        "--port", type=positive_int, default=DEFAULT_PORT, help="port (default: 8000)"
-    )
+    add_address_options(parser)
     parser.add_argument(
         "--max-batch-size",
         type=positive_int,
@@ -76,15 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MC_SAMPLES,
         help="MC-dropout samples for ?uncertainty=true (default: 30)",
     )
-    parser.add_argument(
-        "--allowed-host",
-        action="append",
-        default=None,
-        metavar="NAME",
-        help="a host name the Host header may carry (repeat for several; '*' for any); "
-        "default: localhost, 127.0.0.1, [::1] and the --host address. Others get 400, "
-        "which stops DNS-rebinding pages",
-    )
+    add_allowed_host_option(parser)
     parser.add_argument(
         "--max-queue",
         type=positive_int,
@@ -96,6 +86,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=DEFAULT_REQUEST_TIMEOUT,
         help="seconds a request may take before it gets 504 (default: 30)",
+    )
+    parser.add_argument(
+        "--run",
+        dest="run_dir",  # `args.run` is the command's function
+        default=None,
+        metavar="RUN_DIR",
+        help="an explained run (keras-cxr explain --out) to review at /run/, as keras-cxr view",
     )
 
 
@@ -125,12 +122,14 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--max-wait-ms must be >= 0; received {args.max_wait_ms}.")
     if not args.request_timeout > 0:
         raise ValueError(f"--request-timeout must be > 0; received {args.request_timeout}.")
-    hosts = args.allowed_host or [*DEFAULT_ALLOWED_HOSTS, *_bound_name(args.host)]
+    hosts = allowed_hosts(args)
     limits = RequestLimits(
         max_queue=args.max_queue, timeout=args.request_timeout, allowed_hosts=tuple(hosts)
     )
-    url = f"http://{_url_host(args.host)}:{args.port}/"
+    url = server_url(args.host, args.port)
     print(f"Loading {args.model}, then serving it on {url} (Ctrl-C stops).", flush=True)
+    if args.run_dir is not None:
+        print(f"Reviewing {args.run_dir} on {url}run/", flush=True)
     serve(
         args.model,
         host=args.host,
@@ -142,16 +141,6 @@ def run(args: argparse.Namespace) -> int:
         max_upload_bytes=args.max_upload_mb * 1024 * 1024,
         mc_samples=args.mc_samples,
         limits=limits,
+        run_dir=args.run_dir,
     )
     return 0
-
-
-def _bound_name(host: str) -> list[str]:
-    """The bound address as a Host header names it; none for every interface."""
-    if host in ("0.0.0.0", "::", "[::]"):
-        return []
-    return [_url_host(host).lower()]
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host

@@ -207,6 +207,24 @@ def read_parts(
     }
 
 
+def read_part(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Reads one table part, typed as `read_parts` types it.
+
+    Args:
+        path: A `part-N.parquet` or `part-N.csv` file.
+
+    Returns:
+        Column name → NumPy array (text as `str`, `decision` as int64, the rest float32).
+
+    Raises:
+        ImportError: For a Parquet part without pyarrow, saying how to install it.
+
+    Example:
+        >>> keras_cxr.scale.results_table.read_part("explained/results/part-00000.csv")["path"]
+    """
+    return {name: _typed(name, values) for name, values in _read_part(Path(path)).items()}
+
+
 def read_results(out: str | os.PathLike) -> dict[str, np.ndarray]:
     """The results table of an explained archive: one row per explained image.
 

@@ -1,4 +1,7 @@
-"""Serving a model over HTTP: `POST /v1/explain` with micro-batching, and a web viewer.
+"""Serving over HTTP: a model behind `POST /v1/explain` and its viewer; the run viewer.
+
+The model server micro-batches concurrent requests and has a web viewer; the run viewer
+(`create_run_app`, `keras-cxr view`) is a page over an explained archive.
 
 FastAPI and uvicorn are an optional extra (`pip install "keras-cxr[serve]"`), imported
 only when a server is built: this package imports without them.
@@ -13,7 +16,10 @@ from keras_cxr.serve.app import create_app
 from keras_cxr.serve.micro_batcher import MicroBatcher
 from keras_cxr.serve.model_service import ExplainRequest, ModelService
 from keras_cxr.serve.request_limits import RequestLimits
-from keras_cxr.serve.server import BackgroundServer, is_loopback, serve
+from keras_cxr.serve.run_app import create_run_app
+from keras_cxr.serve.run_table import RunTable
+from keras_cxr.serve.server import BackgroundServer, is_loopback, serve, serve_run
+from keras_cxr.serve.triage_flags import TriageFlags
 from keras_cxr.serve.uploads import UploadError, read_upload
 
 __all__ = [
@@ -23,9 +29,13 @@ __all__ = [
     "MicroBatcher",
     "ModelService",
     "RequestLimits",
+    "RunTable",
+    "TriageFlags",
     "UploadError",
     "create_app",
+    "create_run_app",
     "is_loopback",
     "read_upload",
     "serve",
+    "serve_run",
 ]

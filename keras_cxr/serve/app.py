@@ -2,7 +2,8 @@
 
 Routes: `POST /v1/explain` (one image in, prediction and heatmaps out), `GET /v1/model`,
 `GET /healthz`, `GET /openapi.json`, and the web viewer at `/` with its files under
-`/static/`. Requests are explained in micro-batches by one supervised worker thread
+`/static/`; with `run_dir`, the run viewer of an explained run under `/run/`. Requests
+are explained in micro-batches by one supervised worker thread
 (`keras_cxr.serve.MicroBatcher`); decoding and PNG encoding run in the default thread
 pool, so the event loop only moves bytes. `keras_cxr.serve.RequestLimits` bounds what a
 request may take: its deadline, the decodes at once, the queue, the `Host` names.
@@ -89,6 +90,7 @@ def create_app(
     mc_samples: int = DEFAULT_MC_SAMPLES,
     display_size: int = DEFAULT_DISPLAY_SIZE,
     limits: RequestLimits | None = None,
+    run_dir: "str | os.PathLike | None" = None,
 ) -> "fastapi.FastAPI":
     """Builds the explanation server for one model: load and compile now, serve later.
 
@@ -116,6 +118,8 @@ def create_app(
         display_size: Longest side of the PNGs in an answer. Defaults to 320.
         limits: The queue, decode, deadline and `Host` limits. Defaults to None:
             `keras_cxr.serve.RequestLimits()` (64 queued, 30 s, localhost names only).
+        run_dir: An explained run to review beside the model: the run viewer
+            (`keras_cxr.serve.create_run_app`) is mounted at `/run/`. Defaults to None.
 
     Returns:
         A `fastapi.FastAPI` application; run it with `keras_cxr.serve.serve` or any ASGI
@@ -123,7 +127,8 @@ def create_app(
 
     Raises:
         ImportError: If FastAPI is not installed (`pip install "keras-cxr[serve]"`).
-        FileNotFoundError, ValueError: As `keras_cxr.explain.BatchExplainer` raises.
+        FileNotFoundError, ValueError: As `keras_cxr.explain.BatchExplainer` raises, or
+            `run_dir` is not an explained run.
 
     Example:
         >>> app = keras_cxr.serve.create_app("runs/demo/model.keras", max_wait_ms=10)
@@ -172,10 +177,7 @@ def create_app(
     )
     app.state.service = service
     app.state.limits = limits
-    if "*" not in limits.allowed_hosts:  # DNS rebinding: a foreign name in Host is refused
-        from starlette.middleware.trustedhost import TrustedHostMiddleware
-
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(limits.allowed_hosts))
+    add_host_check(app, limits.allowed_hosts)
 
     @app.exception_handler(UploadError)
     async def refused(request, error: UploadError):
@@ -205,14 +207,7 @@ def create_app(
     async def invalid(request, error: RequestValidationError):
         return JSONResponse({"detail": _one_line(error.errors())}, status_code=422)
 
-    @app.middleware("http")
-    async def headers(request, call_next):
-        response = await call_next(request)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        if request.url.path.startswith("/v1/"):
-            response.headers["Cache-Control"] = "no-store"
-        return response
+    add_security_headers(app)
 
     @app.post("/v1/explain", openapi_extra={"requestBody": _EXPLAIN_BODY})
     async def explain(
@@ -297,6 +292,89 @@ def create_app(
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
 
+    add_static_routes(app, static)
+    if run_dir is not None:
+        from keras_cxr.serve.run_app import create_run_app  # it builds on this module
+
+        # The Host check above covers the mounted page too.
+        run_app = create_run_app(run_dir, display_size=display_size, allowed_hosts=("*",))
+        app.mount("/run", run_app)
+    return app
+
+
+def add_host_check(app: "fastapi.FastAPI", allowed_hosts: "tuple[str, ...] | list[str]") -> None:
+    """Refuses (400) a request whose `Host` header names none of `allowed_hosts`.
+
+    A page on another site that rebinds its DNS name to 127.0.0.1 sends its own name in
+    `Host`, so the check stops it reading or changing what a local server holds.
+
+    Args:
+        app: The application.
+        allowed_hosts: The host names (no port); `"*"` among them allows any.
+
+    Returns:
+        None: a middleware is added to `app` unless `"*"` is allowed.
+
+    Raises:
+        Nothing.
+
+    Example:
+        >>> keras_cxr.serve.app.add_host_check(app, ("localhost", "127.0.0.1", "[::1]"))
+    """
+    if "*" not in allowed_hosts:
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+
+
+def add_security_headers(app: "fastapi.FastAPI") -> None:
+    """Adds the headers every answer carries: no sniffing, no referrer, API answers uncached.
+
+    Args:
+        app: The application.
+
+    Returns:
+        None: a middleware is added to `app`.
+
+    Raises:
+        Nothing.
+
+    Example:
+        >>> keras_cxr.serve.app.add_security_headers(fastapi.FastAPI())
+    """
+
+    @app.middleware("http")
+    async def headers(request, call_next):
+        response = await call_next(request)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        if "/v1/" in request.url.path:  # the run viewer's API too, mounted at /run/v1/
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def add_static_routes(app: "fastapi.FastAPI", static: dict[str, tuple[bytes, str]]) -> None:
+    """Serves `static` (`static_files()`): `index.html` at `/`, every file at `/static/NAME`.
+
+    Each file carries a Content-Security-Policy that lets the page load only its own
+    files; any other name is a 404.
+
+    Args:
+        app: The application.
+        static: `{file name: (content, media type)}`.
+
+    Returns:
+        None: the routes are added to `app`.
+
+    Raises:
+        Nothing.
+
+    Example:
+        >>> keras_cxr.serve.app.add_static_routes(app, static_files("run_static"))
+    """
+    import fastapi
+    from fastapi.responses import Response
+
     def static_response(name: str) -> Response:
         if name not in static:
             raise fastapi.HTTPException(404, f"No file {name!r} in the viewer.")
@@ -312,24 +390,26 @@ def create_app(
     async def static_file(name: str) -> Response:
         return static_response(name)
 
-    return app
 
-
-def static_files() -> dict[str, tuple[bytes, str]]:
+def static_files(folder_name: str = "static") -> dict[str, tuple[bytes, str]]:
     """The viewer's files, read once from the package: only these are ever served.
+
+    Args:
+        folder_name: The package folder: "static" (the upload viewer, default) or
+            "run_static" (the run viewer of `keras-cxr view`).
 
     Returns:
         `{file name: (content, media type)}` for the HTML, JS, CSS and image files in
-        `keras_cxr/serve/static/` (no subfolders, so no path can lead elsewhere).
+        `keras_cxr/serve/<folder_name>/` (no subfolders, so no path can lead elsewhere).
 
     Raises:
         FileNotFoundError: If the package was installed without its static files.
 
     Example:
         >>> sorted(keras_cxr.serve.app.static_files())
-        ['index.html', 'viewer.css', 'viewer.js']
+        ['index.html', 'theme.css', 'viewer.css', 'viewer.js']
     """
-    folder = resources.files("keras_cxr.serve").joinpath("static")
+    folder = resources.files("keras_cxr.serve").joinpath(folder_name)
     files = {}
     for entry in folder.iterdir():
         suffix = os.path.splitext(entry.name)[1].lower()
@@ -337,7 +417,7 @@ def static_files() -> dict[str, tuple[bytes, str]]:
             files[entry.name] = (entry.read_bytes(), _MEDIA_TYPES[suffix])
     if "index.html" not in files:
         raise FileNotFoundError(
-            "keras_cxr/serve/static/index.html is missing: reinstall keras_cxr with its "
+            f"keras_cxr/serve/{folder_name}/index.html is missing: reinstall keras_cxr with its "
             'package data (pip install "keras-cxr[serve]").'
         )
     return files

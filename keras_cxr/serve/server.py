@@ -118,6 +118,41 @@ def serve(
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 
+def serve_run(
+    run_dir: str | os.PathLike,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    log_level: str = "info",
+    **options: Any,
+) -> None:
+    """Serves the run viewer over an explained run with uvicorn until interrupted.
+
+    Args:
+        run_dir: The output folder of `keras_cxr.explain_folder`.
+        host: The address to bind. Defaults to "127.0.0.1"; any other address warns.
+        port: The port. Defaults to 8000.
+        log_level: uvicorn's log level. Defaults to "info".
+        **options: Passed to `keras_cxr.serve.create_run_app` (`flags_file`, ...).
+
+    Returns:
+        None, when the server stops (Ctrl-C).
+
+    Raises:
+        ImportError: If the `serve` extra is not installed.
+        FileNotFoundError: If `run_dir` is not an explained run.
+        OSError: If the address cannot be bound.
+
+    Example:
+        >>> keras_cxr.serve.serve_run("explained", port=8000)  # blocks; what `keras-cxr view` runs
+    """
+    from keras_cxr.serve.run_app import create_run_app
+
+    uvicorn = require("uvicorn")
+    app = create_run_app(run_dir, **options)
+    warn_if_exposed(host, port)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
 class BackgroundServer:
     """Runs an ASGI application with uvicorn in a background thread.
 

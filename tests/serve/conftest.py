@@ -69,3 +69,20 @@ def phantom_pngs(tmp_path_factory):
         cv2.imwrite(str(path), image[..., 0])
         paths.append(path)
     return paths
+
+
+@pytest.fixture(scope="package")
+def explained_run(model_file, tmp_path_factory):
+    """The served model's run over 18 labelled phantoms and one unlabelled PNG: overlays and
+    heatmaps saved, 8 images a shard (3 results parts). Read only: copy it to change it."""
+    from keras_cxr.data.synthetic import make_phantoms, write_chest_xray
+    from keras_cxr.scale import explain_folder
+
+    root = tmp_path_factory.mktemp("run")
+    archive = write_chest_xray(root / "chest_xray", n_train=12, n_test=6, image_size=40, seed=3)
+    loose = root / "loose.png"
+    cv2.imwrite(str(loose), make_phantoms(1, image_size=40, seed=9).images[0][..., 0])
+    out = root / "explained"
+    explain_folder(model_file, [archive, loose], out, save="both", shard_size=8, batch_size=8,
+                   progress=False)  # fmt: skip
+    return out
