@@ -35,9 +35,6 @@ def run_summary(table: RunTable, bins: int = 20, peak_grid: int = 8) -> dict[str
         where a bin is empty; all empty for a run of more classes); `peaks` is the
         `peak_grid` × `peak_grid` list of counts (empty without the columns).
 
-    Raises:
-        Nothing of its own.
-
     Example:
         >>> keras_cxr.serve.run_summary.run_summary(table, bins=4)["edges"]
         [0.0, 0.25, 0.5, 0.75, 1.0]

@@ -83,9 +83,6 @@ class RunTable:
     def refresh(self) -> dict[str, np.ndarray]:
         """Reads the results parts written since the last call, and returns every column.
 
-        Args:
-            None.
-
         Returns:
             Column name → NumPy array over every row, `name` and `outcome` included.
 

@@ -74,9 +74,6 @@ class TriageFlags:
         Returns:
             A copy of the entry.
 
-        Raises:
-            Nothing.
-
         Example:
             >>> flags.get("/data/NORMAL/IM-0001.jpeg")["flagged"]
             True
@@ -130,9 +127,6 @@ class TriageFlags:
         Returns:
             A bool array, one entry per path.
 
-        Raises:
-            Nothing.
-
         Example:
             >>> flags.mask(np.array(["/data/NORMAL/IM-0001.jpeg", "b.png"])).tolist()
             [True, False]
@@ -150,9 +144,6 @@ class TriageFlags:
         Returns:
             CSV text with a header: path, flagged, note, label, probability, decision,
             outcome; images in path order.
-
-        Raises:
-            Nothing.
 
         Example:
             >>> print(flags.csv_text({}))
