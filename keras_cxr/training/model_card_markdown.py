@@ -98,15 +98,66 @@ def _training_data(data: dict[str, Any] | None) -> list[str]:
     return [*lines, ""]
 
 
+def _shift_table(shift: dict[str, Any] | None) -> list[str]:
+    """The shift-aware validation's rows side by side: patient split, cohort-matched, worst."""
+    if not shift:
+        return ["Not run for this model (`TrainConfig.shift_validation`).", ""]
+    columns = {
+        "patient split": shift.get("patient"),
+        "cohort-matched": shift.get("cohort_matched"),
+        "worst shifted copy": shift.get("worst_shifted"),
+    }
+    present = {name: row for name, row in columns.items() if row}
+    rows = ["| metric | " + " | ".join(present) + " |", "|---" * (len(present) + 1) + "|"]
+    for name in HEADLINE_METRICS:
+        if any(name in row for row in present.values()):
+            cells = " | ".join(_value(row.get(name)) for row in present.values())
+            rows.append(f"| {name} | {cells} |")
+    return [*rows, "", f"At threshold {_value(shift.get('threshold'))}.", ""]
+
+
 def _operating_point(point: dict[str, Any]) -> list[str]:
     calibration = point.get("calibration") or {}
+    decision = (
+        "the arg-max of the calibrated outputs"
+        if point.get("decision") == "argmax"
+        else f"positive when the calibrated probability is at least "
+        f"{_value(point.get('threshold'))}"
+    )
     return [
-        f"- **Decision**: {_value(point.get('decision'))} at threshold "
-        f"{_value(point.get('threshold'))} on the calibrated probability",
+        f"- **Decision**: {decision}",
         f"- **Chosen for**: {_value(point.get('chosen_for'))}, on {_value(point.get('chosen_on'))}",
         f"- **Temperature**: {_value(point.get('temperature'))}; validation ECE "
         f"{_value(calibration.get('ece_before'))} before, {_value(calibration.get('ece_after'))} "
         "after calibration",
+        "",
+    ]
+
+
+def _sanity(sanity: dict[str, Any] | None) -> list[str]:
+    if not sanity:
+        return [
+            "Not run (`keras-cxr model-card --sanity-data DIR` runs the model-randomization "
+            "check of Adebayo et al. 2018 on images of DIR).",
+            "",
+        ]
+    verdict = (
+        "**fails**: its maps still correlate with the trained model's after the "
+        "randomization, so they do not show what the model learned"
+        if sanity["survives_randomization"]
+        else "passes: its maps change once the learned weights are destroyed"
+    )
+    rows = ["| randomized down to | Spearman | SSIM | constant maps |", "|---|---|---|---|"]
+    for row in sanity["layers"]:
+        rows.append(
+            f"| `{row['layer']}` | {_value(row['spearman'])} | {_value(row['ssim'])} | "
+            f"{row['constant_maps']} |"
+        )
+    return [
+        f"Model randomization ({sanity['mode']}, top layers first) of `{sanity['method']}` "
+        f"on {sanity['images']} images: the method {verdict}.",
+        "",
+        *rows,
         "",
     ]
 
@@ -146,6 +197,8 @@ def render_model_card(card: dict[str, Any]) -> str:
         *_operating_point(metrics["operating_point"]),
         "### Internal validation (patient split)",
         *_metric_table(metrics.get("validation")),
+        "### Shift-aware validation (other cohorts, shifted copies)",
+        *_shift_table(metrics.get("shift_validation")),
         "### Evaluation",
         *_metric_table(metrics.get("evaluation")),
         "## Evaluation data",
@@ -157,6 +210,8 @@ def render_model_card(card: dict[str, Any]) -> str:
         "",
         "## Training data",
         *_training_data(card.get("training_data")),
+        "## Explanation sanity",
+        *_sanity(card.get("explanation_sanity")),
         "## Ethical considerations",
         card["ethical_considerations"],
         "",

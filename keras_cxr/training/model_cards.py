@@ -128,7 +128,9 @@ def _operating_point(metadata: dict[str, Any]) -> dict[str, Any]:
 
 
 def model_card(
-    model: str | os.PathLike, evaluation: str | os.PathLike | None = None
+    model: str | os.PathLike,
+    evaluation: str | os.PathLike | None = None,
+    sanity: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The model card of a saved model, as a JSON-ready dict.
 
@@ -137,6 +139,8 @@ def model_card(
             keras_cxr metadata gives a card whose fields say "not recorded").
         evaluation: A folder written by `keras-cxr evaluate --out`, whose `metrics.json`
             (with intervals) fills the evaluation sections; None leaves them out.
+        sanity: The result of `keras_cxr.training.card_sanity.explanation_sanity` on this
+            model, or None (the card then says the check was not run).
 
     Returns:
         A dict with `schema` and Mitchell et al.'s sections as keys.
@@ -180,6 +184,7 @@ def model_card(
             "best_epoch": metadata.get("best_epoch"),
             "timings_s": None if summary is None else summary.get("timings_s"),
         },
+        "explanation_sanity": sanity,
         "ethical_considerations": HEATMAP_CAVEAT,
         "caveats_and_recommendations": INTERNAL_VALIDATION,
     }
@@ -189,6 +194,7 @@ def write_model_card(
     model: str | os.PathLike,
     out: str | os.PathLike,
     evaluation: str | os.PathLike | None = None,
+    sanity: dict[str, Any] | None = None,
 ) -> tuple[Path, Path]:
     """Writes `model_card.json` and `MODEL_CARD.md` for a model into `out`, atomically.
 
@@ -196,6 +202,7 @@ def write_model_card(
         model: A `.keras` file (see `model_card`).
         out: The folder to write into (made if missing); existing cards are replaced.
         evaluation: An evaluation folder, or None (see `model_card`).
+        sanity: An explanation sanity result, or None (see `model_card`).
 
     Returns:
         The paths of the JSON file and the Markdown file.
@@ -209,7 +216,7 @@ def write_model_card(
         >>> keras_cxr.training.write_model_card("runs/demo/model.keras", "runs/demo")
         (PosixPath('runs/demo/model_card.json'), PosixPath('runs/demo/MODEL_CARD.md'))
     """
-    card = model_card(model, evaluation)
+    card = model_card(model, evaluation, sanity)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     json_path = atomic_write_json(folder / CARD_JSON, card)

