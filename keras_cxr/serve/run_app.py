@@ -20,17 +20,17 @@ import numpy as np
 from keras_cxr import __version__
 from keras_cxr.data.images import read_image
 from keras_cxr.serve._extra import require
-from keras_cxr.serve.app import (
-    add_host_check,
-    add_security_headers,
-    add_static_routes,
-    static_files,
-)
 from keras_cxr.serve.request_limits import DEFAULT_ALLOWED_HOSTS
 from keras_cxr.serve.responses import DEFAULT_DISPLAY_SIZE, display_image, encode_png
 from keras_cxr.serve.run_summary import run_summary
 from keras_cxr.serve.run_table import FILTERS, RunTable
 from keras_cxr.serve.triage_flags import TRIAGE_FILE, TriageFlags
+from keras_cxr.serve.web_pages import (
+    add_host_check,
+    add_security_headers,
+    add_static_routes,
+    static_files,
+)
 from keras_cxr.viz.overlay import colorize
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
