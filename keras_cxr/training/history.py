@@ -91,6 +91,32 @@ def best_epoch(history: dict[str, list[Any]], stage: str, monitor: str) -> int |
         ...     "main", "val_auc")
         1
     """
+    best = _best(history, stage, monitor)
+    return None if best is None else best[1]
+
+
+def best_value(history: dict[str, list[Any]], stage: str, monitor: str) -> float | None:
+    """The best `monitor` value of `stage` (see `best_epoch`), or None when none is finite.
+
+    Args:
+        history: As returned by `read_history`.
+        stage: The stage name.
+        monitor: The log key.
+
+    Returns:
+        The value.
+
+    Example:
+        >>> keras_cxr.training.history.best_value(
+        ...     {"stage": ["main"] * 2, "epoch": [0, 1], "val_loss": [0.3, 0.2]},
+        ...     "main", "val_loss")
+        0.2
+    """
+    best = _best(history, stage, monitor)
+    return None if best is None else best[0]
+
+
+def _best(history: dict[str, list[Any]], stage: str, monitor: str) -> tuple[float, int] | None:
     mode = monitor_mode(monitor)
     best: tuple[float, int] | None = None
     for row_stage, epoch, value in zip(
@@ -100,7 +126,7 @@ def best_epoch(history: dict[str, list[Any]], stage: str, monitor: str) -> int |
             continue
         if best is None or is_improvement(value, best[0], mode):
             best = (value, epoch)
-    return None if best is None else best[1]
+    return best
 
 
 def truncate_history(path: str | os.PathLike, stage: str, last_epoch: int) -> None:

@@ -108,12 +108,18 @@ def _details(path: Path, metadata: dict[str, Any], config: dict[str, Any]) -> di
             "input": f"{metadata.get('image_size')} x {metadata.get('image_size')} RGB, "
             "pixels 0-255 (preprocessing inside the model)",
             "backbones_trained": config.get("train_backbones"),
-            "fine_tuned_layers": config.get("fine_tune_last")
-            if config.get("fine_tune_epochs")
-            else 0,
+            "fine_tuned_layers": _fine_tuned_layers(metadata, config),
         },
         "version": metadata.get("version"),
     }
+
+
+def _fine_tuned_layers(metadata: dict[str, Any], config: dict[str, Any]) -> int:
+    """Backbone layers the saved weights fine-tuned: 0 when the stage was dropped."""
+    if not config.get("fine_tune_epochs"):
+        return 0
+    outcome = metadata.get("fine_tune") or {}
+    return 0 if outcome.get("kept") is False else config.get("fine_tune_last")
 
 
 def _operating_point(metadata: dict[str, Any]) -> dict[str, Any]:

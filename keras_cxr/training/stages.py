@@ -3,8 +3,9 @@
 A `Run` holds what the stages share: the settings, the run folder, the model, the data
 and where an interrupted run stands. `main_stage` trains by `TrainConfig.mode` (the head
 on cached features, or images end to end); `fine_tune_stage` then unfreezes the last
-backbone layers. Each stage checkpoints its best epoch, snapshots every epoch for resume,
-and ends with its best weights loaded.
+backbone layers, and is kept only if its best epoch beats the main stage's on the
+monitored validation value. Each stage checkpoints its best epoch, snapshots every epoch
+for resume, and ends with its best weights loaded.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from keras_cxr.data.image_splits import ImageSplits
 from keras_cxr.models.head import HeadModel
 from keras_cxr.models.prediction import positive_probability, predict_logits, predict_outputs
 from keras_cxr.models.stacked_ensemble import StackedEnsemble
+from keras_cxr.training.checkpoints import is_improvement, monitor_mode
 from keras_cxr.training.data_parallel import (
     batchnorm_synchronized,
     drops_partial_batches,
@@ -31,7 +33,7 @@ from keras_cxr.training.data_parallel import (
     validation_data,
 )
 from keras_cxr.training.features import extract_features, feature_batches
-from keras_cxr.training.history import best_epoch, read_history
+from keras_cxr.training.history import best_epoch, best_value, read_history
 from keras_cxr.training.objective import objective
 from keras_cxr.training.resume import ResumeState, StageResume
 from keras_cxr.training.run_folder import HISTORY_FILE
@@ -58,6 +60,8 @@ class Run:
         head: The head trained on cached features (shares the model's head layers).
         val_features: Pooled validation features, when the head trained on them.
         devices: Devices the run trains on (`keras_cxr.training.data_parallel`).
+        fine_tune: After `fine_tune_stage`: the monitor, both stages' best values and
+            whether the fine-tuned weights were kept.
 
     Example:
         >>> run = keras_cxr.training.stages.Run(config, out, model, splits)
@@ -74,6 +78,7 @@ class Run:
     head: HeadModel | None = None
     val_features: np.ndarray | None = None
     devices: int = 1
+    fine_tune: dict | None = None
 
     @property
     def class_weight(self) -> dict[int, float]:
@@ -117,6 +122,13 @@ def main_stage(run: Run) -> int | None:
 def fine_tune_stage(run: Run) -> int | None:
     """Unfreezes the last `config.fine_tune_last` backbone layers and trains on images.
 
+    The fine-tuned weights are kept only if the stage's best `config.monitor` value beats
+    the main stage's (both are measured on the same validation images; the main stage's on
+    their cached features, which the frozen backbones computed). Otherwise the model goes
+    back to its weights before the stage: fine-tuning at too high a rate can make a
+    network worse than its head alone, and keeping its best epoch would hide that.
+    `run.fine_tune` records the comparison.
+
     Args:
         run: The run, after `main_stage`.
 
@@ -128,6 +140,7 @@ def fine_tune_stage(run: Run) -> int | None:
     """
     config = run.config
     tic = time.perf_counter()
+    before = [keras.ops.convert_to_numpy(v) for v in run.model.weights]
     run.model.unfreeze(config.fine_tune_last)
     best = _fit_images(
         run,
@@ -137,8 +150,24 @@ def fine_tune_stage(run: Run) -> int | None:
         config.augmentation,
         run.stage_resume(FINE_TUNE, config.fine_tune_epochs),
     )
+    run.fine_tune = _compare_with_main(run)
+    if not run.fine_tune["kept"]:
+        for variable, value in zip(run.model.weights, before):
+            variable.assign(value)
     run.timings["fine_tune"] = time.perf_counter() - tic
     return best
+
+
+def _compare_with_main(run: Run) -> dict:
+    monitor = run.config.monitor
+    history = read_history(run.out / HISTORY_FILE)
+    main, tuned = best_value(history, MAIN, monitor), best_value(history, FINE_TUNE, monitor)
+    mode = monitor_mode(monitor)
+    kept = tuned is not None and (main is None or is_improvement(tuned, main, mode))
+    if run.config.progress:
+        verdict = "kept" if kept else "dropped: the model goes back to its head-only weights"
+        print(f"Fine-tuning {verdict} ({monitor}: {tuned} fine-tuned, {main} before).")
+    return {"monitor": monitor, "main_best": main, "fine_tune_best": tuned, "kept": kept}
 
 
 def val_probabilities(run: Run) -> np.ndarray:
@@ -161,7 +190,8 @@ def val_outputs(run: Run) -> np.ndarray:
     """The trained model's outputs on the validation images: `(N, 1)`, or `(N, k)` softmax.
 
     Uses the cached validation features when the backbones never changed after they
-    were computed (no fine-tuning), which skips a pass through the backbones.
+    were computed (no fine-tuning, or fine-tuning dropped), which skips a pass through
+    the backbones.
 
     Args:
         run: The run, after its stages.
@@ -195,7 +225,7 @@ def val_logits(run: Run) -> np.ndarray:
 
 
 def _val_predictions(run: Run, logits: bool) -> np.ndarray:
-    fine_tuned = bool(run.config.fine_tune_last and run.config.fine_tune_epochs)
+    fine_tuned = bool(run.fine_tune and run.fine_tune["kept"])
     count = len(run.splits.val)
     if run.head is not None and run.val_features is not None and not fine_tuned:
         head = HeadModel(run.model, logits=True) if logits else run.head

@@ -248,6 +248,7 @@ def _train(config: TrainConfig, splits: ImageSplits | None, devices: int) -> Tra
         "config": config.to_dict(),
         "val_metrics": val_metrics,
         "best_epoch": best_epoch,
+        "fine_tune": run.fine_tune,
         "version": version_record(model, config.fingerprint(), config.weights),
         "training_data": training_data_summary(splits, config.data, _split_rule(config)),
     }
@@ -264,6 +265,7 @@ def _train(config: TrainConfig, splits: ImageSplits | None, devices: int) -> Tra
             "test_metrics": test_metrics,
             "shift_validation": shift_metrics,
             "best_epoch": best_epoch,
+            "fine_tune": run.fine_tune,
             "timings_s": timings,
             "images": {
                 name: 0 if part is None else len(part)

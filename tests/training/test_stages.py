@@ -12,9 +12,17 @@ from keras_cxr.data import ImageSet, ImageSplits, balanced_class_weight
 from keras_cxr.data.synthetic import make_phantoms
 from keras_cxr.models import predict_probabilities
 from keras_cxr.training import BestCheckpoint, TrainConfig, TrainingSnapshot, build_model
-from keras_cxr.training.history import StageCSVLogger
+from keras_cxr.training.history import StageCSVLogger, read_history
+from keras_cxr.training.run_folder import HISTORY_FILE
 from keras_cxr.training.stage_callbacks import best_weights_path, stage_callbacks
-from keras_cxr.training.stages import MAIN, Run, main_stage, val_probabilities
+from keras_cxr.training.stages import (
+    FINE_TUNE,
+    MAIN,
+    Run,
+    fine_tune_stage,
+    main_stage,
+    val_probabilities,
+)
 
 SIZE = 32
 
@@ -95,3 +103,55 @@ def test_stage_callbacks_run_heatmaps_first_and_the_snapshot_last(splits, tmp_pa
         _config(tmp_path, gradcam_images=0), tmp_path, MAIN, 3, None, model, splits.val
     )[0]
     assert not any(isinstance(callback, GradCAMCallback) for callback in without)
+
+
+def _main_then_fine_tune(splits, out, edit_history=None, **overrides):
+    config = _config(out, fine_tune_last=2, fine_tune_epochs=2, gradcam_images=0, **overrides)
+    model = build_model(config)
+    run = Run(config, out, model, splits)
+    main_stage(run)
+    if edit_history is not None:
+        edit_history(out / HISTORY_FILE)
+    before = [w.copy() for w in model.get_weights()]
+    fine_tune_stage(run)
+    history = read_history(out / HISTORY_FILE)
+    return run, before, model.get_weights(), history
+
+
+def _best_loss(history, stage):
+    return min(v for s, v in zip(history["stage"], history["val_loss"]) if s == stage)
+
+
+def test_fine_tuning_worse_than_the_head_is_dropped(splits, tmp_path):
+    # A rate of 30 wrecks the unfrozen layers: the head-only weights come back exactly.
+    run, before, after, history = _main_then_fine_tune(
+        splits, tmp_path, fine_tune_learning_rate=30.0
+    )
+    assert run.fine_tune == {
+        "monitor": "val_loss",
+        "main_best": pytest.approx(_best_loss(history, MAIN)),
+        "fine_tune_best": pytest.approx(_best_loss(history, FINE_TUNE)),
+        "kept": False,
+    }
+    assert run.fine_tune["fine_tune_best"] > run.fine_tune["main_best"]
+    for a, b in zip(before, after):
+        np.testing.assert_array_equal(a, b)
+    # The validation outputs are the head's again, from the cached features.
+    np.testing.assert_allclose(
+        val_probabilities(run), predict_probabilities(run.model, splits.val.images), atol=1e-5
+    )
+
+
+def test_fine_tuning_better_than_the_head_is_kept(splits, tmp_path):
+    def worse_main(path):  # the main stage's recorded losses made worse than any tuned one
+        text = path.read_text().splitlines()
+        column = text[0].split(",").index("val_loss")
+        rows = [row.split(",") for row in text[1:]]
+        for row in rows:
+            row[column] = "1e9"
+        path.write_text("\n".join([text[0], *(",".join(row) for row in rows)]) + "\n")
+
+    run, before, after, history = _main_then_fine_tune(splits, tmp_path, edit_history=worse_main)
+    assert run.fine_tune["kept"] and run.fine_tune["main_best"] == 1e9
+    assert run.fine_tune["fine_tune_best"] == pytest.approx(_best_loss(history, FINE_TUNE))
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after))
