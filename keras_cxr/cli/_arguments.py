@@ -96,10 +96,9 @@ def add_allowed_host_option(parser: argparse.ArgumentParser) -> None:
 
 def allowed_hosts(args: argparse.Namespace) -> tuple[str, ...]:
     """The `--allowed-host` names, else the defaults and the bound address (if one)."""
-    if args.allowed_host:
-        return tuple(args.allowed_host)
-    bound = [] if args.host in ("0.0.0.0", "::", "[::]") else [_url_host(args.host).lower()]
-    return (*DEFAULT_ALLOWED_HOSTS, *bound)
+    from keras_cxr.serve.request_limits import allowed_hosts_for  # no FastAPI import
+
+    return allowed_hosts_for(args.host, args.allowed_host)
 
 
 def _url_host(host: str) -> str:

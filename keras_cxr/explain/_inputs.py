@@ -15,6 +15,7 @@ from keras_cxr._keras_internals import sublayers
 from keras_cxr._validation import invalid_value
 from keras_cxr.explain.class_targets import check_class_index
 from keras_cxr.explain.findings import expand_findings
+from keras_cxr.explain.stored_threshold import CHECKED, warn_if_threshold_ignored
 
 
 def has_inputs(model: keras.Model) -> bool:
@@ -171,7 +172,7 @@ class ExplainRows:
     output and batch size (see `checked_batch`)."""
 
     def _checked_rows(self, images, class_index, threshold):
-        return checked_batch(
+        checked = checked_batch(
             images,
             class_index,
             self._image_shape,
@@ -181,3 +182,8 @@ class ExplainRows:
             outputs=lambda batch: output_values(self.model, self._output, batch, self.batch_size),
             threshold=threshold,
         )
+        if class_index is None and not getattr(self, CHECKED, False):
+            # The explainer decides the class itself: say so once if the file would not.
+            setattr(self, CHECKED, True)
+            warn_if_threshold_ignored(self.model, checked[2], type(self).__name__)
+        return checked

@@ -37,7 +37,6 @@ from keras_cxr.explain.graph import flatten_model
 from keras_cxr.explain.hooks import HookedModel
 from keras_cxr.explain.output_head import check_score
 from keras_cxr.explain.split import split_model
-from keras_cxr.explain.stored_threshold import warn_if_threshold_ignored
 from keras_cxr.explain.target_layers import resolve_layers
 from keras_cxr.explain.tokens import grid_function
 
@@ -128,7 +127,6 @@ class BaseCAM(ExplainRows):
             self.target_layers = self._hooked.paths
             self._units = None
             self._activation = None
-        warn_if_threshold_ignored(model, self._units, type(self).__name__)
         self._image_shape = image_shape_of(model)
 
     # ------------------------------------------------------------------ hooks

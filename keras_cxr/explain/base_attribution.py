@@ -39,7 +39,6 @@ from keras_cxr.explain.explanation import Explanation
 from keras_cxr.explain.graph import flatten_model
 from keras_cxr.explain.output_head import check_score
 from keras_cxr.explain.split import logits_model
-from keras_cxr.explain.stored_threshold import warn_if_threshold_ignored
 
 
 class BaseAttribution(ExplainRows):
@@ -117,7 +116,6 @@ class BaseAttribution(ExplainRows):
             self._units: int | None = int(self._logits_model.outputs[0].shape[-1])
         else:
             self._logits_model, self._activation, self._units = None, None, None
-        warn_if_threshold_ignored(model, self._units, type(self).__name__)
         self._image_shape = image_shape_of(model)
 
     # ------------------------------------------------------------------ hooks

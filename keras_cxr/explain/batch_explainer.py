@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from keras_cxr._validation import check_unit_interval, invalid_value
-from keras_cxr.explain.stored_threshold import deciding_elsewhere
+from keras_cxr.explain.stored_threshold import decided_elsewhere
 from keras_cxr.models.loading import file_metadata, load_model
 from keras_cxr.models.metadata import read_metadata
 from keras_cxr.models.prediction import positive_probability
@@ -283,8 +283,8 @@ def branch_names(target_layers: list[str]) -> list[str]:
 def _build_explainer(explainer_class, model, layer, score: str, batch_size: int):
     """The explainer: a CAM on `layer`, a pixel method, or a noise wrapper over Saliency."""
 
-    with deciding_elsewhere():  # this explainer decides at the stored threshold itself
-        return _explainer_of(explainer_class, model, layer, score, batch_size)
+    # It explains the raw decision, then again where the stored threshold decides otherwise.
+    return decided_elsewhere(_explainer_of(explainer_class, model, layer, score, batch_size))
 
 
 def _explainer_of(explainer_class, model, layer, score: str, batch_size: int):

@@ -7,23 +7,26 @@ that `keras_cxr.load_model` returned. A bare explainer (`GradCAM(model)`, `Salie
 is model-agnostic: with `class_index=None` it explains the class the raw output predicts
 (a sigmoid above 0.5, the arg-max). For a binary model whose file stores another threshold
 the two disagree for images whose probability lies between the two, so the bare explainer
-warns once, at construction, and says how to get the file's rule. A temperature never
+warns once, at its first `explain` call that leaves `class_index=None` (a caller that
+passes the class decides it elsewhere), and says how to get the file's rule. A temperature never
 changes the decided class (it scales the logit, keeping its sign and the arg-max).
 """
 
 from __future__ import annotations
 
-import contextlib
 import warnings
-from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from keras_cxr.models.loading import file_metadata
 
-__all__ = ["StoredThresholdWarning", "deciding_elsewhere", "warn_if_threshold_ignored"]
+__all__ = ["CHECKED", "StoredThresholdWarning", "decided_elsewhere", "warn_if_threshold_ignored"]
 
 #: The threshold a bare explainer decides at, on a binary model's probability.
 RAW_THRESHOLD = 0.5
+#: The attribute that marks an explainer as checked (warned once, or deciding elsewhere).
+CHECKED = "_stored_threshold_checked"
+
+_E = TypeVar("_E")
 
 
 class StoredThresholdWarning(UserWarning):
@@ -50,7 +53,8 @@ def warn_if_threshold_ignored(model: Any, units: int | None, method: str) -> Non
         Nothing: at most a `StoredThresholdWarning`.
 
     Example:
-        >>> cam = keras_cxr.GradCAM(keras_cxr.load_model("model.keras"))  # may warn
+        >>> cam = keras_cxr.GradCAM(keras_cxr.load_model("model.keras"))
+        >>> explanation = cam.explain(images)  # may warn: the class is decided at 0.5
     """
     metadata = file_metadata(model)
     threshold = metadata.get("threshold")
@@ -66,25 +70,30 @@ def warn_if_threshold_ignored(model: Any, units: int | None, method: str) -> Non
         "class_index to explain(); silence this with "
         "warnings.filterwarnings('ignore', category=keras_cxr.explain.StoredThresholdWarning).",
         StoredThresholdWarning,
-        stacklevel=3,
+        stacklevel=4,  # the user's explain() call, through ExplainRows._checked_rows
     )
 
 
-@contextlib.contextmanager
-def deciding_elsewhere() -> Iterator[None]:
-    """Builds bare explainers for a caller that passes the decided class itself.
+def decided_elsewhere(explainer: _E) -> _E:
+    """Marks an explainer whose caller decides each image's class: it never warns.
 
-    `keras_cxr.explain.BatchExplainer` and the training reports decide each image's class
-    at the stored threshold and hand it to `explain(images, class_index)`: the warning of
-    `warn_if_threshold_ignored` does not apply to them.
+    `keras_cxr.explain.BatchExplainer` explains the raw decision and then explains again,
+    at the stored threshold, the images where the two differ: the warning of
+    `warn_if_threshold_ignored` does not apply to it. A caller that passes `class_index`
+    needs no mark (only `class_index=None` warns). A noise wrapper (SmoothGrad, VarGrad)
+    is marked with the explainer it holds.
 
-    Yields:
-        None; `StoredThresholdWarning` is ignored inside the block.
+    Args:
+        explainer: The explainer.
+
+    Returns:
+        The same explainer, marked.
 
     Example:
-        >>> with keras_cxr.explain.stored_threshold.deciding_elsewhere():
-        ...     cam = keras_cxr.GradCAM(model)
+        >>> cam = keras_cxr.explain.stored_threshold.decided_elsewhere(GradCAM(model))
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", StoredThresholdWarning)
-        yield
+    inner = explainer
+    while inner is not None:
+        setattr(inner, CHECKED, True)
+        inner = getattr(inner, "explainer", None)
+    return explainer

@@ -15,7 +15,7 @@ from keras_cxr.serve._extra import INSTALL_HINT
 from keras_cxr.serve.app import create_app
 from keras_cxr.serve.micro_batcher import MicroBatcher
 from keras_cxr.serve.model_service import ExplainRequest, ModelService
-from keras_cxr.serve.request_limits import RequestLimits
+from keras_cxr.serve.request_limits import RequestLimits, allowed_hosts_for
 from keras_cxr.serve.run_app import create_run_app
 from keras_cxr.serve.run_table import RunTable
 from keras_cxr.serve.server import BackgroundServer, is_loopback, serve, serve_run
@@ -32,6 +32,7 @@ __all__ = [
     "RunTable",
     "TriageFlags",
     "UploadError",
+    "allowed_hosts_for",
     "create_app",
     "create_run_app",
     "is_loopback",

@@ -13,7 +13,7 @@ import asyncio
 import math
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -24,12 +24,50 @@ __all__ = [
     "ClientGoneError",
     "DeadlineError",
     "RequestLimits",
+    "allowed_hosts_for",
     "until_done_or_gone",
 ]
 
 #: Host names a server answers by default: this machine's. A page on any other site that
 #: points its own name at 127.0.0.1 (DNS rebinding) sends its name in `Host` and is refused.
 DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+#: Addresses that bind every interface: they name no host a client would send.
+WILDCARD_ADDRESSES = ("0.0.0.0", "::", "[::]", "")
+
+
+def allowed_hosts_for(address: str, given: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The `Host` names a server bound to `address` answers, unless `given` says otherwise.
+
+    A server bound to a machine's own address (e.g. 10.0.0.5) is reached as
+    `http://10.0.0.5:8000/`, so that name must pass the `Host` check; a wildcard address
+    (0.0.0.0) names nothing, and the localhost names stay the only ones allowed until
+    `given` adds the names clients use.
+
+    Args:
+        address: The address the server binds.
+        given: Names chosen by the user (`--allowed-host`), used as they are; None or
+            empty for the defaults.
+
+    Returns:
+        `given`, else `DEFAULT_ALLOWED_HOSTS` plus `address` (IPv6 in brackets, lower
+        case) when it is not a wildcard or already among them.
+
+    Example:
+        >>> allowed_hosts_for("10.0.0.5")
+        ('localhost', '127.0.0.1', '[::1]', '10.0.0.5')
+        >>> allowed_hosts_for("0.0.0.0", ["cxr.hospital.org"])
+        ('cxr.hospital.org',)
+    """
+    if given:
+        return tuple(given)
+    if address in WILDCARD_ADDRESSES:
+        return DEFAULT_ALLOWED_HOSTS
+    name = f"[{address}]" if ":" in address and not address.startswith("[") else address
+    name = name.lower()
+    return (
+        DEFAULT_ALLOWED_HOSTS if name in DEFAULT_ALLOWED_HOSTS else (*DEFAULT_ALLOWED_HOSTS, name)
+    )
+
 
 _T = TypeVar("_T")
 

@@ -8,6 +8,7 @@ and benchmarks.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import socket
@@ -18,6 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from keras_cxr.serve._extra import require
 from keras_cxr.serve.app import create_app
+from keras_cxr.serve.request_limits import (
+    DEFAULT_ALLOWED_HOSTS,
+    RequestLimits,
+    allowed_hosts_for,
+)
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     import fastapi
@@ -99,7 +105,9 @@ def serve(
         log_level: uvicorn's log level. Defaults to "info". The access log holds the
             request line and status, never an image.
         **options: Passed to `keras_cxr.serve.create_app` (`max_batch_size`,
-            `max_wait_ms`, `max_upload_bytes`, ...).
+            `max_wait_ms`, `max_upload_bytes`, `limits`, ...). Without `limits`, or with
+            limits that allow only the default host names, `host` is added to the names
+            the `Host` header may carry (`allowed_hosts_for`), as `keras-cxr serve` does.
 
     Returns:
         None, when the server stops (Ctrl-C).
@@ -114,6 +122,9 @@ def serve(
     """
     uvicorn = require("uvicorn")
     warn_if_exposed(host, port)
+    limits = options.get("limits") or RequestLimits()
+    if limits.allowed_hosts == DEFAULT_ALLOWED_HOSTS:
+        options["limits"] = dataclasses.replace(limits, allowed_hosts=allowed_hosts_for(host))
     app = create_app(model, **options)
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
@@ -133,6 +144,7 @@ def serve_run(
         port: The port. Defaults to 8000.
         log_level: uvicorn's log level. Defaults to "info".
         **options: Passed to `keras_cxr.serve.create_run_app` (`flags_file`, ...).
+            Without `allowed_hosts`, the localhost names and `host` are allowed.
 
     Returns:
         None, when the server stops (Ctrl-C).
@@ -148,6 +160,7 @@ def serve_run(
     from keras_cxr.serve.run_app import create_run_app
 
     uvicorn = require("uvicorn")
+    options.setdefault("allowed_hosts", allowed_hosts_for(host))
     app = create_run_app(run_dir, **options)
     warn_if_exposed(host, port)
     uvicorn.run(app, host=host, port=port, log_level=log_level)

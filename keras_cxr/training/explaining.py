@@ -14,7 +14,6 @@ from keras_cxr.atomic import atomic_write, atomic_write_json
 from keras_cxr.data.image_splits import BINARY_CLASS_NAMES
 from keras_cxr.data.images import read_images
 from keras_cxr.explain import get_method
-from keras_cxr.explain.stored_threshold import deciding_elsewhere
 from keras_cxr.models.prediction import predict_logits
 from keras_cxr.models.temperature import DEFAULT_TEMPERATURE
 from keras_cxr.training.calibrating import positive_probability_of
@@ -103,8 +102,7 @@ def explain_files(
     images = read_images(paths, height, color_mode, progress, "reading images")
     probabilities = positive_probability_of(predict_logits(model, images), temperature)
     predicted = (probabilities >= threshold).astype(np.int64)
-    with deciding_elsewhere():  # the class is decided above, at the threshold
-        explainer = explainer_class(model)
+    explainer = explainer_class(model)
     explanation = explainer.explain(images.astype(np.float32), predicted)
     branches = explanation.layer_heatmaps if len(explanation.layer_heatmaps) > 1 else {}
     out = Path(out)

@@ -12,7 +12,6 @@ import numpy as np
 
 from keras_cxr.data.image_splits import ImageSet
 from keras_cxr.explain import get_method
-from keras_cxr.explain.stored_threshold import deciding_elsewhere
 from keras_cxr.metrics import mc_dropout_predict
 from keras_cxr.metrics.bootstrap import DEFAULT_RESAMPLES
 from keras_cxr.metrics.report import INTERVAL_METRICS
@@ -157,8 +156,7 @@ def write_report(
     confident = _top(np.flatnonzero(correct), confidence, gallery_size)
     wrong = _top(np.flatnonzero(~correct), confidence, gallery_size)
 
-    with deciding_elsewhere():  # the galleries explain the classes decided above
-        explainer = explainer_class(model)
+    explainer = explainer_class(model)  # explains the classes decided above
     galleries = {}
     for heading, indices in (
         ("Most confident correct cases", confident),

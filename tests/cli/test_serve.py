@@ -45,7 +45,7 @@ def test_serve_builds_the_app_from_the_options_and_runs_it(demo, monkeypatch, ca
     )
     assert (handed["host"], handed["port"]) == ("127.0.0.1", 8123)
     limits = handed["app"].state.limits
-    assert limits.allowed_hosts == ("localhost", "127.0.0.1", "[::1]", "127.0.0.1")
+    assert limits.allowed_hosts == ("localhost", "127.0.0.1", "[::1]")
     with keras_cxr.serve.BackgroundServer(handed["app"]) as running:
         info = httpx.get(f"{running.url}/v1/model").json()
         assert (info["threshold"], info["method"]) == (0.3, "hirescam")

@@ -39,27 +39,36 @@ def test_a_batch_explainer_of_the_loaded_model_decides_as_one_of_the_path(model_
     with warnings.catch_warnings():
         warnings.simplefilter("error", StoredThresholdWarning)  # it decides itself: no warning
         by_model = BatchExplainer(load_model(model_file, compile=False), warm_up=False)
+        a, b = by_path({"image": images}), by_model({"image": images})
+        smooth = BatchExplainer(load_model(model_file, compile=False), "smoothgrad", warm_up=False)
+        smooth({"image": images[:2]})  # a noise wrapper's own Saliency is marked too
     assert (by_model.threshold, by_model.threshold_source) == (THRESHOLD, "model file")
     assert by_model.temperature == by_path.temperature
-    a, b = by_path({"image": images}), by_model({"image": images})
     np.testing.assert_array_equal(a["decision"], b["decision"])
     np.testing.assert_allclose(a["probability"], b["probability"], rtol=1e-6)
     np.testing.assert_allclose(a["heatmap"], b["heatmap"], atol=1e-5)
 
 
 @pytest.mark.parametrize("method", [GradCAM, Saliency])
-def test_a_bare_explainer_warns_that_it_ignores_the_stored_threshold(model_file, method):
+def test_a_bare_explainer_warns_once_when_it_decides_the_class_itself(model_file, images, method):
     model = load_model(model_file, compile=False)
-    with pytest.warns(StoredThresholdWarning, match=r"stores the decision threshold 0.4809.*"
-                      r"BatchExplainer\(model\) to explain at the stored threshold"):  # fmt: skip
-        method(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StoredThresholdWarning)
+        explainer = method(model)  # building it decides nothing
+        explainer.explain(images, class_index=1)  # the caller decided: no warning
+    expected = r"stores the decision threshold 0.4809.*BatchExplainer\(model\) to explain at"
+    with pytest.warns(StoredThresholdWarning, match=expected) as caught:
+        explainer.explain(images)
+    assert [w.filename for w in caught] == [__file__]  # it points at the user's call
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StoredThresholdWarning)
+        explainer.explain(images)  # once per explainer
 
 
-def test_no_warning_without_a_stored_threshold_to_ignore(two_branch_ensemble, tmp_path):
+def test_no_warning_without_a_stored_threshold_to_ignore(two_branch_ensemble, images, tmp_path):
     plain = save_model(two_branch_ensemble, tmp_path / "plain.keras")  # no threshold stored
     half = save_model(two_branch_ensemble, tmp_path / "half.keras", {"threshold": 0.5})
     with warnings.catch_warnings():
         warnings.simplefilter("error", StoredThresholdWarning)
-        GradCAM(two_branch_ensemble)
-        GradCAM(load_model(plain, compile=False))
-        GradCAM(load_model(half, compile=False))
+        for model in (two_branch_ensemble, load_model(plain), load_model(half)):
+            GradCAM(model).explain(images[:2])
