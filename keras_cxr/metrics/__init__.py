@@ -21,7 +21,10 @@ Explanation quality:
 - `keras_cxr.metrics.localization`: pointing game, energy inside a mask and top-k IoU
   between heatmaps and annotated regions.
 - `keras_cxr.metrics.deletion_insertion` and `keras_cxr.metrics.average_drop_increase`:
-  faithfulness, probed through a `predict_fn` (below).
+  faithfulness, probed through a `predict_fn` (below); so are Quantus's faithfulness
+  metrics `keras_cxr.metrics.pixel_flipping_curve` (pixel flipping),
+  `keras_cxr.metrics.subset_correlation` (faithfulness correlation) and
+  `keras_cxr.metrics.road_imputation` (ROAD, with noisy linear imputation).
 - `keras_cxr.metrics.relevance_in_mask`: Quantus's localisation metrics (relevance mass and
   rank accuracy, attribution localisation, top-k intersection, the AUC of a map against
   its mask).
@@ -80,6 +83,7 @@ from keras_cxr.metrics.multiclass import (
 )
 from keras_cxr.metrics.multiclass_bootstrap import multiclass_intervals
 from keras_cxr.metrics.operating_point import OperatingPoint, parse_operating_point
+from keras_cxr.metrics.pixel_flipping_curve import pixel_flipping, pixel_flipping_curve
 from keras_cxr.metrics.relevance_complexity import complexity, effective_complexity, sparseness
 from keras_cxr.metrics.relevance_in_mask import (
     attribution_localisation,
@@ -89,8 +93,10 @@ from keras_cxr.metrics.relevance_in_mask import (
     top_k_intersection,
 )
 from keras_cxr.metrics.report import classification_intervals, classification_report
+from keras_cxr.metrics.road_imputation import road, road_curve
 from keras_cxr.metrics.roc import roc_auc, roc_curve
 from keras_cxr.metrics.similarity import spearman_rank_correlation, ssim
+from keras_cxr.metrics.subset_correlation import faithfulness_correlation
 from keras_cxr.metrics.temperature_scaling import fit_temperature, negative_log_likelihood
 from keras_cxr.metrics.threshold_selection import select_threshold
 from keras_cxr.metrics.uncertainty import mc_dropout_predict
@@ -115,6 +121,7 @@ __all__ = [
     "effective_complexity",
     "energy_in_mask",
     "expected_calibration_error",
+    "faithfulness_correlation",
     "fit_temperature",
     "insertion_auc",
     "insertion_curve",
@@ -131,12 +138,16 @@ __all__ = [
     "pairwise_report",
     "parse_operating_point",
     "per_image_interval",
+    "pixel_flipping",
+    "pixel_flipping_curve",
     "pointing_game",
     "ppv",
     "randomize_model",
     "relevance_mass_accuracy",
     "relevance_rank_accuracy",
     "reliability_curve",
+    "road",
+    "road_curve",
     "roc_auc",
     "roc_curve",
     "select_threshold",

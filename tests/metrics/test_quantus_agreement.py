@@ -190,3 +190,124 @@ def test_robustness_metrics_agree_on_the_same_noise(
     )  # fmt: skip
     assert np.all(values > 0)
     np.testing.assert_allclose(values, expected, rtol=1e-5)
+
+
+class LinearSoftmax:
+    """One torch model scored by both: logits for Quantus (softmax=True), probabilities here.
+
+    The faithfulness metrics see the model only through `predict_fn`, so a plain
+    `torch.nn.Module` checks the metric code the same way a Keras model under
+    `KERAS_BACKEND=torch` would, under any backend of this test session.
+    """
+
+    def __init__(self, torch, classes=3, seed=0):
+        self.torch = torch
+        torch.manual_seed(seed)
+        self.module = torch.nn.Sequential(
+            torch.nn.Flatten(), torch.nn.Linear(SIZE * SIZE, classes)
+        ).eval()
+
+    def __call__(self, batch):  # channel-last float32, as keras_cxr passes it
+        x = self.torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
+        with self.torch.no_grad():
+            return self.torch.softmax(self.module(x), dim=-1).numpy()
+
+
+@pytest.fixture(scope="module")
+def linear_model():
+    torch = pytest.importorskip("torch")
+    return LinearSoftmax(torch)
+
+
+@pytest.fixture(scope="module")
+def distinct_maps():
+    """Maps without ties: Quantus orders pixels with an unstable `np.argsort(-a)`, keras_cxr
+    breaks ties in row-major order, so tied pixels (the zeros of `arrays`) may be removed in
+    another order."""
+    return np.random.default_rng(5).normal(size=(COUNT, SIZE, SIZE))
+
+
+def model_score(metric, model, maps, images, labels, **call):
+    """Quantus's scores of `metric` on the torch model, channel-first, labels as y_batch."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return metric(
+            model=model.module,
+            x_batch=images.transpose(0, 3, 1, 2).copy(),
+            y_batch=labels,
+            a_batch=maps[:, None].copy(),
+            channel_first=True,
+            softmax=True,
+            device="cpu",
+            **call,
+        )
+
+
+def test_pixel_flipping_agrees_with_quantus(quantus, arrays, linear_model, distinct_maps):
+    _, _, images = arrays
+    maps = distinct_maps
+    labels = np.arange(COUNT) % 3
+    step = 4
+    expected = model_score(
+        quantus.PixelFlipping(features_in_step=step, disable_warnings=True),
+        linear_model, maps, images, labels,
+    )  # fmt: skip
+    # keras_cxr tracks one class for all images; Quantus each image's y. Compare per class.
+    for label in range(3):
+        fractions, curves = metrics.pixel_flipping_curve(
+            linear_model, images[labels == label], maps[labels == label], label,
+            features_in_step=step,
+        )  # fmt: skip
+        np.testing.assert_allclose(curves, np.asarray(expected)[labels == label], atol=1e-6)
+    # Quantus's AUC integrates its curve over the step number (dx=1), keras_cxr over the
+    # share of flipped pixels: with 4 of 144 pixels a step, Quantus's area is 36 times
+    # keras_cxr's. (Quantus 0.6's `return_auc_per_sample=True` calls `np.trapz`, which
+    # NumPy 2.4 removed, so its area is recomputed here from its curves.)
+    quantus_auc = np.trapezoid(np.asarray(expected)[labels == 0], dx=1, axis=1)
+    ours = metrics.pixel_flipping(
+        linear_model, images[labels == 0], maps[labels == 0], 0, features_in_step=step,
+        per_image=True,
+    )  # fmt: skip
+    assert len(fractions) == SIZE * SIZE // step
+    np.testing.assert_allclose(quantus_auc, ours * SIZE * SIZE / step, rtol=1e-5)
+
+
+def test_faithfulness_correlation_agrees_on_the_same_subsets(
+    quantus, arrays, linear_model, distinct_maps, monkeypatch
+):
+    # Quantus draws its subsets with the global `np.random.choice`, run by run and image by
+    # image; replaying keras_cxr's generator through it gives both the same subsets.
+    _, _, images = arrays
+    maps = distinct_maps
+    generator = np.random.default_rng(11)
+    monkeypatch.setattr(
+        np.random, "choice", lambda n, size, replace=True: generator.choice(n, size, replace)
+    )
+    labels = np.zeros(COUNT, int)
+    metric = quantus.FaithfulnessCorrelation(
+        nr_runs=12, subset_size=20, return_aggregate=False, disable_warnings=True
+    )
+    expected = model_score(metric, linear_model, maps, images, labels)
+    values = metrics.faithfulness_correlation(
+        linear_model, images, maps, 0, nr_runs=12, subset_size=20, seed=11, per_image=True
+    )
+    assert np.ptp(values) > 0.1, "the images must differ"
+    np.testing.assert_allclose(values, expected, atol=1e-5)
+
+
+def test_road_agrees_with_quantus_without_noise(quantus, arrays, linear_model, distinct_maps):
+    # The imputation noise is Quantus's global `np.random.randn` (percentage by percentage)
+    # and keras_cxr's generator (image by image): with noise=0, the deterministic special
+    # case, both impute the same values and must keep or lose the same predictions.
+    _, _, images = arrays
+    maps = distinct_maps
+    labels = np.argmax(linear_model(images), axis=1)
+    percentages = list(range(1, 100, 7))
+    metric = quantus.ROAD(percentages=percentages, noise=0.0, disable_warnings=True)
+    expected = model_score(metric, linear_model, maps, images, labels)
+    _, kept = metrics.road_curve(
+        linear_model, images, maps, labels, percentages=percentages, noise=0.0
+    )
+    accuracy = kept.mean(axis=0)
+    assert 0 < accuracy.min() < accuracy.max() == 1, "the curve must move"
+    np.testing.assert_allclose(accuracy, [expected[p] for p in percentages], atol=0)
