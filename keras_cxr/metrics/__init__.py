@@ -36,12 +36,15 @@ Explanation quality:
   bootstrap interval of any of them, from their `per_image=True` values.
 - `keras_cxr.metrics.model_randomization` and `keras_cxr.metrics.data_randomization`: the
   sanity checks of Adebayo et al., with the measures of `keras_cxr.metrics.similarity`
-  (Spearman rank correlation, SSIM).
+  (Spearman rank correlation, SSIM); `keras_cxr.metrics.parameter_randomization`, their
+  smooth and efficient variants (sMPRT, eMPRT) of Hedström et al.; and
+  `keras_cxr.metrics.off_class_similarity`, the random logit test.
 
 Functions that take heatmaps accept a NumPy array of shape (N, H, W) or any object with a
 `.heatmaps` attribute, so this package does not depend on the explainer. Only
-`randomize_model`, `model_randomization_test` and `mc_dropout_predict` use Keras; the
-sensitivity metrics call an explainer that they are given.
+`randomize_model`, `model_randomization_test`, `smooth_mprt`, `efficient_mprt` and
+`mc_dropout_predict` use Keras; the sensitivity metrics and `random_logit` call an
+explainer that they are given.
 
 The `predict_fn` contract. The faithfulness metrics see the model only through
 `predict_fn`, any callable mapping a float32 batch of shape (B, H, W, C) to scores of shape
@@ -82,7 +85,9 @@ from keras_cxr.metrics.multiclass import (
     top_label_calibration_error,
 )
 from keras_cxr.metrics.multiclass_bootstrap import multiclass_intervals
+from keras_cxr.metrics.off_class_similarity import random_logit
 from keras_cxr.metrics.operating_point import OperatingPoint, parse_operating_point
+from keras_cxr.metrics.parameter_randomization import efficient_mprt, smooth_mprt
 from keras_cxr.metrics.pixel_flipping_curve import pixel_flipping, pixel_flipping_curve
 from keras_cxr.metrics.relevance_complexity import complexity, effective_complexity, sparseness
 from keras_cxr.metrics.relevance_in_mask import (
@@ -119,6 +124,7 @@ __all__ = [
     "deletion_auc",
     "deletion_curve",
     "effective_complexity",
+    "efficient_mprt",
     "energy_in_mask",
     "expected_calibration_error",
     "faithfulness_correlation",
@@ -142,6 +148,7 @@ __all__ = [
     "pixel_flipping_curve",
     "pointing_game",
     "ppv",
+    "random_logit",
     "randomize_model",
     "relevance_mass_accuracy",
     "relevance_rank_accuracy",
@@ -152,6 +159,7 @@ __all__ = [
     "roc_curve",
     "select_threshold",
     "sensitivity",
+    "smooth_mprt",
     "sparseness",
     "spearman_rank_correlation",
     "specificity",

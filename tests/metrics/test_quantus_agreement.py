@@ -311,3 +311,83 @@ def test_road_agrees_with_quantus_without_noise(quantus, arrays, linear_model, d
     accuracy = kept.mean(axis=0)
     assert 0 < accuracy.min() < accuracy.max() == 1, "the curve must move"
     np.testing.assert_allclose(accuracy, [expected[p] for p in percentages], atol=0)
+
+
+CLASS_WEIGHTS = np.random.default_rng(9).normal(size=(3, SIZE, SIZE))
+
+
+def class_maps(images, classes):
+    """Input x weight of the explained class: a class-dependent map of channel-last images."""
+    return np.asarray(images, np.float64)[..., 0] * CLASS_WEIGHTS[np.asarray(classes)]
+
+
+def test_random_logit_agrees_on_the_same_other_classes(quantus, arrays, monkeypatch):
+    # Quantus seeds the global generator and draws with `np.random.randint`; replaying
+    # keras_cxr's generator through it gives both the same off-classes. Quantus's default
+    # similarity is a 1-D SSIM of the flattened maps (skimage), keras_cxr's the 2-D SSIM
+    # of keras_cxr.metrics.ssim: both are compared with Spearman's correlation.
+    _, _, images = arrays
+    generator = np.random.default_rng(13)
+    monkeypatch.setattr(np.random, "randint", lambda low, high, size: generator.integers(
+        low, high, size))  # fmt: skip
+    labels = np.arange(COUNT) % 3
+
+    def explain_func(model, inputs, targets, **_):
+        return class_maps(np.asarray(inputs).transpose(0, 2, 3, 1), targets)
+
+    metric = quantus.RandomLogit(
+        num_classes=3, similarity_func=quantus.similarity_func.correlation_spearman,
+        disable_warnings=True,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = metric(
+            model=None, x_batch=images.transpose(0, 3, 1, 2).copy(), y_batch=labels,
+            a_batch=class_maps(images, labels)[:, None], channel_first=True,
+            explain_func=explain_func,
+        )  # fmt: skip
+    values = metrics.random_logit(
+        class_maps, images, labels, num_classes=3, similarity="spearman", seed=13,
+        per_image=True,
+    )  # fmt: skip
+    assert np.ptp(values) > 0.05
+    np.testing.assert_allclose(values, expected, atol=1e-12)
+
+
+def test_efficient_mprt_agrees_given_the_same_explanations(quantus, arrays, linear_model):
+    # The randomized weights cannot match: Quantus re-initialises torch modules with
+    # `reset_parameters`, keras_cxr Keras kernels and biases with its own noise. Each side's
+    # explainer therefore returns fixed maps, one set for the original model and one for
+    # any randomized copy, so that both score the same pair with their own entropy code.
+    keras = pytest.importorskip("keras")
+    _, _, images = arrays
+    rng = np.random.default_rng(17)
+    before = rng.normal(size=(COUNT, SIZE, SIZE)) * np.linspace(0.2, 1, COUNT)[:, None, None]
+    after = rng.uniform(size=(COUNT, SIZE, SIZE)) ** np.arange(1, COUNT + 1)[:, None, None]
+    original = linear_model.module
+
+    def quantus_explain(model, inputs, targets, **_):
+        return (before if model is original else after)[:, None].copy()
+
+    keras_model = keras.Sequential([keras.Input((SIZE, SIZE, 1)), keras.layers.Dense(2)])
+
+    def explain_fn(model, batch):
+        return before if model is keras_model else after
+
+    metric = quantus.EfficientMPRT(disable_warnings=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = metric(
+            model=original, x_batch=images.transpose(0, 3, 1, 2).copy(),
+            y_batch=np.zeros(COUNT, int), a_batch=None, channel_first=True,
+            explain_func=quantus_explain, device="cpu",
+        )  # fmt: skip
+    values = metrics.efficient_mprt(explain_fn, keras_model, images, per_image=True)
+    assert np.ptp(values) > 0.1
+    np.testing.assert_allclose(values, expected, rtol=1e-12)
+
+
+# smooth_mprt has no Quantus comparison: Quantus 0.6's SmoothMPRT denoises with
+# `quantus.explain` (captum) and ignores a custom `explain_func`, and its randomized torch
+# weights cannot be matched (see above). tests/metrics/test_parameter_randomization.py
+# checks it against a loop over the same noisy copies instead.
