@@ -22,7 +22,7 @@ Explanation quality:
   between heatmaps and annotated regions.
 - `keras_cxr.metrics.deletion_insertion` and `keras_cxr.metrics.average_drop_increase`:
   faithfulness, probed through a `predict_fn` (below); so are Quantus's faithfulness
-  metrics `keras_cxr.metrics.pixel_flipping_curve` (pixel flipping),
+  metrics `keras_cxr.metrics.pixel_flips` (pixel flipping),
   `keras_cxr.metrics.subset_correlation` (faithfulness correlation) and
   `keras_cxr.metrics.road_imputation` (ROAD, with noisy linear imputation).
 - `keras_cxr.metrics.relevance_in_mask`: Quantus's localisation metrics (relevance mass and
@@ -31,7 +31,8 @@ Explanation quality:
 - `keras_cxr.metrics.relevance_complexity`: sparseness (Gini), complexity (entropy) and
   effective complexity of a map.
 - `keras_cxr.metrics.explanation_sensitivity`: max- and avg-sensitivity and the local
-  Lipschitz estimate of an explainer under noise.
+  Lipschitz estimate of an explainer under noise; `keras_cxr.metrics.relative_stability`,
+  the relative input, output and representation stability of Agarwal et al.
 - `keras_cxr.metrics.explanation_intervals`: `per_image_interval`, a patient-level
   bootstrap interval of any of them, from their `per_image=True` values.
 - `keras_cxr.metrics.model_randomization` and `keras_cxr.metrics.data_randomization`: the
@@ -88,7 +89,12 @@ from keras_cxr.metrics.multiclass_bootstrap import multiclass_intervals
 from keras_cxr.metrics.off_class_similarity import random_logit
 from keras_cxr.metrics.operating_point import OperatingPoint, parse_operating_point
 from keras_cxr.metrics.parameter_randomization import efficient_mprt, smooth_mprt
-from keras_cxr.metrics.pixel_flipping_curve import pixel_flipping, pixel_flipping_curve
+from keras_cxr.metrics.pixel_flips import pixel_flipping, pixel_flipping_curve
+from keras_cxr.metrics.relative_stability import (
+    relative_input_stability,
+    relative_output_stability,
+    relative_representation_stability,
+)
 from keras_cxr.metrics.relevance_complexity import complexity, effective_complexity, sparseness
 from keras_cxr.metrics.relevance_in_mask import (
     attribution_localisation,
@@ -150,6 +156,9 @@ __all__ = [
     "ppv",
     "random_logit",
     "randomize_model",
+    "relative_input_stability",
+    "relative_output_stability",
+    "relative_representation_stability",
     "relevance_mass_accuracy",
     "relevance_rank_accuracy",
     "reliability_curve",

@@ -391,3 +391,58 @@ def test_efficient_mprt_agrees_given_the_same_explanations(quantus, arrays, line
 # `quantus.explain` (captum) and ignores a custom `explain_func`, and its randomized torch
 # weights cannot be matched (see above). tests/metrics/test_parameter_randomization.py
 # checks it against a loop over the same noisy copies instead.
+
+
+#: keras_cxr metric, Quantus class and its extra settings.
+STABILITY = [
+    ("relative_input_stability", "RelativeInputStability", {}),
+    ("relative_output_stability", "RelativeOutputStability", {}),
+    ("relative_representation_stability", "RelativeRepresentationStability",
+     {"layer_names": ["1"]}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("ours", "theirs", "settings"), STABILITY)
+def test_relative_stability_agrees_on_the_same_noise(
+    quantus, arrays, linear_model, monkeypatch, ours, theirs, settings
+):
+    # Quantus draws each copy's noise with the global `np.random.uniform(0.02, 0.2)` over
+    # the (N, C·H·W) batch; replaying keras_cxr's generator (copy by copy, (N, H, W, 1))
+    # gives both the same noisy images. The explanation is the input times the weights of
+    # the labelled class (through a sine), the representation of RRS the linear layer's
+    # logits. Copies whose predicted class changes are NaN on both sides.
+    _, _, images = arrays
+    generator = np.random.default_rng(19)
+    monkeypatch.setattr(np.random, "uniform", lambda low, high, size: generator.uniform(
+        low, high, size))  # fmt: skip
+    torch = linear_model.torch
+    weights = linear_model.module[1].weight.detach().numpy().reshape(3, SIZE, SIZE)
+    labels = np.argmax(linear_model(images), axis=1)
+
+    def explain_images(batch, classes):  # not proportional to x, so RIS is not 1
+        return np.sin(5 * np.asarray(batch, np.float64)[..., 0]) * weights[np.asarray(classes)]
+
+    def explain_func(model, inputs, targets, **_):
+        return explain_images(np.asarray(inputs).transpose(0, 2, 3, 1), targets)[:, None]
+
+    def logits(batch):
+        with torch.no_grad():
+            x = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
+            return linear_model.module(x).numpy()
+
+    samples = 6
+    metric = getattr(quantus, theirs)(nr_samples=samples, disable_warnings=True, **settings)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = metric(
+            model=linear_model.module, x_batch=images.transpose(0, 3, 1, 2).copy(),
+            y_batch=labels, a_batch=explain_images(images, labels)[:, None],
+            channel_first=True, explain_func=explain_func, softmax=True, device="cpu",
+        )  # fmt: skip
+    extra = (logits,) if ours == "relative_representation_stability" else ()
+    values = getattr(metrics, ours)(
+        explain_images, linear_model, *extra, images, labels, num_samples=samples, seed=19,
+        per_image=True,
+    )  # fmt: skip
+    assert np.isfinite(values).sum() >= COUNT - 1 and np.nanstd(values) > 0.01
+    np.testing.assert_allclose(values, expected, rtol=1e-6)  # NaN where Quantus has NaN
