@@ -219,8 +219,9 @@ def relative_output_stability(
     (Quantus uses the model's outputs as its `predict` gives them, softmax applied).
 
     Args:
-        explain_fn, predict_fn, images, class_index, noise_range, num_samples, eps_min,
-            nan_when_prediction_changes, seed, batch_size, per_image: As for
+        explain_fn, predict_fn, images, class_index, noise_range, num_samples: As for
+            `keras_cxr.metrics.relative_input_stability`.
+        eps_min, nan_when_prediction_changes, seed, batch_size, per_image: As for
             `keras_cxr.metrics.relative_input_stability`.
 
     Returns:
@@ -276,8 +277,9 @@ def relative_representation_stability(
     `predict`. Lower is better.
 
     Args:
-        explain_fn, predict_fn, images, class_index, noise_range, num_samples, eps_min,
-            nan_when_prediction_changes, seed, batch_size, per_image: As for
+        explain_fn, predict_fn, images, class_index, noise_range, num_samples: As for
+            `keras_cxr.metrics.relative_input_stability`.
+        eps_min, nan_when_prediction_changes, seed, batch_size, per_image: As for
             `keras_cxr.metrics.relative_input_stability`.
         representation_fn: Callable mapping an image batch (B, H, W, C) to its internal
             representation, any shape (B, ...).
