@@ -64,8 +64,8 @@ def _explain(explain: Callable, images: np.ndarray, classes: Any, batch_size: in
             raise shape_error("explain_fn", f"maps of shape ({len(chunk)}, H, W)", array.shape)
         maps.append(array.reshape(len(chunk), -1))
         if getattr(result, "class_index", None) is not None:
-            chosen = np.concatenate([[] if chosen is None else chosen,
-                                     np.atleast_1d(result.class_index)])  # fmt: skip
+            picked = np.broadcast_to(np.atleast_1d(result.class_index), (len(chunk),))
+            chosen = picked if chosen is None else np.concatenate([chosen, picked])
     return np.concatenate(maps), None if chosen is None else chosen.astype(np.int64)
 
 

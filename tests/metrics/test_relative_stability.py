@@ -95,3 +95,21 @@ def test_bad_arguments_are_named(kwargs, match):
 def test_a_representation_fn_must_be_callable():
     with pytest.raises(ValueError, match="representation_fn"):
         metrics.relative_representation_stability(squared, two_scores, "layer", IMAGES)
+
+
+def test_the_class_the_explainer_picks_on_the_clean_images_is_kept_for_the_copies():
+    calls = []
+
+    class Result:
+        def __init__(self, maps, classes):
+            self.heatmaps, self.class_index = maps, classes
+
+    class Explainer:
+        def explain(self, images, class_index):
+            calls.append(None if class_index is None else np.asarray(class_index).tolist())
+            picked = np.arange(len(images)) % 2 if class_index is None else class_index
+            return Result(squared(images, None), picked)
+
+    metrics.relative_input_stability(Explainer(), two_scores, IMAGES, num_samples=2,
+                                     batch_size=2)  # fmt: skip
+    assert calls == [None, None, [0, 1], [0], [0, 1], [0]]
