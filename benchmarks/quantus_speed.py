@@ -6,8 +6,15 @@ and no model (its defaults, `disable_warnings=True`). The median over `--repeats
 each is reported, with the ratio Quantus / keras_cxr. Quantus installs without its
 dependencies: `pip install --no-deps quantus cachetools`.
 
+The metrics that call a model (faithfulness, random logit) score one torch linear
+classifier on `--model-size` px images, the same `torch.nn.Module` for both: Quantus calls it
+directly, keras_cxr through `predict_fn` (channel-last NumPy in, probabilities out), so the
+ratio measures the metric code around equal model calls. They run `--model-repeats` rounds
+(default 1: Quantus's ROAD alone solves 50 x 64 sparse systems a round).
+
 Usage:
     python benchmarks/quantus_speed.py [--size 224] [--images 64] [--repeats 3]
+        [--model-size 32] [--model-repeats 1] [--skip-map-metrics]
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
 import warnings
 
@@ -35,6 +43,90 @@ PAIRS = [
 ]
 
 
+#: keras_cxr name, keras_cxr arguments, Quantus class, its arguments (the model metrics).
+MODEL_PAIRS = [
+    ("pixel_flipping", {"features_in_step": 16}, "PixelFlipping", {"features_in_step": 16}),
+    (
+        "faithfulness_correlation",
+        {"nr_runs": 100, "subset_size": 64},
+        "FaithfulnessCorrelation",
+        {"nr_runs": 100, "subset_size": 64, "return_aggregate": False},
+    ),
+    ("road", {"noise": 0.01}, "ROAD", {"noise": 0.01}),
+    ("random_logit", {"num_classes": 3, "similarity": "spearman"}, "RandomLogit",
+     {"num_classes": 3}),
+    ("relative_input_stability", {"num_samples": 20}, "RelativeInputStability",
+     {"nr_samples": 20}),
+]  # fmt: skip
+
+
+def model_rows(quantus, metrics, args) -> list[dict]:
+    """Time the MODEL_PAIRS on one torch linear classifier (see the module docstring)."""
+    import numpy as np
+    import torch
+
+    torch.manual_seed(0)
+    side = args.model_size
+    module = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(side * side, 3)).eval()
+    weights = module[1].weight.detach().numpy().reshape(3, side, side)
+
+    def predict_fn(batch):
+        x = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
+        with torch.no_grad():
+            return torch.softmax(module(x), dim=-1).numpy()
+
+    def explain_images(images, classes):  # input x weight of the class, channel-last
+        return images[..., 0] * weights[np.asarray(classes)]
+
+    def quantus_explain(model, inputs, targets, **_):
+        return explain_images(np.asarray(inputs).transpose(0, 2, 3, 1), targets)[:, None]
+
+    rng = np.random.default_rng(1)
+    images = rng.uniform(size=(args.images, side, side, 1)).astype("float32")
+    labels = np.argmax(predict_fn(images), axis=1)
+    maps = explain_images(images, labels)
+    rows = []
+    for ours, kwargs, theirs, settings in MODEL_PAIRS:
+        metric = getattr(quantus, theirs)(disable_warnings=True, **settings)
+        function = getattr(metrics, ours)
+        target = labels if ours in ("road", "random_logit") else 0
+
+        def ours_run(function=function, target=target, kwargs=kwargs, ours=ours):
+            if ours == "random_logit":
+                function(explain_images, images, target, per_image=True, **kwargs)
+            elif ours == "relative_input_stability":
+                function(explain_images, predict_fn, images, labels, per_image=True, **kwargs)
+            else:
+                function(predict_fn, images, maps, target, per_image=True, **kwargs)
+
+        def quantus_run(metric=metric, ours=ours):
+            y = (
+                labels
+                if ours in ("road", "random_logit", "relative_input_stability")
+                else (np.zeros(len(images), int))
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                metric(model=module, x_batch=images.transpose(0, 3, 1, 2).copy(), y_batch=y,
+                       a_batch=maps[:, None].copy(), channel_first=True, device="cpu",
+                       explain_func=quantus_explain, softmax=True)  # fmt: skip
+
+        rows.append(timed_row(ours, ours_run, quantus_run, args.model_repeats))
+        print(rows[-1], file=sys.stderr, flush=True)  # partial results survive a timeout
+    return rows
+
+
+def timed_row(name: str, ours_run, quantus_run, repeats: int) -> dict:
+    ours_s = median_seconds(ours_run, repeats)
+    theirs_s = median_seconds(quantus_run, repeats)
+    return {
+        "metric": name,
+        "keras_cxr_ms": round(1000 * ours_s, 2),
+        "quantus_ms": round(1000 * theirs_s, 2),
+        "quantus_over_keras_cxr": round(theirs_s / ours_s, 2),
+    }
+
+
 def median_seconds(run, repeats: int) -> float:
     run()
     times = []
@@ -50,6 +142,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--model-size", type=int, default=32)
+    parser.add_argument("--model-repeats", type=int, default=1)
+    parser.add_argument("--skip-map-metrics", action="store_true",
+                        help="time only the metrics that call a model")  # fmt: skip
     args = parser.parse_args()
     import numpy as np
 
@@ -66,7 +162,7 @@ def main() -> None:
     x = np.ones((args.images, 1, args.size, args.size))
     y = np.zeros(args.images, int)
     rows = []
-    for ours, kwargs, theirs, settings, with_masks in PAIRS:
+    for ours, kwargs, theirs, settings, with_masks in [] if args.skip_map_metrics else PAIRS:
         function = getattr(metrics, ours)
         inputs = (maps, masks) if with_masks else (maps,)
         metric = getattr(quantus, theirs)(disable_warnings=True, **settings)
@@ -81,17 +177,11 @@ def main() -> None:
         def ours_run(function=function, inputs=inputs, kwargs=kwargs):
             function(*inputs, per_image=True, **kwargs)
 
-        ours_s = median_seconds(ours_run, args.repeats)
-        theirs_s = median_seconds(quantus_run, args.repeats)
-        rows.append(
-            {
-                "metric": ours,
-                "keras_cxr_ms": round(1000 * ours_s, 2),
-                "quantus_ms": round(1000 * theirs_s, 2),
-                "quantus_over_keras_cxr": round(theirs_s / ours_s, 2),
-            }
-        )
-    print(json.dumps({"images": args.images, "size": args.size, "rows": rows}, indent=1))
+        rows.append(timed_row(ours, ours_run, quantus_run, args.repeats))
+    model_size_rows = model_rows(quantus, metrics, args)
+    report = {"images": args.images, "size": args.size, "rows": rows,
+              "model_size": args.model_size, "model_rows": model_size_rows}  # fmt: skip
+    print(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":

@@ -21,24 +21,31 @@ Explanation quality:
 - `keras_cxr.metrics.localization`: pointing game, energy inside a mask and top-k IoU
   between heatmaps and annotated regions.
 - `keras_cxr.metrics.deletion_insertion` and `keras_cxr.metrics.average_drop_increase`:
-  faithfulness, probed through a `predict_fn` (below).
+  faithfulness, probed through a `predict_fn` (below); so are Quantus's faithfulness
+  metrics `keras_cxr.metrics.pixel_flips` (pixel flipping),
+  `keras_cxr.metrics.subset_correlation` (faithfulness correlation) and
+  `keras_cxr.metrics.road_imputation` (ROAD, with noisy linear imputation).
 - `keras_cxr.metrics.relevance_in_mask`: Quantus's localisation metrics (relevance mass and
   rank accuracy, attribution localisation, top-k intersection, the AUC of a map against
   its mask).
 - `keras_cxr.metrics.relevance_complexity`: sparseness (Gini), complexity (entropy) and
   effective complexity of a map.
 - `keras_cxr.metrics.explanation_sensitivity`: max- and avg-sensitivity and the local
-  Lipschitz estimate of an explainer under noise.
+  Lipschitz estimate of an explainer under noise; `keras_cxr.metrics.relative_stability`,
+  the relative input, output and representation stability of Agarwal et al.
 - `keras_cxr.metrics.explanation_intervals`: `per_image_interval`, a patient-level
   bootstrap interval of any of them, from their `per_image=True` values.
 - `keras_cxr.metrics.model_randomization` and `keras_cxr.metrics.data_randomization`: the
   sanity checks of Adebayo et al., with the measures of `keras_cxr.metrics.similarity`
-  (Spearman rank correlation, SSIM).
+  (Spearman rank correlation, SSIM); `keras_cxr.metrics.parameter_randomization`, their
+  smooth and efficient variants (sMPRT, eMPRT) of Hedström et al.; and
+  `keras_cxr.metrics.off_class_similarity`, the random logit test.
 
 Functions that take heatmaps accept a NumPy array of shape (N, H, W) or any object with a
 `.heatmaps` attribute, so this package does not depend on the explainer. Only
-`randomize_model`, `model_randomization_test` and `mc_dropout_predict` use Keras; the
-sensitivity metrics call an explainer that they are given.
+`randomize_model`, `model_randomization_test`, `smooth_mprt`, `efficient_mprt` and
+`mc_dropout_predict` use Keras; the sensitivity metrics and `random_logit` call an
+explainer that they are given.
 
 The `predict_fn` contract. The faithfulness metrics see the model only through
 `predict_fn`, any callable mapping a float32 batch of shape (B, H, W, C) to scores of shape
@@ -79,7 +86,15 @@ from keras_cxr.metrics.multiclass import (
     top_label_calibration_error,
 )
 from keras_cxr.metrics.multiclass_bootstrap import multiclass_intervals
+from keras_cxr.metrics.off_class_similarity import random_logit
 from keras_cxr.metrics.operating_point import OperatingPoint, parse_operating_point
+from keras_cxr.metrics.parameter_randomization import efficient_mprt, smooth_mprt
+from keras_cxr.metrics.pixel_flips import pixel_flipping, pixel_flipping_curve
+from keras_cxr.metrics.relative_stability import (
+    relative_input_stability,
+    relative_output_stability,
+    relative_representation_stability,
+)
 from keras_cxr.metrics.relevance_complexity import complexity, effective_complexity, sparseness
 from keras_cxr.metrics.relevance_in_mask import (
     attribution_localisation,
@@ -89,8 +104,10 @@ from keras_cxr.metrics.relevance_in_mask import (
     top_k_intersection,
 )
 from keras_cxr.metrics.report import classification_intervals, classification_report
+from keras_cxr.metrics.road_imputation import road, road_curve
 from keras_cxr.metrics.roc import roc_auc, roc_curve
 from keras_cxr.metrics.similarity import spearman_rank_correlation, ssim
+from keras_cxr.metrics.subset_correlation import faithfulness_correlation
 from keras_cxr.metrics.temperature_scaling import fit_temperature, negative_log_likelihood
 from keras_cxr.metrics.threshold_selection import select_threshold
 from keras_cxr.metrics.uncertainty import mc_dropout_predict
@@ -113,8 +130,10 @@ __all__ = [
     "deletion_auc",
     "deletion_curve",
     "effective_complexity",
+    "efficient_mprt",
     "energy_in_mask",
     "expected_calibration_error",
+    "faithfulness_correlation",
     "fit_temperature",
     "insertion_auc",
     "insertion_curve",
@@ -131,16 +150,25 @@ __all__ = [
     "pairwise_report",
     "parse_operating_point",
     "per_image_interval",
+    "pixel_flipping",
+    "pixel_flipping_curve",
     "pointing_game",
     "ppv",
+    "random_logit",
     "randomize_model",
+    "relative_input_stability",
+    "relative_output_stability",
+    "relative_representation_stability",
     "relevance_mass_accuracy",
     "relevance_rank_accuracy",
     "reliability_curve",
+    "road",
+    "road_curve",
     "roc_auc",
     "roc_curve",
     "select_threshold",
     "sensitivity",
+    "smooth_mprt",
     "sparseness",
     "spearman_rank_correlation",
     "specificity",

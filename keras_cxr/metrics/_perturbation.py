@@ -6,7 +6,7 @@ package docstring.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import cv2
@@ -14,10 +14,11 @@ import numpy as np
 
 from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.metrics._inputs import as_heatmaps, as_images
+from keras_cxr.metrics._stats import descending_order
 
 PredictFn = Callable[[np.ndarray], Any]
 
-BASELINES = ("blur", "mean", "zero")
+BASELINES = ("blur", "mean", "min", "zero")
 # The blurred canvas of the RISE reference implementation: an 11 x 11 Gaussian, sigma 5 px.
 _BLUR_KERNEL_SIZE = 11
 _BLUR_SIGMA = 5.0
@@ -60,13 +61,36 @@ def class_scores(outputs: Any, class_index: int, batch_length: int) -> np.ndarra
     return scores[:, class_index]
 
 
+def predicted_classes(outputs: Any, batch_length: int) -> np.ndarray:
+    """The class each image of one batch of `predict_fn` outputs is assigned (int64, (B,)).
+
+    The arg-max of a (B, num_classes) output; for a single-unit sigmoid head, 1 where the
+    score is at least 0.5.
+    """
+    positives = class_scores(outputs, 1, batch_length)  # also checks the shape
+    scores = np.asarray(outputs, dtype=np.float64)
+    if scores.ndim == 2 and scores.shape[1] > 1:
+        return np.argmax(scores, axis=1)
+    return (positives >= 0.5).astype(np.int64)
+
+
 def predict_in_batches(
     predict_fn: PredictFn,
     stacks: Iterable[np.ndarray],
-    class_index: int,
+    class_index: int | None,
     batch_size: int,
 ) -> np.ndarray:
-    """Score a stream of image stacks, calling `predict_fn` on full batches of `batch_size`."""
+    """Score a stream of image stacks, calling `predict_fn` on full batches of `batch_size`.
+
+    Returns the score of `class_index` for every image, or with `class_index=None` the class
+    each image is assigned (see `predicted_classes`).
+    """
+
+    def pick(outputs: Any, length: int) -> np.ndarray:
+        if class_index is None:
+            return predicted_classes(outputs, length)
+        return class_scores(outputs, class_index, length)
+
     scores: list[np.ndarray] = []
     pending: list[np.ndarray] = []
     num_pending = 0
@@ -79,13 +103,13 @@ def predict_in_batches(
         start = 0
         while len(queued) - start >= batch_size:
             batch = queued[start : start + batch_size]
-            scores.append(class_scores(predict_fn(batch), class_index, len(batch)))
+            scores.append(pick(predict_fn(batch), len(batch)))
             start += batch_size
         pending = [queued[start:]] if start < len(queued) else []
         num_pending = len(queued) - start
     if pending:
         batch = np.concatenate(pending)
-        scores.append(class_scores(predict_fn(batch), class_index, len(batch)))
+        scores.append(pick(predict_fn(batch), len(batch)))
     return np.concatenate(scores)
 
 
@@ -102,7 +126,41 @@ def baseline_image(image: np.ndarray, baseline: str) -> np.ndarray:
         return _blur(image)
     if baseline == "mean":
         return np.broadcast_to(image.mean(axis=(0, 1), keepdims=True), image.shape)
+    if baseline == "min":
+        return np.full_like(image, image.min())
     return np.zeros_like(image)
+
+
+def saliency_ranks(heatmap: np.ndarray) -> np.ndarray:
+    """Position of each pixel in the order of decreasing saliency (0 = most salient)."""
+    order = descending_order(heatmap)
+    ranks = np.empty(order.size, dtype=np.int64)
+    ranks[order] = np.arange(order.size)
+    return ranks.reshape(heatmap.shape)
+
+
+def ranked_stacks(
+    images: np.ndarray,
+    heatmaps: np.ndarray,
+    counts: np.ndarray,
+    baseline: str,
+    insertion: bool,
+    chunk: int,
+) -> Iterator[np.ndarray]:
+    """Yield each image's perturbed versions, at most `chunk` at a time, image by image.
+
+    Version i of an image has its top `counts[i]` pixels by decreasing heatmap value (all
+    channels) switched: replaced by the baseline canvas (deletion), or, with `insertion`,
+    copied from the image onto the canvas. Chunks keep memory at `chunk` images however
+    many counts there are (pixel flipping has one per pixel).
+    """
+    for image, heatmap in zip(images, heatmaps):
+        canvas = baseline_image(image, baseline)
+        ranks = saliency_ranks(heatmap)[None]
+        source, target = (image, canvas) if insertion else (canvas, image)
+        for start in range(0, len(counts), chunk):
+            switched = ranks < counts[start : start + chunk, None, None]
+            yield np.where(switched[..., None], source, target).astype(np.float32)
 
 
 def _blur(image: np.ndarray) -> np.ndarray:

@@ -51,3 +51,12 @@ def trapezoid(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     later releases, while the project supports NumPy >= 1.24.
     """
     return np.sum((y[..., 1:] + y[..., :-1]) * np.diff(x) / 2.0, axis=-1)
+
+
+def pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation of each row of `a` with the same row of `b`; NaN for a constant row."""
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    denominator = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, (a * b).sum(axis=1) / denominator, np.nan)

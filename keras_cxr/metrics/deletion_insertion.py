@@ -14,7 +14,6 @@ Reference:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -22,36 +21,12 @@ import numpy as np
 from keras_cxr._validation import check_int, invalid_value, shape_error
 from keras_cxr.metrics._perturbation import (
     PredictFn,
-    baseline_image,
     check_baseline,
     checked_inputs,
     predict_in_batches,
+    ranked_stacks,
 )
-from keras_cxr.metrics._stats import descending_order, trapezoid
-
-
-def _saliency_ranks(heatmap: np.ndarray) -> np.ndarray:
-    """Position of each pixel in the order of decreasing saliency (0 = most salient)."""
-    order = descending_order(heatmap)
-    ranks = np.empty(order.size, dtype=np.int64)
-    ranks[order] = np.arange(order.size)
-    return ranks.reshape(heatmap.shape)
-
-
-def _perturbed_stacks(
-    images: np.ndarray,
-    heatmaps: np.ndarray,
-    counts: np.ndarray,
-    baseline: str,
-    insertion: bool,
-) -> Iterator[np.ndarray]:
-    """Yield, per image, the (steps + 1, H, W, C) stack of its perturbed versions."""
-    for image, heatmap in zip(images, heatmaps):
-        canvas = baseline_image(image, baseline)
-        switched = _saliency_ranks(heatmap)[None] < counts[:, None, None]
-        source, target = (image, canvas) if insertion else (canvas, image)
-        # Deletion shows the baseline where a pixel is switched; insertion shows the image.
-        yield np.where(switched[..., None], source, target).astype(np.float32)
+from keras_cxr.metrics._stats import trapezoid
 
 
 def _perturbation_curve(
@@ -71,7 +46,7 @@ def _perturbation_curve(
     baseline = check_baseline(baseline)
     num_pixels = heatmaps.shape[1] * heatmaps.shape[2]
     counts = np.floor(np.arange(steps + 1) * num_pixels / steps + 0.5).astype(np.int64)
-    stacks = _perturbed_stacks(images, heatmaps, counts, baseline, insertion)
+    stacks = ranked_stacks(images, heatmaps, counts, baseline, insertion, chunk=batch_size)
     scores = predict_in_batches(predict_fn, stacks, class_index, batch_size)
     return counts / num_pixels, scores.reshape(len(images), steps + 1)
 
@@ -101,8 +76,9 @@ def deletion_curve(
             p and 0 tracks 1 - p.
         steps: Number of perturbation steps. Defaults to 20.
         baseline: What deleted pixels become: "blur" (the image under an 11 x 11 Gaussian
-            blur with sigma 5 px, the RISE canvas), "mean" (the image's per-channel mean) or
-            "zero". Defaults to "blur"; RISE itself deleted to zero.
+            blur with sigma 5 px, the RISE canvas), "mean" (the image's per-channel mean), "min"
+            (the image's smallest value, Quantus's "black") or "zero". Defaults to "blur";
+            RISE itself deleted to zero.
         batch_size: Largest batch passed to `predict_fn`. Defaults to 64.
 
     Returns:
@@ -154,8 +130,8 @@ def insertion_curve(
     Args:
         predict_fn, images, heatmaps, class_index, steps, batch_size: As for
             `keras_cxr.metrics.deletion_curve`, with the same defaults.
-        baseline: The starting canvas, "blur", "mean" or "zero" (see `deletion_curve`).
-            Defaults to "blur".
+        baseline: The starting canvas, "blur", "mean", "min" or "zero" (see
+            `deletion_curve`). Defaults to "blur".
 
     Returns:
         A tuple `(fractions, scores)`: `fractions` of shape (steps + 1,) holds the share of

@@ -158,3 +158,26 @@ def ssim(a: Any, b: Any, per_image: bool = False) -> float | np.ndarray:
         )
     values = np.array([_ssim_single(map_a, map_b) for map_a, map_b in zip(a, b)])
     return summarize(values, per_image)
+
+
+SIMILARITIES = ("spearman", "ssim")
+
+
+def min_max_normalize(heatmaps: np.ndarray) -> np.ndarray:
+    """Each map scaled to [0, 1] by its own minimum and maximum; a constant map becomes 0."""
+    low = heatmaps.min(axis=(1, 2), keepdims=True)
+    spread = heatmaps.max(axis=(1, 2), keepdims=True) - low
+    return np.divide(heatmaps - low, spread, out=np.zeros_like(heatmaps), where=spread > 0)
+
+
+def map_similarity(a: np.ndarray, b: np.ndarray, measure: str) -> np.ndarray:
+    """Per-image similarity of two map stacks: "spearman", or "ssim" after min-max scaling.
+
+    Raises:
+        ValueError: For a `measure` other than one of `SIMILARITIES`, or as the measure.
+    """
+    if measure == "spearman":
+        return spearman_rank_correlation(a, b, per_image=True)
+    if measure == "ssim":
+        return ssim(min_max_normalize(a), min_max_normalize(b), per_image=True)
+    raise invalid_value("similarity", f"one of {SIMILARITIES}", measure)

@@ -215,9 +215,12 @@ def test_rejects_predict_fn_output_of_wrong_shape():
         ({"batch_size": 0}, "Expected an integer >= 1. Received: batch_size=0"),
         (
             {"baseline": "noise"},
-            "Expected one of ('blur', 'mean', 'zero'). Received: baseline='noise'",
+            "Expected one of ('blur', 'mean', 'min', 'zero'). Received: baseline='noise'",
         ),
-        ({"baseline": None}, "Expected one of ('blur', 'mean', 'zero'). Received: baseline=None"),
+        (
+            {"baseline": None},
+            "Expected one of ('blur', 'mean', 'min', 'zero'). Received: baseline=None",
+        ),
         ({"class_index": -1}, "Expected an integer >= 0. Received: class_index=-1"),
         ({"class_index": True}, "Expected an integer >= 0. Received: class_index=True"),
     ],
