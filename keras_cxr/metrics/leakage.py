@@ -26,8 +26,9 @@ def cross_finding_leakage(
     """Share of each map of finding A that lies on finding B's mask, outside A's own.
 
     `sum(map on B \\ A) / sum(map)` per image. Only images that show both findings (both
-    masks non-empty, and B not inside A) are scored; the others get NaN and are left out
-    of the mean. An all-zero map has no mass to misplace and scores 0. The score is
+    masks non-empty, and B not inside A) and whose map has mass are scored; the others
+    get NaN and are left out of the mean. An all-zero map (a Grad-CAM that found nothing
+    for A) is not scored: 0 would praise a map that says nothing. The score is
     invariant to positive rescaling of a map; 0 is best, and a uniform map scores the
     area share of `B \\ A`.
 
@@ -61,7 +62,7 @@ def cross_finding_leakage(
     totals = heatmaps.sum(axis=(1, 2))
     leaked = np.where(elsewhere, heatmaps, 0.0).sum(axis=(1, 2))
     shares = np.divide(leaked, totals, out=np.zeros_like(totals), where=totals > 0)
-    scored = own.any(axis=(1, 2)) & elsewhere.any(axis=(1, 2))
+    scored = own.any(axis=(1, 2)) & elsewhere.any(axis=(1, 2)) & (totals > 0)
     shares[~scored] = np.nan
     return summarize(shares, per_image)
 
