@@ -32,6 +32,7 @@ from keras_cxr.data.image_header import MAX_DECODED_BYTES, ImageTooLargeError
 from keras_cxr.data.image_splits import ImageSet, ImageSplits, load_image_folder, load_image_splits
 from keras_cxr.data.images import MIN_IMAGE_SIDE, read_image, read_images, resize_images
 from keras_cxr.data.index import IndexRecord, ScannedIndex, index_chest_xray, scan_chest_xray
+from keras_cxr.data.label_csv import read_label_csv
 from keras_cxr.data.label_table import LabelTable, split_label_table
 from keras_cxr.data.labels import CLASS_NAMES, LABEL_SETS, kermany_label
 from keras_cxr.data.patients import patient_id, split_by_patient
@@ -98,6 +99,7 @@ __all__ = [
     "read_dicom",
     "read_image",
     "read_images",
+    "read_label_csv",
     "resize_images",
     "scan_chest_xray",
     "scan_images",

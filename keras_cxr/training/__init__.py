@@ -32,10 +32,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers, IDEs and the API docs
     from keras_cxr.training.model_versions import list_models
     from keras_cxr.training.multiclass_evaluation import MulticlassEvaluation, evaluate_multiclass
     from keras_cxr.training.multiclass_shift import MulticlassShiftValidation
+    from keras_cxr.training.multilabel_evaluation import evaluate_multilabel
     from keras_cxr.training.multilabel_objective import (
         MaskedBinaryCrossentropy,
         finding_class_weights,
     )
+    from keras_cxr.training.multilabel_trainer import MultiLabelResult, train_multilabel
     from keras_cxr.training.progress import EpochProgress
     from keras_cxr.training.reporting import ReportResult, write_report
     from keras_cxr.training.resume import ResumeState, StageResume
@@ -74,6 +76,9 @@ _EXPORTS = {
     "evaluate_multiclass": "multiclass_evaluation",
     "MulticlassShiftValidation": "multiclass_shift",
     "MaskedBinaryCrossentropy": "multilabel_objective",
+    "MultiLabelResult": "multilabel_trainer",
+    "evaluate_multilabel": "multilabel_evaluation",
+    "train_multilabel": "multilabel_trainer",
     "finding_class_weights": "multilabel_objective",
     "EpochProgress": "progress",
     "ReportResult": "reporting",
@@ -96,6 +101,7 @@ __all__ = [
     "Evaluation",
     "ExplainedImage",
     "MaskedBinaryCrossentropy",
+    "MultiLabelResult",
     "MulticlassEvaluation",
     "MulticlassShiftValidation",
     "ReportResult",
@@ -113,6 +119,7 @@ __all__ = [
     "check_writable",
     "evaluate_model",
     "evaluate_multiclass",
+    "evaluate_multilabel",
     "explain_files",
     "extract_features",
     "feature_batches",
@@ -127,6 +134,7 @@ __all__ = [
     "run_demo",
     "select_finding_thresholds",
     "train",
+    "train_multilabel",
     "write_model_card",
     "write_report",
 ]
