@@ -1,4 +1,5 @@
-"""Chest X-ray data: the Kermany directory loader, patient splits, DICOM and synthetic phantoms.
+"""Chest X-ray data: the Kermany directory loader, ChestX-ray14 and CheXpert label CSVs, patient
+splits, DICOM and synthetic phantoms.
 
 Example:
     >>> import keras_cxr.data
