@@ -52,6 +52,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ),
     )
     add_config_flags(parser, TrainConfig, recipes, choices={"gradcam_method": METHOD_NAMES})
+    add_label_csv_options(parser)
+
+
+def add_label_csv_options(parser: argparse.ArgumentParser) -> None:
+    """`--labels-csv` and `--uncertainty`: a multi-label CSV instead of a Kermany folder.
+
+    Args:
+        parser: The sub-command's parser.
+
+    Example:
+        >>> args = keras_cxr.cli.build_parser().parse_args(
+        ...     ["train", "--data", "images", "--labels-csv", "Data_Entry_2017.csv"])
+        >>> args.labels_csv, args.uncertainty
+        ('Data_Entry_2017.csv', 'u_ones')
+    """
+    parser.add_argument(
+        "--labels-csv",
+        default=None,
+        metavar="CSV",
+        help=(
+            "a multi-label CSV in the ChestX-ray14 layout (Image Index, Finding Labels, "
+            "Patient ID) or the CheXpert layout (Path, one column per finding); --data is "
+            "then the image folder. One sigmoid unit per finding"
+        ),
+    )
+    parser.add_argument(
+        "--uncertainty",
+        choices=("u_ones", "u_zeros", "ignore"),
+        default="u_ones",
+        help="CheXpert's -1 labels: positive, negative, or masked out (default: u_ones)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
     overrides.setdefault("out", f"runs/{recipe}")
     config = TrainConfig.recipe(recipe, **overrides)
     started = time.perf_counter()
+    if getattr(args, "labels_csv", None):
+        return _run_multilabel(config, args, recipe, started)
     result = train(config)
     val = result.val_metrics
     lines = [
@@ -127,6 +160,54 @@ def run(args: argparse.Namespace) -> int:
     lines.append(f"History: {result.out / 'history.csv'}; logs: {result.out / 'logs'}")
     print("\n".join(lines))
     return 0
+
+
+def _run_multilabel(config, args: argparse.Namespace, recipe: str, started: float) -> int:
+    """`train --labels-csv`: one sigmoid unit per finding, a threshold per finding."""
+    from keras_cxr.training import train_multilabel
+    from keras_cxr.training.caveats import INTERNAL_VALIDATION
+
+    result = train_multilabel(config, args.labels_csv, args.uncertainty)
+    lines = [
+        f"\nTrained the {recipe!r} recipe on {len(result.findings)} findings in "
+        f"{time.perf_counter() - started:.0f} s.",
+        multilabel_lines("Validation", result.val_metrics),
+        multilabel_lines("Test", result.test_metrics),
+        INTERNAL_VALIDATION,
+        f"Model (findings and thresholds inside): {result.model_path}",
+        f"Metrics: {result.out / 'metrics.json'}",
+    ]
+    print("\n".join(line for line in lines if line))
+    return 0
+
+
+def multilabel_lines(split: str, metrics: dict | None) -> str:
+    """Macro and micro AUC, then one line per finding: counts, AUC, AP, threshold rates.
+
+    Args:
+        split: The split's name, e.g. "Validation".
+        metrics: `keras_cxr.metrics.multilabel_report`, or None (prints nothing).
+
+    Returns:
+        The lines, joined.
+
+    Example:
+        >>> print(keras_cxr.cli.train.multilabel_lines("Test", report))
+    """
+    if metrics is None:
+        return ""
+    lines = [
+        f"{split}: macro ROC AUC {metrics['macro_roc_auc']:.3f}, micro ROC AUC "
+        f"{metrics['micro_roc_auc']:.3f}, macro AP {metrics['macro_average_precision']:.3f}."
+    ]
+    for name, row in metrics["per_finding"].items():
+        lines.append(
+            f"  {name:<20} {row['positive']:>5} pos {row['negative']:>6} neg  AUC "
+            f"{row['roc_auc']:.3f}  AP {row['average_precision']:.3f}  sensitivity "
+            f"{row['sensitivity']:.3f}  specificity {row['specificity']:.3f} at "
+            f"{row['threshold']:.3f}"
+        )
+    return "\n".join(lines)
 
 
 def _multiclass_line(split: str, metrics: dict | None) -> str:

@@ -1,4 +1,5 @@
-"""Chest X-ray data: the Kermany directory loader, patient splits, DICOM and synthetic phantoms.
+"""Chest X-ray data: the Kermany directory loader, ChestX-ray14 and CheXpert label CSVs, patient
+splits, DICOM and synthetic phantoms.
 
 Example:
     >>> import keras_cxr.data
@@ -7,8 +8,16 @@ Example:
 """
 
 from keras_cxr.data import synthetic
+from keras_cxr.data._label_csv import LabelRowError
 from keras_cxr.data.augmentation import AUGMENTATIONS, make_augmentation, named_augmentation
 from keras_cxr.data.chest_xray import ChestXRay, load_chest_xray
+from keras_cxr.data.chestxray14 import CHESTXRAY14_FINDINGS, NO_FINDING, read_chestxray14
+from keras_cxr.data.chexpert import (
+    BLANK_POLICIES,
+    CHEXPERT_FINDINGS,
+    UNCERTAINTY_POLICIES,
+    read_chexpert,
+)
 from keras_cxr.data.class_weight import balanced_class_weight
 from keras_cxr.data.cohorts import (
     TEST_NORMAL2_SHARE,
@@ -24,6 +33,8 @@ from keras_cxr.data.image_header import MAX_DECODED_BYTES, ImageTooLargeError
 from keras_cxr.data.image_splits import ImageSet, ImageSplits, load_image_folder, load_image_splits
 from keras_cxr.data.images import MIN_IMAGE_SIDE, read_image, read_images, resize_images
 from keras_cxr.data.index import IndexRecord, ScannedIndex, index_chest_xray, scan_chest_xray
+from keras_cxr.data.label_csv import read_label_csv
+from keras_cxr.data.label_table import LabelTable, split_label_table
 from keras_cxr.data.labels import CLASS_NAMES, LABEL_SETS, kermany_label
 from keras_cxr.data.patients import patient_id, split_by_patient
 from keras_cxr.data.prefetch import DecodedBatch, prefetch_batches
@@ -41,14 +52,19 @@ from keras_cxr.data.sources import ImageSource, find_images
 
 __all__ = [
     "AUGMENTATIONS",
+    "BLANK_POLICIES",
+    "CHESTXRAY14_FINDINGS",
+    "CHEXPERT_FINDINGS",
     "CLASS_NAMES",
     "LABEL_SETS",
     "MAX_DECODED_BYTES",
     "MAX_IMAGE_PIXELS",
     "MIN_IMAGE_SIDE",
+    "NO_FINDING",
     "SHIFTS",
     "SHIFT_KINDS",
     "TEST_NORMAL2_SHARE",
+    "UNCERTAINTY_POLICIES",
     "ChestXRay",
     "DecodedBatch",
     "ImageSet",
@@ -56,6 +72,8 @@ __all__ = [
     "ImageSplits",
     "ImageTooLargeError",
     "IndexRecord",
+    "LabelRowError",
+    "LabelTable",
     "ScannedIndex",
     "balanced_class_weight",
     "balanced_sample",
@@ -77,9 +95,12 @@ __all__ = [
     "named_augmentation",
     "patient_id",
     "prefetch_batches",
+    "read_chestxray14",
+    "read_chexpert",
     "read_dicom",
     "read_image",
     "read_images",
+    "read_label_csv",
     "resize_images",
     "scan_chest_xray",
     "scan_images",
@@ -88,6 +109,7 @@ __all__ = [
     "shifted_copies",
     "sniff_format",
     "split_by_patient",
+    "split_label_table",
     "stratified_sample",
     "synthetic",
 ]

@@ -14,6 +14,12 @@ Classification, for binary diagnosis (labels 0 = normal, 1 = e.g. pneumonia):
 - `keras_cxr.metrics.multiclass`: k classes (normal / bacterial / viral): the k × k
   confusion matrix, one-vs-rest sensitivity, specificity and AUC, macro-F1; and
   `keras_cxr.metrics.multiclass_bootstrap`, their patient-level bootstrap intervals.
+- `keras_cxr.metrics.precision_recall`: average precision, the area under the
+  precision-recall curve.
+- `keras_cxr.metrics.multilabel`: several findings per image (ChestX-ray14, CheXpert):
+  per-finding AUC, average precision, sensitivity and specificity, macro and micro
+  averages, unknown labels left out; `keras_cxr.metrics.multilabel_bootstrap`, their
+  patient-level bootstrap intervals.
 - `keras_cxr.metrics.uncertainty`: MC-dropout samples of a `keras_cxr.StackedEnsemble`.
 
 Explanation quality:
@@ -28,6 +34,8 @@ Explanation quality:
 - `keras_cxr.metrics.relevance_in_mask`: Quantus's localisation metrics (relevance mass and
   rank accuracy, attribution localisation, top-k intersection, the AUC of a map against
   its mask).
+- `keras_cxr.metrics.leakage`: cross-finding leakage, the share of one finding's map that lands on
+  another finding's mask.
 - `keras_cxr.metrics.relevance_complexity`: sparseness (Gini), complexity (entropy) and
   effective complexity of a map.
 - `keras_cxr.metrics.explanation_sensitivity`: max- and avg-sensitivity and the local
@@ -77,6 +85,7 @@ from keras_cxr.metrics.explanation_sensitivity import (
     local_lipschitz_estimate,
     max_sensitivity,
 )
+from keras_cxr.metrics.leakage import cross_finding_leakage, leakage_matrix
 from keras_cxr.metrics.localization import energy_in_mask, pointing_game, top_k_iou
 from keras_cxr.metrics.model_randomization import model_randomization_test, randomize_model
 from keras_cxr.metrics.multiclass import (
@@ -86,10 +95,13 @@ from keras_cxr.metrics.multiclass import (
     top_label_calibration_error,
 )
 from keras_cxr.metrics.multiclass_bootstrap import multiclass_intervals
+from keras_cxr.metrics.multilabel import MULTILABEL_METRICS, multilabel_report
+from keras_cxr.metrics.multilabel_bootstrap import multilabel_intervals
 from keras_cxr.metrics.off_class_similarity import random_logit
 from keras_cxr.metrics.operating_point import OperatingPoint, parse_operating_point
 from keras_cxr.metrics.parameter_randomization import efficient_mprt, smooth_mprt
 from keras_cxr.metrics.pixel_flips import pixel_flipping, pixel_flipping_curve
+from keras_cxr.metrics.precision_recall import average_precision
 from keras_cxr.metrics.relative_stability import (
     relative_input_stability,
     relative_output_stability,
@@ -113,12 +125,14 @@ from keras_cxr.metrics.threshold_selection import select_threshold
 from keras_cxr.metrics.uncertainty import mc_dropout_predict
 
 __all__ = [
+    "MULTILABEL_METRICS",
     "Interval",
     "OperatingPoint",
     "attribution_localisation",
     "auc",
     "average_drop",
     "average_increase",
+    "average_precision",
     "avg_sensitivity",
     "bootstrap_intervals",
     "brier_score",
@@ -126,6 +140,7 @@ __all__ = [
     "classification_report",
     "complexity",
     "confusion_matrix",
+    "cross_finding_leakage",
     "curve_auc",
     "deletion_auc",
     "deletion_curve",
@@ -138,6 +153,7 @@ __all__ = [
     "insertion_auc",
     "insertion_curve",
     "label_randomization",
+    "leakage_matrix",
     "local_lipschitz_estimate",
     "max_sensitivity",
     "mc_dropout_predict",
@@ -145,6 +161,8 @@ __all__ = [
     "multiclass_confusion_matrix",
     "multiclass_intervals",
     "multiclass_report",
+    "multilabel_intervals",
+    "multilabel_report",
     "negative_log_likelihood",
     "npv",
     "pairwise_report",

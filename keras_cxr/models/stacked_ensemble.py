@@ -43,6 +43,8 @@ class StackedEnsemble(keras.Model):
         trainable_batchnorm: Let the backbones' BatchNorm layers train too, for
             backbones trained from scratch (see `keras_cxr.StackedBackbones`). Defaults
             to False.
+        multi_label: One independent sigmoid per unit instead of a softmax over them,
+            for several findings per image (ChestX-ray14, CheXpert). Defaults to False.
         name: Model name. Defaults to `"stacked_ensemble"`.
         **kwargs: Passed to `keras.Model`.
 
@@ -74,10 +76,13 @@ class StackedEnsemble(keras.Model):
         trainable_backbones: bool = False,
         fine_tune_last: int = 0,
         trainable_batchnorm: bool = False,
+        multi_label: bool = False,
         name: str = "stacked_ensemble",
         **kwargs: Any,
     ) -> None:
         check_int("num_classes", num_classes)
+        if not isinstance(multi_label, bool):
+            raise invalid_value("multi_label", "True or False", multi_label)
         head_units = list(head_units) if isinstance(head_units, Sequence) else head_units
         if not isinstance(head_units, list) or not all(
             isinstance(u, int) and u > 0 for u in head_units
@@ -103,13 +108,14 @@ class StackedEnsemble(keras.Model):
             x = keras.layers.Dense(units, activation="relu", name=f"head_dense_{index}")(x)
             x = keras.layers.Dropout(dropout, name=f"head_dropout_{index}")(x)
         x = keras.layers.Dense(num_classes, name="logits")(x)
-        activation = "sigmoid" if num_classes == 1 else "softmax"
+        activation = "sigmoid" if num_classes == 1 or multi_label else "softmax"
         outputs = keras.layers.Activation(activation, dtype="float32", name="predictions")(x)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
 
         # --- Config ---
         self.stacked_backbones = stack
         self.num_classes = num_classes
+        self.multi_label = multi_label
         self.head_units = head_units
         self.dropout = float(dropout)
 
@@ -149,6 +155,8 @@ class StackedEnsemble(keras.Model):
             "fine_tune_last": stack_config["fine_tune_last"],
             "trainable_batchnorm": stack_config["trainable_batchnorm"],
         }
+        if self.multi_label:  # only when set, so single-label configs and fingerprints stay
+            config["multi_label"] = True
         if self.dtype_policy.name != keras.config.dtype_policy().name:
             config["dtype"] = keras.saving.serialize_keras_object(self.dtype_policy)
         return config

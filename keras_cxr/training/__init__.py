@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers, IDEs and the API docs
     from keras_cxr.training.evaluation import Evaluation, evaluate_model
     from keras_cxr.training.explaining import ExplainedImage, explain_files
     from keras_cxr.training.features import extract_features, feature_batches
+    from keras_cxr.training.finding_thresholds import finding_metadata, select_finding_thresholds
     from keras_cxr.training.history import read_history
     from keras_cxr.training.model_building import build_model
     from keras_cxr.training.model_card_markdown import render_model_card
@@ -31,6 +32,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers, IDEs and the API docs
     from keras_cxr.training.model_versions import list_models
     from keras_cxr.training.multiclass_evaluation import MulticlassEvaluation, evaluate_multiclass
     from keras_cxr.training.multiclass_shift import MulticlassShiftValidation
+    from keras_cxr.training.multilabel_evaluation import evaluate_multilabel
+    from keras_cxr.training.multilabel_objective import (
+        MaskedBinaryCrossentropy,
+        finding_class_weights,
+    )
+    from keras_cxr.training.multilabel_trainer import MultiLabelResult, train_multilabel
     from keras_cxr.training.progress import EpochProgress
     from keras_cxr.training.reporting import ReportResult, write_report
     from keras_cxr.training.resume import ResumeState, StageResume
@@ -57,6 +64,8 @@ _EXPORTS = {
     "explain_files": "explaining",
     "extract_features": "features",
     "feature_batches": "features",
+    "finding_metadata": "finding_thresholds",
+    "select_finding_thresholds": "finding_thresholds",
     "read_history": "history",
     "build_model": "model_building",
     "model_card": "model_cards",
@@ -66,6 +75,11 @@ _EXPORTS = {
     "MulticlassEvaluation": "multiclass_evaluation",
     "evaluate_multiclass": "multiclass_evaluation",
     "MulticlassShiftValidation": "multiclass_shift",
+    "MaskedBinaryCrossentropy": "multilabel_objective",
+    "MultiLabelResult": "multilabel_trainer",
+    "evaluate_multilabel": "multilabel_evaluation",
+    "train_multilabel": "multilabel_trainer",
+    "finding_class_weights": "multilabel_objective",
     "EpochProgress": "progress",
     "ReportResult": "reporting",
     "write_report": "reporting",
@@ -86,6 +100,8 @@ __all__ = [
     "EpochProgress",
     "Evaluation",
     "ExplainedImage",
+    "MaskedBinaryCrossentropy",
+    "MultiLabelResult",
     "MulticlassEvaluation",
     "MulticlassShiftValidation",
     "ReportResult",
@@ -103,9 +119,12 @@ __all__ = [
     "check_writable",
     "evaluate_model",
     "evaluate_multiclass",
+    "evaluate_multilabel",
     "explain_files",
     "extract_features",
     "feature_batches",
+    "finding_class_weights",
+    "finding_metadata",
     "format_shift_report",
     "list_models",
     "model_card",
@@ -113,7 +132,9 @@ __all__ = [
     "read_snapshot",
     "render_model_card",
     "run_demo",
+    "select_finding_thresholds",
     "train",
+    "train_multilabel",
     "write_model_card",
     "write_report",
 ]

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from keras_cxr.training.config import TrainConfig
 
 
-def build_model(config: TrainConfig) -> StackedEnsemble:
+def build_model(config: TrainConfig, findings: int | None = None) -> StackedEnsemble:
     """Builds the `StackedEnsemble` a config describes, untrained.
 
     Backbones come from the registry `keras_cxr.layers.BACKBONES`: ImageNet architectures
@@ -25,6 +25,8 @@ def build_model(config: TrainConfig) -> StackedEnsemble:
 
     Args:
         config: The settings.
+        findings: For a multi-label model, its number of findings: that many independent
+            sigmoid units replace the config's labels. Defaults to None.
 
     Returns:
         The model, not compiled.
@@ -51,7 +53,8 @@ def build_model(config: TrainConfig) -> StackedEnsemble:
     return StackedEnsemble(
         backbones=list(config.backbones),
         input_shape=(config.image_size, config.image_size, 3),
-        num_classes=config.num_classes,
+        num_classes=config.num_classes if findings is None else findings,
+        multi_label=findings is not None,
         head_units=tuple(config.head_units),
         dropout=config.dropout,
         weights={name: config.weights if name in pretrained else None for name in config.backbones},

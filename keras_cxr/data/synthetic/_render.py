@@ -54,16 +54,31 @@ def render(
         draw = _consolidation if pattern == "consolidation" else _interstitial
         opacity, lesion = draw(rng, grid, lungs, lung_side)
         image += opacity
-    sigma = 0.004 * grid.size
+    image, (lungs, lesion) = finish(rng, grid.size, size, image, [lungs, lesion])
+    return image, lungs, lesion
+
+
+def finish(
+    rng: np.random.Generator,
+    drawing_size: int,
+    size: int,
+    image: np.ndarray,
+    masks: list[np.ndarray],
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Blur, position, exposure, resizing to `size` and noise; the masks follow the image.
+
+    Returns `(image in [0, 1], masks)`, all `size × size`.
+    """
+    sigma = 0.004 * drawing_size
     image = cv2.GaussianBlur(image, (0, 0), sigma) if sigma >= 0.5 else image
-    image, lungs, lesion = _position(rng, grid.size, image, lungs, lesion)
+    image, masks = _position(rng, drawing_size, image, masks)
     image = _expose(rng, image)
-    if size != grid.size:
+    if size != drawing_size:
         image = cv2.resize(image, (size, size), interpolation=cv2.INTER_CUBIC)
-        lungs, lesion = _resize_mask(lungs, size), _resize_mask(lesion, size)
+        masks = [_resize_mask(mask, size) for mask in masks]
     # Quantum noise is per pixel, so it is added at full size.
     image += rng.uniform(0.008, 0.03) * rng.standard_normal(image.shape, dtype=np.float32)
-    return np.clip(image, 0, 1), lungs, lesion
+    return np.clip(image, 0, 1), masks
 
 
 def _resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
@@ -240,7 +255,7 @@ def _interstitial(
     return (strength * inside).astype(np.float32), lungs & (envelope > 0.6)
 
 
-def _position(rng, size, image, lungs, lesion):
+def _position(rng, size, image, masks):
     """Tilts, shifts and scales the patient slightly, as positioning varies."""
     matrix = cv2.getRotationMatrix2D(
         (size / 2, size / 2), rng.uniform(-4, 4), rng.uniform(0.94, 1.06)
@@ -249,9 +264,12 @@ def _position(rng, size, image, lungs, lesion):
     border = float(image[0, 0])
     warp = dict(dsize=(size, size), borderMode=cv2.BORDER_CONSTANT)
     image = cv2.warpAffine(image, matrix, flags=cv2.INTER_LINEAR, borderValue=border, **warp)
-    masks = np.stack([lungs, lesion], axis=-1).astype(np.uint8)
-    masks = cv2.warpAffine(masks, matrix, flags=cv2.INTER_NEAREST, borderValue=0, **warp)
-    return image, masks[..., 0].astype(bool), masks[..., 1].astype(bool)
+    moved = []
+    for start in range(0, len(masks), 4):  # OpenCV warps at most 4 channels at a time
+        stack = np.stack(masks[start : start + 4], axis=-1).astype(np.uint8)
+        stack = cv2.warpAffine(stack, matrix, flags=cv2.INTER_NEAREST, borderValue=0, **warp)
+        moved += list(stack.reshape(size, size, -1).astype(bool).transpose(2, 0, 1))
+    return image, moved
 
 
 def _expose(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:

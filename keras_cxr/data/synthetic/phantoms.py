@@ -115,12 +115,7 @@ def make_phantoms(
         >>> phantoms.images.shape, int(phantoms.labels.sum())
         ((100, 128, 128, 3), 50)
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise invalid_value("n", "an int >= 1", n)
-    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)):
-        raise invalid_value("image_size", "an int >= 32", image_size)
-    if image_size < 32:
-        raise invalid_value("image_size", "an int >= 32", image_size)
+    check_counts(n, image_size)
     if not 0 <= prevalence <= 1:
         raise invalid_value("prevalence", "a float in [0, 1]", prevalence)
     rates = _check_marker_rates(marker_rates)
@@ -153,6 +148,16 @@ def make_phantoms(
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         list(pool.map(draw, range(n)))
     return Phantoms(images, labels, lesions, lungs, markers)
+
+
+def check_counts(n, image_size) -> None:
+    """Raise unless `n >= 1` and `image_size >= 32` are ints (shared by the phantom makers)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise invalid_value("n", "an int >= 1", n)
+    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)):
+        raise invalid_value("image_size", "an int >= 32", image_size)
+    if image_size < 32:
+        raise invalid_value("image_size", "an int >= 32", image_size)
 
 
 def _check_marker_rates(marker_rates) -> tuple[float, float]:
