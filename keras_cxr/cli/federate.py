@@ -39,12 +39,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="simulated sites of --data, or one Kermany-layout folder per real site",
     )
     parser.add_argument("--rounds", type=positive_int, default=5, help="rounds (default: 5)")
-    parser.add_argument("--out", default="runs/federated", help="run folder (default: runs/federated)")
+    parser.add_argument(
+        "--out", default="runs/federated", help="run folder (default: runs/federated)"
+    )
     parser.add_argument(
         "--recipe", default="offline", help="recipe each site trains with (default: offline)"
     )
     parser.add_argument(
-        "--local-epochs", type=positive_int, default=1, help="epochs per site per round (default: 1)"
+        "--local-epochs",
+        type=positive_int,
+        default=1,
+        help="epochs per site per round (default: 1)",
     )
     parser.add_argument(
         "--alpha", type=float, default=0.5, help="Dirichlet concentration of label:K (default: 0.5)"
@@ -62,7 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="share of patients held out for the final test when --data has no test/",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run in --out"
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
     add_quiet_option(parser)
 
@@ -107,9 +114,10 @@ def run(args: argparse.Namespace) -> int:
     )
     result = federate(config)
     val, test = result.val_metrics, result.test_metrics
+    timings = result.timings
     lines = [
         f"\n{result.rounds} rounds over {len(result.site_metrics)} sites in "
-        f"{result.timings['total']:.0f} s (local training {result.timings['local_training']:.0f} s).",
+        f"{timings['total']:.0f} s (local training {timings['local_training']:.0f} s).",
         f"Pooled site validation: ROC AUC {val['roc_auc']:.3f}, accuracy {val['accuracy']:.3f} "
         f"at threshold {result.threshold:.3f} (temperature {result.temperature:.2f}).",
     ]

@@ -43,7 +43,20 @@ _EXPORTS = {
     "partition_sites": "sites",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "FederatedConfig",
+    "FederatedResult",
+    "Site",
+    "SiteUpdate",
+    "calibrate_across_sites",
+    "federate",
+    "federated_average",
+    "load_sites",
+    "parse_sites",
+    "partition_sites",
+    "site_logits",
+    "train_site",
+]
 
 
 def __getattr__(name: str) -> Any:

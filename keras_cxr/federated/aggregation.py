@@ -47,7 +47,8 @@ def federated_average(
     counts = np.asarray(num_examples, np.float64)
     if (counts < 0).any() or counts.sum() <= 0:
         raise ValueError(
-            f"Example counts must be >= 0 and not all 0. Received num_examples={list(num_examples)}."
+            "Example counts must be >= 0 and not all 0. "
+            f"Received num_examples={list(num_examples)}."
         )
     first = site_weights[0]
     for index, weights in enumerate(site_weights):
@@ -60,7 +61,7 @@ def federated_average(
     shares = counts / counts.sum()
     return [
         np.asarray(
-            sum(share * np.asarray(weights[i], np.float64) for share, weights in zip(shares, site_weights)),
+            sum(share * np.asarray(w[i], np.float64) for share, w in zip(shares, site_weights)),
             dtype=np.asarray(first[i]).dtype,
         )
         for i in range(len(first))

@@ -54,7 +54,9 @@ def calibrate_across_sites(
     if not site_logits:
         raise ValueError("calibrate_across_sites needs the validation logits of at least one site.")
     labels = np.concatenate([np.asarray(y).reshape(-1) for y, _ in site_logits.values()])
-    logits = np.concatenate([np.asarray(z, np.float64).reshape(-1) for _, z in site_logits.values()])
+    logits = np.concatenate(
+        [np.asarray(z, np.float64).reshape(-1) for _, z in site_logits.values()]
+    )
     if len(set(labels.tolist())) < 2:
         raise ValueError(
             "The sites' pooled validation labels hold one class; the threshold needs both. "

@@ -94,7 +94,11 @@ class FederatedConfig:
             raise invalid_value("recipe", f"one of {sorted(RECIPES)}", self.recipe)
         if not self.alpha > 0:
             raise invalid_value("alpha", "a float > 0", self.alpha)
-        parse_sites(self.sites)
+        kind, _ = parse_sites(self.sites)
+        if kind != "folders" and self.data is None:
+            raise ValueError(
+                f"--sites {self.sites} partitions one folder: pass it as `data` (--data)."
+            )
         self.train_config()
 
     def train_config(self) -> TrainConfig:

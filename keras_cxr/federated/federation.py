@@ -31,8 +31,8 @@ import dataclasses
 import json
 import shutil
 import time
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +42,9 @@ import numpy as np
 from keras_cxr.atomic import atomic_write, atomic_write_json
 from keras_cxr.data.image_splits import ImageSet
 from keras_cxr.federated.aggregation import federated_average
-from keras_cxr.federated.calibration import calibrate_across_sites
 from keras_cxr.federated.client import site_logits, train_site
 from keras_cxr.federated.config import FederatedConfig
+from keras_cxr.federated.final_model import save_federated_model
 from keras_cxr.federated.round_table import (
     ALL_SITES,
     HELD_OUT,
@@ -54,19 +54,23 @@ from keras_cxr.federated.round_table import (
     write_rows,
 )
 from keras_cxr.federated.site_data import Site, load_sites
-from keras_cxr.metrics import classification_report
-from keras_cxr.models.metadata import save_model
 from keras_cxr.models.prediction import predict_logits
-from keras_cxr.training.calibrating import positive_probability_of
 from keras_cxr.training.config import TrainConfig
 from keras_cxr.training.model_building import build_model
-from keras_cxr.training.provenance import version_record
 from keras_cxr.training.run_folder import MODEL_FILE, RunExistsError, prepare_run_folder
 
 SETTINGS_FILE, STATE_FILE = "federation.json", "federation_state.json"
 ROUNDS_CSV, ROUNDS_PNG, SUMMARY_FILE = "rounds.csv", "rounds.png", "federated_summary.json"
 ROUNDS_FOLDER, SITES_FOLDER = "rounds", "sites"
-_OUTPUTS = (SETTINGS_FILE, STATE_FILE, ROUNDS_CSV, ROUNDS_PNG, SUMMARY_FILE, ROUNDS_FOLDER, SITES_FOLDER)
+_OUTPUTS = (
+    SETTINGS_FILE,
+    STATE_FILE,
+    ROUNDS_CSV,
+    ROUNDS_PNG,
+    SUMMARY_FILE,
+    ROUNDS_FOLDER,
+    SITES_FOLDER,
+)
 
 
 @dataclass
@@ -187,7 +191,7 @@ def federate(
     timings["rounds"] = time.perf_counter() - tic_rounds
     timings["local_training"] = local
     tic = time.perf_counter()
-    result = _finish(config, train_config, out, model, sites, held_out, rows)
+    result = {**_finish(config, train_config, model, sites, held_out), "rounds": rows}
     timings["final"] = time.perf_counter() - tic
     timings["total"] = time.perf_counter() - started
     atomic_write_json(out / SUMMARY_FILE, {**result, "timings_s": timings})
@@ -290,66 +294,19 @@ def _test_logits(model, held_out, site_tests, batch_size):
     return tuple(np.concatenate(values) for values in zip(*parts))
 
 
-def _finish(config, train_config, out, model, sites, held_out, rows) -> dict[str, Any]:
-    """Calibrates on the pooled validation logits, grades the test, saves the model."""
+def _finish(config, train_config, model, sites, held_out) -> dict[str, Any]:
+    """The sites' final validation logits and the test logits, into the saved model."""
     batch = train_config.batch_size
     logits_of = {site.name: site_logits(model, site, batch) for site in sites}
-    spec = train_config.operating_point or train_config.threshold_method
-    calibration, site_metrics = calibrate_across_sites(
-        {name: found["val"] for name, found in logits_of.items()}, spec, train_config.calibrate
-    )
-    threshold, temperature = calibration.threshold, calibration.temperature
-    val_metrics = classification_report(
-        np.concatenate([f["val"][0] for f in logits_of.values()]),
-        calibration.probabilities,
-        threshold,
-    )
     tests = [found["test"] for found in logits_of.values() if "test" in found]
-    test = _test_logits(model, held_out, tests, batch)
-    test_metrics = None
-    if test is not None:
-        probabilities = positive_probability_of(test[1], temperature)
-        test_metrics = classification_report(test[0], probabilities, threshold)
-    federation = {
-        "aggregation": "fedavg",
-        "sites": config.sites,
-        "site_names": [site.name for site in sites],
-        "site_examples": {site.name: len(site.splits.train) for site in sites},
-        "rounds": config.rounds,
-        "local_epochs": config.local_epochs,
-        "alpha": config.alpha if config.sites.startswith("label:") else None,
-        "calibration_data": "validation logits sent by the sites (no images pooled)",
-        "privacy": None,
-    }
-    metadata = {
-        **calibration.metadata(),
-        "threshold": threshold,
-        "threshold_method": train_config.threshold_method,
-        "threshold_split": "validation",
-        "class_names": list(sites[0].splits.class_names),
-        "labels": "binary",
-        "decision": "threshold",
-        "image_size": train_config.image_size,
-        "color_mode": "rgb",
-        "recipe": train_config.recipe_name,
-        "config": train_config.to_dict(),
-        "val_metrics": val_metrics,
-        "best_epoch": None,
-        "version": version_record(model, config.fingerprint(), train_config.weights),
-        "federated": federation,
-    }
-    save_model(model, out / MODEL_FILE, metadata)
-    return {
-        "model": out / MODEL_FILE,
-        "threshold": threshold,
-        "temperature": temperature,
-        "operating_point": calibration.operating_point,
-        "val_metrics": val_metrics,
-        "test_metrics": test_metrics,
-        "site_metrics": site_metrics,
-        "federated": federation,
-        "rounds": rows,
-    }
+    return save_federated_model(
+        config,
+        model,
+        {name: found["val"] for name, found in logits_of.items()},
+        {site.name: len(site.splits.train) for site in sites},
+        _test_logits(model, held_out, tests, batch),
+        sites[0].splits.class_names,
+    )
 
 
 def _folder_name(name: str) -> str:

@@ -140,7 +140,9 @@ def write_plot(path: str | os.PathLike, rows: Sequence[dict]) -> Path:
     series = sorted({(row["site"], row["split"]) for row in rows})
     for axis, key in zip(axes, ("roc_auc", "loss")):
         for site, split in series:
-            points = [(r["round"], r[key]) for r in rows if (r["site"], r["split"]) == (site, split)]
+            points = [
+                (r["round"], r[key]) for r in rows if (r["site"], r["split"]) == (site, split)
+            ]
             style = "-" if site in (ALL_SITES, HELD_OUT) else "--"
             rounds, values = zip(*points)
             axis.plot(rounds, values, style, marker="o", ms=3, label=f"{site} ({split})")

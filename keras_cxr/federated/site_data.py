@@ -18,7 +18,7 @@ from pathlib import Path
 
 from keras_cxr.data.cohorts import image_cohort
 from keras_cxr.data.image_splits import ImageSet, ImageSplits, load_image_splits
-from keras_cxr.data.index import IndexRecord, ScannedIndex, scan_chest_xray
+from keras_cxr.data.index import ScannedIndex, scan_chest_xray
 from keras_cxr.data.patients import split_by_patient
 from keras_cxr.federated.sites import parse_sites, partition_sites
 

@@ -147,12 +147,16 @@ def partition_sites(
         site_of = _dirichlet(sorted(items_of), label_of, count, alpha, min_patients_per_class, rng)
     else:
         if cohorts is None:
-            raise ValueError("The 'cohort' partition needs `cohorts` (keras_cxr.data.image_cohort).")
+            raise ValueError(
+                "The 'cohort' partition needs `cohorts` (keras_cxr.data.image_cohort)."
+            )
         site_of = _by_cohort(items_of, label_of, cohorts, rng)
     sites: dict[str, list[int]] = defaultdict(list)
     for patient, items in items_of.items():
         sites[site_of[patient]] += items
-    return {name: np.asarray(sorted(sites[name]), np.int64) for name in sorted(set(site_of.values()))}
+    return {
+        name: np.asarray(sorted(sites[name]), np.int64) for name in sorted(set(site_of.values()))
+    }
 
 
 def _deal(patients: list[str], label_of: dict, names: list[str], rng) -> dict[str, str]:

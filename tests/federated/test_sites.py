@@ -41,7 +41,7 @@ def _check_partition(sites, patients):
 @settings(max_examples=60, deadline=None)
 @given(items(min_patients=3), st.integers(2, 3), st.integers(0, 2**16))
 def test_iid_keeps_patients_whole_and_balances_classes(data, k, seed):
-    patients, labels, cohorts = data
+    patients, labels, _ = data
     sites = partition_sites(patients, labels, f"iid:{k}", seed=seed)
     assert sorted(sites) == [f"site{i + 1}" for i in range(k)]
     _check_partition(sites, patients)
@@ -53,7 +53,7 @@ def test_iid_keeps_patients_whole_and_balances_classes(data, k, seed):
 @settings(max_examples=60, deadline=None)
 @given(items(min_patients=12), st.integers(2, 3), st.floats(0.05, 10), st.integers(0, 2**16))
 def test_label_skew_keeps_patients_whole(data, k, alpha, seed):
-    patients, labels, cohorts = data
+    patients, labels, _ = data
     per_class = defaultdict(set)
     for p, y in zip(patients, labels):
         per_class[y].add(p)
@@ -87,7 +87,9 @@ def test_the_partition_does_not_depend_on_item_order(data, seed, random):
     order = list(range(len(patients)))
     random.shuffle(order)
     first = partition_sites(patients, labels, "iid:2", seed=seed)
-    shuffled = partition_sites([patients[i] for i in order], [labels[i] for i in order], "iid:2", seed=seed)
+    shuffled = partition_sites(
+        [patients[i] for i in order], [labels[i] for i in order], "iid:2", seed=seed
+    )
     as_patients = lambda sites, names: {s: sorted(names[i] for i in ix) for s, ix in sites.items()}  # noqa: E731
     assert as_patients(first, patients) == as_patients(shuffled, [patients[i] for i in order])
 
