@@ -4,9 +4,10 @@ A simulated federation (`iid:K`, `label:K`, `cohort`) reads one Kermany-layout f
 the folder's `test/` (or, for a folder without one, `test_fraction` of its patients) is
 held out for the final evaluation, and the rest is cut into sites by patient
 (`keras_cxr.federated.partition_sites`); each site then splits its own patients into
-training and validation (`keras_cxr.data.split_by_patient`), as a hospital would. Real
-sites are one folder each, split by `keras_cxr.data.load_image_splits` as `train` splits
-a folder; a site's own `test/` is evaluated at the site.
+training and validation (`keras_cxr.data.split_by_patient`, plus one validation patient
+for a class whose share rounds to none), as a hospital would. Real sites are one folder
+each, split by `keras_cxr.data.load_image_splits` as `train` splits a folder; a site's own
+`test/` is evaluated at the site.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from keras_cxr.data.cohorts import image_cohort
 from keras_cxr.data.image_splits import ImageSet, ImageSplits, load_image_splits
@@ -117,9 +120,7 @@ def load_sites(
     loaded = []
     for name, items in parts.items():
         records = [pool[i] for i in items]
-        is_val = split_by_patient(
-            [r.patient for r in records], [r.label for r in records], val_fraction, seed
-        )
+        is_val = _site_validation(records, val_fraction, seed)
         records = [
             dataclasses.replace(r, split="val" if val else "train")
             for r, val in zip(records, is_val)
@@ -131,6 +132,27 @@ def load_sites(
         index = ScannedIndex(test, [], scanned.class_names)
         held_out = load_image_splits(data, index=index, **options).test
     return _checked(loaded), held_out
+
+
+def _site_validation(records, val_fraction: float, seed: int) -> np.ndarray:
+    """`split_by_patient`, then one patient more for a class left without validation images.
+
+    A small, skewed site may hold so few images of a class that its share rounds to no
+    validation patient; the site then could not grade or threshold that class.
+    """
+    patients, labels = [r.patient for r in records], [r.label for r in records]
+    is_val = split_by_patient(patients, labels, val_fraction, seed)
+    rng = np.random.default_rng(seed)
+    for label in sorted(set(labels)):
+        if any(v and y == label for v, y in zip(is_val, labels)):
+            continue
+        candidates = sorted(
+            {p for p, y, v in zip(patients, labels, is_val) if y == label and not v}
+        )
+        if len(candidates) >= 2:  # training keeps at least one
+            chosen = candidates[rng.integers(len(candidates))]
+            is_val |= np.asarray([p == chosen for p in patients])
+    return is_val
 
 
 def _unique_name(folder: Path, folders: list[Path]) -> str:
