@@ -166,7 +166,11 @@ def federate(
     completed, weights, rows = _start(config, out, model)
     resumed_at = completed + 1 if config.resume and completed else None
     if resumed_at is not None and config.progress:
-        print(f"Resuming the federated run at round {resumed_at} of {config.rounds}.")
+        print(
+            f"Resuming the federated run at round {resumed_at} of {config.rounds}."
+            if resumed_at <= config.rounds
+            else f"All {completed} rounds were done; calibrating and saving the model again."
+        )
     tic_rounds, local = time.perf_counter(), 0.0
     for round_ in range(completed + 1, config.rounds + 1):
         tic = time.perf_counter()

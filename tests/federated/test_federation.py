@@ -16,7 +16,8 @@ from keras_cxr.federated.round_table import read_rows
 from keras_cxr.models import read_metadata
 from keras_cxr.training import RunExistsError
 
-pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
+# also run under JAX and PyTorch; ~15 s of training on TensorFlow (it traces each site's fit)
+pytestmark = [pytest.mark.backends, pytest.mark.slow]
 
 SIZE = 32
 
