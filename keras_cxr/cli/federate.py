@@ -68,6 +68,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument(
+        "--dp-clipping-norm",
+        type=float,
+        default=None,
+        metavar="C",
+        help="differential privacy: clip each site's update to L2 norm C, add noise (default: off)",
+    )
+    parser.add_argument(
+        "--dp-noise-multiplier",
+        type=float,
+        default=1.0,
+        metavar="Z",
+        help="noise standard deviation in units of C / sites (default: 1.0)",
+    )
+    parser.add_argument(
         "--resume", action="store_true", help="continue an interrupted run in --out"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
@@ -108,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         max_images=args.max_images,
         test_fraction=args.test_fraction,
         seed=args.seed,
+        dp_clipping_norm=args.dp_clipping_norm,
+        dp_noise_multiplier=args.dp_noise_multiplier,
         progress=not args.quiet,
         resume=args.resume,
         overwrite=args.overwrite,

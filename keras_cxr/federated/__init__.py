@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers, IDEs and the API docs
     from keras_cxr.federated.client import SiteUpdate, site_logits, train_site
     from keras_cxr.federated.config import FederatedConfig
     from keras_cxr.federated.federation import FederatedResult, federate
+    from keras_cxr.federated.privacy import DifferentialPrivacy
     from keras_cxr.federated.site_data import Site, load_sites
     from keras_cxr.federated.sites import parse_sites, partition_sites
 
@@ -37,6 +38,7 @@ _EXPORTS = {
     "FederatedConfig": "config",
     "FederatedResult": "federation",
     "federate": "federation",
+    "DifferentialPrivacy": "privacy",
     "Site": "site_data",
     "load_sites": "site_data",
     "parse_sites": "sites",
@@ -44,6 +46,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "DifferentialPrivacy",
     "FederatedConfig",
     "FederatedResult",
     "Site",

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from keras_cxr._validation import check_int, invalid_value
+from keras_cxr.federated.privacy import DifferentialPrivacy
 from keras_cxr.federated.sites import parse_sites
 from keras_cxr.training.config import TrainConfig
 from keras_cxr.training.recipes import RECIPES
@@ -47,7 +48,13 @@ class FederatedConfig:
         gradcam_images: Validation images each site explains during local training;
             None keeps the recipe's.
         operating_point: Spec of the final threshold; None is Youden's.
-        seed: Seed of the partition, the initial weights and the local shuffles.
+        seed: Seed of the partition, the initial weights, the local shuffles and the
+            privacy noise.
+        dp_clipping_norm: Differential privacy: clip each site's update to this L2 norm
+            and add noise to the average (`keras_cxr.federated.DifferentialPrivacy`);
+            None trains without.
+        dp_noise_multiplier: The noise's standard deviation in units of
+            `dp_clipping_norm / sites`.
         progress: Print a line per round.
         resume: Continue the interrupted run in `out` from its last completed round.
         overwrite: Replace a previous run in `out`.
@@ -73,6 +80,8 @@ class FederatedConfig:
     gradcam_images: int | None = None
     operating_point: str | None = None
     seed: int = 0
+    dp_clipping_norm: float | None = None
+    dp_noise_multiplier: float = 1.0
     progress: bool = True
     resume: bool = False
     overwrite: bool = False
@@ -94,6 +103,7 @@ class FederatedConfig:
             raise invalid_value("recipe", f"one of {sorted(RECIPES)}", self.recipe)
         if not self.alpha > 0:
             raise invalid_value("alpha", "a float > 0", self.alpha)
+        self.privacy()
         kind, _ = parse_sites(self.sites)
         if kind != "folders" and self.data is None:
             raise ValueError(
@@ -128,6 +138,23 @@ class FederatedConfig:
             if getattr(self, name) is not None:
                 overrides[name] = getattr(self, name)
         return TrainConfig.recipe(self.recipe, **overrides)
+
+    def privacy(self) -> DifferentialPrivacy | None:
+        """The differential privacy settings, or None without `dp_clipping_norm`.
+
+        Returns:
+            A `keras_cxr.federated.DifferentialPrivacy`, or None.
+
+        Raises:
+            ValueError: For a clipping norm <= 0 or a negative noise multiplier.
+
+        Example:
+            >>> keras_cxr.federated.FederatedConfig("d", dp_clipping_norm=0.5).privacy()
+            DifferentialPrivacy(clipping_norm=0.5, noise_multiplier=1.0)
+        """
+        if self.dp_clipping_norm is None:
+            return None
+        return DifferentialPrivacy(self.dp_clipping_norm, self.dp_noise_multiplier)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as JSON-friendly values (paths as strings).

@@ -2,7 +2,9 @@
 
 Each round every site trains the global weights on its own images
 (`keras_cxr.federated.train_site`) and the server averages what comes back, weighted by
-the sites' training images (`keras_cxr.federated.federated_average`). The new global model
+the sites' training images (`keras_cxr.federated.federated_average`); with
+`dp_clipping_norm`, the sites' updates are clipped and the average gets Gaussian noise
+(`keras_cxr.federated.DifferentialPrivacy`). The new global model
 is then graded on each site's validation images, on all of them pooled and on the held-out
 test images, from logits the sites send (`keras_cxr.federated.site_logits`). After the
 last round the temperature and threshold are fitted on the pooled validation logits
@@ -45,6 +47,7 @@ from keras_cxr.federated.aggregation import federated_average
 from keras_cxr.federated.client import site_logits, train_site
 from keras_cxr.federated.config import FederatedConfig
 from keras_cxr.federated.final_model import save_federated_model
+from keras_cxr.federated.privacy import DifferentialPrivacy, add_noise, clip_update
 from keras_cxr.federated.round_table import (
     ALL_SITES,
     HELD_OUT,
@@ -171,6 +174,7 @@ def federate(
             if resumed_at <= config.rounds
             else f"All {completed} rounds were done; calibrating and saving the model again."
         )
+    privacy = config.privacy()
     tic_rounds, local = time.perf_counter(), 0.0
     for round_ in range(completed + 1, config.rounds + 1):
         tic = time.perf_counter()
@@ -181,7 +185,7 @@ def federate(
             local_config = dataclasses.replace(train_config, seed=config.seed + round_)
             folder = out / SITES_FOLDER / _folder_name(site.name) / f"round_{round_:03d}"
             updates.append(train_site(model, local_config, site, weights, folder))
-        weights = federated_average([u.weights for u in updates], [u.num_examples for u in updates])
+        weights = _aggregate(updates, weights, privacy, (config.seed, round_))
         model.set_weights(weights)
         new_rows = _evaluate(model, round_, sites, held_out, train_config.batch_size)
         for row, update in zip(new_rows, updates):
@@ -213,6 +217,18 @@ def federate(
         timings=timings,
         out=out,
     )
+
+
+def _aggregate(updates, start, privacy: DifferentialPrivacy | None, seed) -> list[np.ndarray]:
+    """FedAvg of the sites' weights; with privacy, of their clipped updates, plus noise."""
+    site_weights = [update.weights for update in updates]
+    if privacy is not None:
+        site_weights = [clip_update(w, start, privacy.clipping_norm) for w in site_weights]
+    averaged = federated_average(site_weights, [update.num_examples for update in updates])
+    if privacy is None or privacy.noise_multiplier == 0:
+        return averaged
+    # Seeded by round, so that a resumed run adds the noise an uninterrupted one would.
+    return add_noise(averaged, privacy.noise_stddev(len(updates)), np.random.default_rng(seed))
 
 
 def _prepare(config: FederatedConfig) -> Path:
@@ -300,6 +316,7 @@ def _test_logits(model, held_out, site_tests, batch_size):
 
 def _finish(config, train_config, model, sites, held_out) -> dict[str, Any]:
     """The sites' final validation logits and the test logits, into the saved model."""
+    privacy = config.privacy()
     batch = train_config.batch_size
     logits_of = {site.name: site_logits(model, site, batch) for site in sites}
     tests = [found["test"] for found in logits_of.values() if "test" in found]
@@ -310,6 +327,7 @@ def _finish(config, train_config, model, sites, held_out) -> dict[str, Any]:
         {site.name: len(site.splits.train) for site in sites},
         _test_logits(model, held_out, tests, batch),
         sites[0].splits.class_names,
+        None if privacy is None else privacy.metadata(len(sites), config.rounds),
     )
 
 

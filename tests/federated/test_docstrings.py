@@ -14,7 +14,7 @@ import keras_cxr
 
 MODULES = [
     importlib.import_module(f"keras_cxr.federated.{name}")
-    for name in ("aggregation", "calibration", "config", "sites")
+    for name in ("aggregation", "calibration", "config", "privacy", "sites")
 ]
 
 
