@@ -68,7 +68,8 @@ def client_app(
     """A Flower `ClientApp` that trains and evaluates keras_cxr models on one site.
 
     Its `train` handler sets the received `"arrays"`, trains them with `train_site` and
-    replies with the new arrays and `{"num-examples": n}`; its `evaluate` handler replies
+    replies with the new arrays and `{"num-examples": n}` (with `config.dp_clipping_norm`,
+    clipped by Flower's `fixedclipping_mod`); its `evaluate` handler replies
     with the site's validation metrics and, as the `"logits"` array record, its validation
     labels and logits (numbers the server calibrates on; no image leaves the site).
 
@@ -91,11 +92,13 @@ def client_app(
     require_flower()
     from flwr.app import ArrayRecord, Message, MetricRecord, RecordDict
     from flwr.clientapp import ClientApp
+    from flwr.clientapp.mod import fixedclipping_mod
 
     train_config = config.train_config()
     site_of = site_of or _site_from_node_config(config)
     models: dict[str, keras.Model] = {}
-    app = ClientApp()
+    # With privacy, Flower's mod clips the update to the norm the server's wrapper sends.
+    app = ClientApp(mods=[fixedclipping_mod] if config.privacy() is not None else [])
 
     def _model(site: Site, arrays) -> keras.Model:
         if site.name not in models:
@@ -137,6 +140,10 @@ def server_app(
 ) -> Any:
     """A Flower `ServerApp` that runs FedAvg, then calibrates and saves the model.
 
+    With `config.dp_clipping_norm`, `FedAvg` runs inside Flower's
+    `DifferentialPrivacyClientSideFixedClipping` (noise `dp_noise_multiplier`, `min_nodes`
+    sites per round), and the privacy settings go into the model's metadata.
+
     Args:
         config: The federation's settings (`rounds`, `out`).
         min_nodes: Sites that must be connected before a round starts. Defaults to 2.
@@ -155,8 +162,9 @@ def server_app(
     require_flower()
     from flwr.app import ArrayRecord
     from flwr.serverapp import ServerApp
-    from flwr.serverapp.strategy import FedAvg
+    from flwr.serverapp.strategy import DifferentialPrivacyClientSideFixedClipping, FedAvg
 
+    privacy = config.privacy()
     app = ServerApp()
 
     @app.main()
@@ -169,6 +177,10 @@ def server_app(
             min_available_nodes=min_nodes,
             weighted_by_key=NUM_EXAMPLES,
         )
+        if privacy is not None:
+            strategy = DifferentialPrivacyClientSideFixedClipping(
+                strategy, privacy.noise_multiplier, privacy.clipping_norm, min_nodes
+            )
         result = strategy.start(
             grid=grid, initial_arrays=ArrayRecord(model.get_weights()), num_rounds=config.rounds
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -79,6 +81,20 @@ def test_the_evaluate_handler_sends_logits_not_images(setup):
     expected = model.predict(sites[0].splits.val.images, verbose=0)
     np.testing.assert_allclose(1 / (1 + np.exp(-logits)), expected[:, 0], atol=1e-5)
     assert reply.content["metrics"][NUM_EXAMPLES] == len(labels)
+
+
+def test_with_privacy_flowers_mod_clips_the_update(setup):
+    config, sites, _, context = setup
+    private = dataclasses.replace(config, dp_clipping_norm=1e-3, dp_noise_multiplier=0.5)
+    app = client_app(private, site_of=lambda context: sites[1], model_builder=tiny_model)
+    weights = tiny_model(config.train_config()).get_weights()
+    # DifferentialPrivacyClientSideFixedClipping sends the norm with every train message.
+    config_record = ConfigRecord({"server-round": 2, "clipping_norm": 1e-3})
+    reply = app(_message("train", weights, config=config_record), context)
+    assert not reply.has_error()
+    update = [a - b for a, b in zip(reply.content["arrays"].to_numpy_ndarrays(), weights)]
+    norm = float(np.sqrt(sum(np.sum(u.astype(np.float64) ** 2) for u in update)))
+    assert 0 < norm <= 1e-3 * (1 + 1e-5)
 
 
 def test_the_server_app_builds(setup):
