@@ -22,16 +22,6 @@ pytestmark = [pytest.mark.backends, pytest.mark.slow]
 SIZE = 32
 
 
-def tiny_model(config):
-    """A one-conv binary classifier ending in `logits` → sigmoid, like a StackedEnsemble."""
-    inputs = keras.Input((config.image_size, config.image_size, 3))
-    x = keras.layers.Rescaling(1 / 255.0)(inputs)
-    x = keras.layers.Conv2D(4, 3, strides=2, activation="relu", name="conv")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    x = keras.layers.Dense(1, name="logits")(x)
-    return keras.Model(inputs, keras.layers.Activation("sigmoid", name="predictions")(x))
-
-
 def _config(root, out, **changes):
     settings = dict(
         data=root,
@@ -48,7 +38,7 @@ def _config(root, out, **changes):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, tiny_model):
     """An uninterrupted 2-round run, and one killed after round 1 and resumed."""
     base = tmp_path_factory.mktemp("federated")
     root = write_chest_xray(base / "data", n_train=72, n_test=16, image_size=SIZE, seed=0)
@@ -132,7 +122,7 @@ def test_a_killed_run_resumes_at_the_next_round_and_ends_where_an_uninterrupted_
         np.testing.assert_allclose(a, b, atol=1e-5)
 
 
-def test_resuming_with_other_settings_or_rerunning_is_refused(runs, tmp_path):
+def test_resuming_with_other_settings_or_rerunning_is_refused(runs, tiny_model):
     root, whole, _ = runs
     with pytest.raises(RunExistsError, match="other settings; it can only be resumed"):
         federate(_config(root, whole.out, sites="iid:3", resume=True), model_builder=tiny_model)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import keras
 import numpy as np
 import pytest
 
@@ -19,17 +18,8 @@ from keras_cxr.federated.flower import NUM_EXAMPLES, client_app, server_app  # n
 SIZE = 32
 
 
-def tiny_model(config):
-    inputs = keras.Input((config.image_size, config.image_size, 3))
-    x = keras.layers.Rescaling(1 / 255.0)(inputs)
-    x = keras.layers.Conv2D(4, 3, strides=2, activation="relu", name="conv")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    x = keras.layers.Dense(1, name="logits")(x)
-    return keras.Model(inputs, keras.layers.Activation("sigmoid", name="predictions")(x))
-
-
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, tiny_model):
     base = tmp_path_factory.mktemp("flower")
     root = write_chest_xray(base / "data", n_train=48, n_test=8, image_size=SIZE, seed=1)
     sites, _ = load_sites(root, "iid:2", SIZE)
@@ -59,7 +49,7 @@ def _message(kind, weights, **content):
     return Message(content=records, metadata=metadata)
 
 
-def test_the_train_handler_replies_with_weights_and_the_example_count(setup):
+def test_the_train_handler_replies_with_weights_and_the_example_count(setup, tiny_model):
     config, sites, app, context = setup
     weights = tiny_model(config.train_config()).get_weights()
     config_record = ConfigRecord({"server-round": 1})
@@ -72,7 +62,7 @@ def test_the_train_handler_replies_with_weights_and_the_example_count(setup):
     assert (config.out / "sites" / "site1" / "round_001" / "history.csv").is_file()
 
 
-def test_the_evaluate_handler_sends_logits_not_images(setup):
+def test_the_evaluate_handler_sends_logits_not_images(setup, tiny_model):
     config, sites, app, context = setup
     model = tiny_model(config.train_config())
     reply = app(_message("evaluate", model.get_weights()), context)
@@ -83,7 +73,7 @@ def test_the_evaluate_handler_sends_logits_not_images(setup):
     assert reply.content["metrics"][NUM_EXAMPLES] == len(labels)
 
 
-def test_with_privacy_flowers_mod_clips_the_update(setup):
+def test_with_privacy_flowers_mod_clips_the_update(setup, tiny_model):
     config, sites, _, context = setup
     private = dataclasses.replace(config, dp_clipping_norm=1e-3, dp_noise_multiplier=0.5)
     app = client_app(private, site_of=lambda context: sites[1], model_builder=tiny_model)
@@ -97,6 +87,6 @@ def test_with_privacy_flowers_mod_clips_the_update(setup):
     assert 0 < norm <= 1e-3 * (1 + 1e-5)
 
 
-def test_the_server_app_builds(setup):
+def test_the_server_app_builds(setup, tiny_model):
     config, *_ = setup
     assert type(server_app(config, model_builder=tiny_model)).__name__ == "ServerApp"

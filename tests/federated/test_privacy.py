@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -74,16 +73,7 @@ def test_bad_settings_are_refused(settings, message):
         FederatedConfig("d", **config).validate()
 
 
-def _tiny_model(config):
-    inputs = keras.Input((config.image_size, config.image_size, 3))
-    x = keras.layers.Rescaling(1 / 255.0)(inputs)
-    x = keras.layers.Conv2D(4, 3, strides=2, activation="relu", name="conv")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    x = keras.layers.Dense(1, name="logits")(x)
-    return keras.Model(inputs, keras.layers.Activation("sigmoid", name="predictions")(x))
-
-
-def test_federate_clips_the_sites_updates_and_records_the_privacy(tmp_path):
+def test_federate_clips_the_sites_updates_and_records_the_privacy(tmp_path, tiny_model):
     root = write_chest_xray(tmp_path / "data", n_train=48, n_test=8, image_size=32, seed=2)
     sites, held_out = load_sites(root, "iid:2", 32)
     config = FederatedConfig(
@@ -91,7 +81,7 @@ def test_federate_clips_the_sites_updates_and_records_the_privacy(tmp_path):
         batch_size=16, gradcam_images=0, progress=False,
         dp_clipping_norm=1e-3, dp_noise_multiplier=0.0,
     )  # fmt: skip
-    result = federate(config, sites, held_out, model_builder=_tiny_model)
+    result = federate(config, sites, held_out, model_builder=tiny_model)
     with np.load(result.out / "rounds" / "global_000.npz") as before:
         start = [before[f"arr_{i}"] for i in range(len(before.files))]
     update = [a - b for a, b in zip(result.model.get_weights(), start)]
