@@ -107,7 +107,7 @@ def load_sites(
         is_test = split_by_patient(
             [r.patient for r in pool], [r.label for r in pool], test_fraction, seed + 1
         )
-        test = [r for r, held in zip(pool, is_test) if held]
+        test = [dataclasses.replace(r, split="test") for r, held in zip(pool, is_test) if held]
         pool = [r for r, held in zip(pool, is_test) if not held]
     parts = partition_sites(
         [r.patient for r in pool],
