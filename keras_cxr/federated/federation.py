@@ -60,7 +60,12 @@ from keras_cxr.federated.site_data import Site, load_sites
 from keras_cxr.models.prediction import predict_logits
 from keras_cxr.training.config import TrainConfig
 from keras_cxr.training.model_building import build_model
-from keras_cxr.training.run_folder import MODEL_FILE, RunExistsError, prepare_run_folder
+from keras_cxr.training.run_folder import (
+    MODEL_FILE,
+    RunExistsError,
+    holds_run,
+    prepare_run_folder,
+)
 
 SETTINGS_FILE, STATE_FILE = "federation.json", "federation_state.json"
 ROUNDS_CSV, ROUNDS_PNG, SUMMARY_FILE = "rounds.csv", "rounds.png", "federated_summary.json"
@@ -241,8 +246,13 @@ def _prepare(config: FederatedConfig) -> Path:
                 shutil.rmtree(target)
             elif target.exists():
                 target.unlink()
-    out = prepare_run_folder(out, config.resume, config.overwrite)
     settings = out / SETTINGS_FILE
+    if config.resume and holds_run(out) and not settings.is_file():
+        raise RunExistsError(
+            f"{str(out)!r} holds a training run that is not a federated one; --resume "
+            "continues federated runs only. Pick another --out."
+        )
+    out = prepare_run_folder(out, config.resume, config.overwrite)
     if config.resume and settings.is_file():
         stored = json.loads(settings.read_text())
         if stored.get("fingerprint") != config.fingerprint():

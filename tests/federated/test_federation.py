@@ -122,12 +122,17 @@ def test_a_killed_run_resumes_at_the_next_round_and_ends_where_an_uninterrupted_
         np.testing.assert_allclose(a, b, atol=1e-5)
 
 
-def test_resuming_with_other_settings_or_rerunning_is_refused(runs, tiny_model):
+def test_resuming_with_other_settings_or_rerunning_is_refused(runs, tiny_model, tmp_path):
     root, whole, _ = runs
     with pytest.raises(RunExistsError, match="other settings; it can only be resumed"):
         federate(_config(root, whole.out, sites="iid:3", resume=True), model_builder=tiny_model)
     with pytest.raises(RunExistsError, match="already holds a training run"):
         federate(_config(root, whole.out), model_builder=tiny_model)
+    train_run = tmp_path / "train_run"
+    train_run.mkdir()
+    (train_run / "history.csv").write_text("stage,epoch\n")  # what `train` leaves
+    with pytest.raises(RunExistsError, match="not a federated one; --resume continues"):
+        federate(_config(root, train_run, resume=True), model_builder=tiny_model)
 
 
 def test_keras_cxr_evaluate_reads_the_federated_model(runs, tmp_path):
