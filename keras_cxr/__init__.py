@@ -55,6 +55,7 @@ _SUBPACKAGES = (
     "callbacks",
     "data",
     "explain",
+    "federated",
     "layers",
     "metrics",
     "models",

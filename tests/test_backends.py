@@ -46,6 +46,7 @@ FOLDERS = (
     "tests/cli",
     "tests/test_keras_internals.py",
     "tests/data/test_image_splits.py",
+    "tests/federated/test_federation.py",
 )
 PACKAGE_ROOT = Path(keras_cxr.__file__).resolve().parents[1]
 #: Largest share of a child's tests that may skip (tests of one backend's own behaviour).

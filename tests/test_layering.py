@@ -6,6 +6,8 @@ knows nothing of models, so it sits at the bottom with `data`: `Explanation.plot
 report writer both call it. `scale` (explaining whole archives) sits above the explainers
 and below `training`, which may use it but never the other way round. `serve` (the HTTP
 server) shares the level of `training` but uses neither it nor the command line.
+`federated` (training across sites) sits above `training`, whose pipeline it runs at
+each site, and below the command line.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ LEVELS = {
     "export": 7,
     "training": 8,
     "serve": 8,
-    "cli": 9,
+    "federated": 9,
+    "cli": 10,
 }
 
 

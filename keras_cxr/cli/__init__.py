@@ -1,6 +1,7 @@
 """The `keras-cxr` command line: a thin layer over `keras_cxr.training` and `keras_cxr.scale`.
 
 Commands: `demo` (the whole pipeline on synthetic phantoms, no download), `train`,
+`federate`,
 `evaluate`, `explain`, `export`, `report`, `model-card`, `models`, `selfcheck`, `serve` and
 `view`, one module each. Every command prints where its files went. Errors print one line,
 `error: ...`, on stderr and exit with status 1 (2 for bad arguments); `--debug` (anywhere
@@ -23,6 +24,7 @@ from keras_cxr.cli import (
     evaluate,
     explain,
     export,
+    federate,
     model_card,
     models,
     report,
@@ -37,6 +39,7 @@ from keras_cxr.cli._errors import EXIT_ERROR, EXIT_INTERRUPTED, one_line
 _COMMANDS = {
     "demo": demo,
     "train": train,
+    "federate": federate,
     "evaluate": evaluate,
     "explain": explain,
     "export": export,

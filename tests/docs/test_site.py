@@ -29,6 +29,8 @@ PUBLIC_PACKAGES = [
     "keras_cxr.scale.ray_stages",
     "keras_cxr.export",
     "keras_cxr.serve",
+    "keras_cxr.federated",
+    "keras_cxr.federated.flower",
     "keras_cxr.viz",
     "keras_cxr.training",
 ]

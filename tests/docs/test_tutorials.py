@@ -137,6 +137,7 @@ SLOW_PAGES = {
     "tutorials/pneumonia-classifier.md",
     "tutorials/heatmap-quality.md",
     "tutorials/explaining-an-archive.md",
+    "tutorials/federated.md",
 }
 
 
