@@ -120,6 +120,47 @@ def token_layout(graph: FlatGraph, tensor) -> TokenLayout | None:
     return TokenLayout(extra, height, width) if 0 <= extra <= MAX_EXTRA_TOKENS else None
 
 
+def layout_from_size(tokens: int, image_size: tuple[int, int]) -> TokenLayout | None:
+    """The layout of `tokens` tokens over an image of `image_size`, from arithmetic alone.
+
+    For models whose patch embedding is hidden inside one layer (keras-hub's ViT), so that
+    no 4-D map shows the grid: the patch tokens must tile the image with square patches
+    (`height / grid height == width / grid width`, both whole numbers, at least 2 × 2
+    cells), after at most `MAX_EXTRA_TOKENS` leading class and register tokens.
+
+    Args:
+        tokens: The token count (class and register tokens included).
+        image_size: `(height, width)` of the images.
+
+    Returns:
+        The one `TokenLayout` that fits, or `None` where none or several fit.
+
+    Raises:
+        Nothing: no check of its own.
+
+    Example:
+        >>> keras_cxr.explain.tokens.layout_from_size(197, (224, 224))  # ViT-B/16
+        TokenLayout(extra=1, height=14, width=14)
+        >>> keras_cxr.explain.tokens.layout_from_size(261, (224, 224))  # 4 registers, 14 px
+        TokenLayout(extra=5, height=16, width=16)
+    """
+    image_height, image_width = image_size
+    fits = []
+    for extra in range(min(MAX_EXTRA_TOKENS, tokens) + 1):
+        for height in range(2, image_height + 1):
+            cells = tokens - extra
+            if image_height % height or cells % height:
+                continue
+            width = cells // height
+            if (
+                width >= 2
+                and image_width % width == 0
+                and (image_height // height == image_width // width)
+            ):
+                fits.append(TokenLayout(extra, height, width))
+    return fits[0] if len(fits) == 1 else None
+
+
 def last_attention_query(graph: FlatGraph, output) -> GraphNode | None:
     """The node whose output is the query of the last `MultiHeadAttention` feeding `output`.
 
@@ -195,4 +236,10 @@ def _identity(tensor):
     return tensor
 
 
-__all__ = ["TokenLayout", "grid_function", "last_attention_query", "token_layout"]
+__all__ = [
+    "TokenLayout",
+    "grid_function",
+    "last_attention_query",
+    "layout_from_size",
+    "token_layout",
+]
