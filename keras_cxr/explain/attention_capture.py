@@ -52,7 +52,7 @@ class AttentionCapture:
                 "`keras_cxr.GradCAM`, which also explains transformer tokens) or a pixel "
                 "method instead."
             )
-        #: Names of the attention layers that ran, in the order they ran (set by `run`).
+        #: Paths of the attention layers that ran, in the order they ran (set by `run`).
         self.ran: list[str] = []
 
     def run(
@@ -107,7 +107,7 @@ class AttentionCapture:
                     f"None of the attention layers of model `{self.model.name}` ran when it "
                     "was called, so there is no attention to explain."
                 )
-            self.ran = [self.layers[index].name for index in order]
+            self.ran = [_path(self.layers[index]) for index in order]
             return logits, recorded
 
         if score is None:
@@ -125,6 +125,11 @@ class AttentionCapture:
                 "attention explainers need self-attention over one token sequence, "
                 "(batch, heads, tokens, tokens): no cross-attention and no `attention_axes`."
             )
+
+
+def _path(layer) -> str:
+    """The layer's path inside the model (keras-hub names every block's attention "mha")."""
+    return getattr(layer, "path", None) or layer.name
 
 
 def patch_relevance(relevance, layout: TokenLayout):

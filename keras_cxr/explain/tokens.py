@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import keras
 from keras import ops
 
+from keras_cxr._keras_internals import attention_layers
 from keras_cxr.explain.graph import FlatGraph, GraphNode
 
 #: Most leading non-patch tokens accepted (a class token and up to 8 register tokens).
@@ -84,6 +85,8 @@ def token_layout(graph: FlatGraph, tensor) -> TokenLayout | None:
 
     The grid is the `(height, width)` of the last 4-D tensor that `tensor` depends on (the
     patch embedding's output); the tokens beyond it must be at most `MAX_EXTRA_TOKENS`.
+    Where no 4-D tensor feeds it (a patch embedding inside one layer, as in keras-hub),
+    the grid is the one the image size implies (`layout_from_size`).
 
     Args:
         graph: The flattened model.
@@ -113,7 +116,12 @@ def token_layout(graph: FlatGraph, tensor) -> TokenLayout | None:
         and len(node.outputs[0].shape) == 4
         and id(node.outputs[0]) in feeding
     ]
-    if not grids or None in grids[-1].shape[1:3]:
+    if not grids:  # the patch embedding is one layer (keras-hub): the image size tells
+        image = graph.inputs[0].shape if len(graph.inputs) == 1 else ()
+        if len(image) != 4 or None in image[1:3]:
+            return None
+        return layout_from_size(int(tensor.shape[1]), (int(image[1]), int(image[2])))
+    if None in grids[-1].shape[1:3]:
         return None
     height, width = (int(side) for side in grids[-1].shape[1:3])
     extra = int(tensor.shape[1]) - height * width
@@ -169,8 +177,10 @@ def last_attention_query(graph: FlatGraph, output) -> GraphNode | None:
         output: The flat-graph output tensor being explained.
 
     Returns:
-        The node (e.g. the last block's first `LayerNormalization`), or `None` for a model
-        without attention, or whose query has no token layout.
+        The node (e.g. the last block's first `LayerNormalization`; where the attention
+        layers are hidden inside one layer, as keras-hub's `ViTEncoder`, the node feeding
+        the last such layer), or `None` for a model without attention, or whose query has
+        no token layout.
 
     Raises:
         Nothing: no check of its own.
@@ -181,16 +191,27 @@ def last_attention_query(graph: FlatGraph, output) -> GraphNode | None:
         'block_1_norm1'
     """
     feeding = graph.ancestors([output])
-    for node in reversed(graph.nodes):
-        if not isinstance(node.layer, keras.layers.MultiHeadAttention) or not node.inputs:
-            continue
-        if not any(id(t) in feeding for t in node.outputs):
-            continue
+    attending = [
+        node
+        for node in graph.nodes
+        if node.inputs and any(id(t) in feeding for t in node.outputs) and _attends(node)
+    ]
+    # Attention layers in the graph; else the last layer holding them (a keras-hub block
+    # or encoder), whose input is then the target.
+    direct = [n for n in attending if isinstance(n.layer, keras.layers.MultiHeadAttention)]
+    for node in reversed(direct or attending):
         query = graph.producer(node.inputs[0])
         if query is None or len(query.outputs) != 1 or query.is_model:
             return None
         return query if token_layout(graph, query.outputs[0]) is not None else None
     return None
+
+
+def _attends(node: GraphNode) -> bool:
+    """Whether the node's layer is or holds a `MultiHeadAttention` (not a whole model)."""
+    if node.is_model or not isinstance(node.layer, keras.layers.Layer):
+        return False
+    return bool(attention_layers(node.layer))
 
 
 def grid_function(graph: FlatGraph, node: GraphNode, reshape: Callable | None) -> Callable:
