@@ -6,8 +6,10 @@ token for transformer tokens). Each cell explains two images with one method and
 
 - `works`: finite maps of the input's size, for the class the head decides (`flat` when
   the map is constant, e.g. a LayerCAM whose every position is negative);
-- `refused`: a `ValueError` that says why (e.g. attention methods on a CNN);
-- `failed`: anything else (another exception, a wrong shape, NaN, the wrong class).
+- `refused`: a `ValueError` raised by keras_cxr that says why (e.g. attention methods on
+  a CNN);
+- `failed`: anything else (an error from inside Keras, a wrong shape, NaN, the wrong
+  class).
 
 Run it once per backend; the docs' table (docs/model_zoo.md) is the union of such runs.
 The default is one model per family; `--all` runs every `keras.applications` constructor
@@ -129,7 +131,9 @@ def cell(model, method: str, images) -> str:
     try:
         explanation = explainer(method, model).explain(images)
     except ValueError as error:
-        return f"refused: {_first_sentence(error)}"
+        if _raised_by_keras_cxr(error):
+            return f"refused: {_first_sentence(error)}"
+        return f"failed: ValueError inside {_raise_site(error)}: {_first_sentence(error)}"
     except Exception as error:  # a failure is what the matrix reports
         return f"failed: {type(error).__name__}: {_first_sentence(error)}"
     heatmaps = explanation.heatmaps
@@ -141,6 +145,19 @@ def cell(model, method: str, images) -> str:
     if not np.array_equal(explanation.class_index, predicted):
         return f"failed: explained {explanation.class_index}, the head decides {predicted}"
     return "works (flat)" if float(heatmaps.std()) == 0.0 else "works"
+
+
+def _raise_site(error: Exception) -> str:
+    """The file that raised `error` (the last frame of its traceback)."""
+    frame = error.__traceback__
+    while frame.tb_next is not None:
+        frame = frame.tb_next
+    return frame.tb_frame.f_code.co_filename
+
+
+def _raised_by_keras_cxr(error: Exception) -> bool:
+    """A refusal is an error keras_cxr raises on purpose; one from inside Keras is a crash."""
+    return f"{os.sep}keras_cxr{os.sep}" in _raise_site(error)
 
 
 def _first_sentence(error: Exception) -> str:
