@@ -271,3 +271,29 @@ def test_the_examples_in_the_docstrings_run(vit):
     for module in modules:
         result = doctest.testmod(module, extraglobs=extras)
         assert result.attempted >= 1 and result.failed == 0, module.__name__
+
+
+def test_flash_attention_is_refused_with_the_fix():
+    layer = keras.layers.MultiHeadAttention(1, 2, flash_attention=True, name="flash")
+    message = r"`flash` uses flash attention.*disable_flash_attention"
+    watched = internal_attention.watched_attention([layer], lambda index, p: p)
+    with pytest.raises(ValueError, match=message), watched:
+        pass
+
+
+class Wrapped(keras.Model):
+    """A subclassed model around the toy ViT: no graph, run whole."""
+
+    def __init__(self, inner, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = inner
+
+    def call(self, images):
+        return self.inner(images)
+
+
+def test_a_subclassed_model_is_run_whole(vit, rollout):
+    wrapped = Wrapped(vit)
+    expected = rollout.explain(IMAGES).attributions
+    explanation = AttentionRollout(wrapped).explain(IMAGES)
+    np.testing.assert_allclose(explanation.attributions, expected, rtol=1e-5, atol=1e-7)
