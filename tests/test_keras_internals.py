@@ -47,7 +47,7 @@ def test_the_installed_keras_has_the_internal(internal, probe):
 
 
 def test_every_probe_runs_and_none_fails_on_the_installed_keras():
-    assert len(check._PROBES) == 6
+    assert len(check._PROBES) == 7
     assert keras_internals_problems() == []
     check_keras_internals()  # raises nothing
 

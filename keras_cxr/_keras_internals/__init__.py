@@ -23,7 +23,11 @@ What is relied on, and who relies on it:
 - `Layer._inbound_nodes` and a node's `parent_nodes`: `inbound_operations`, for
   `models.head`.
 
-`graph.py` holds these functions and the class, `check.py` the probes behind
+- `MultiHeadAttention._compute_attention` (its `return_attention_scores` argument) and
+  `MultiHeadAttention._softmax`: `watched_attention`, for `explain.attention_capture`.
+
+`graph.py` holds the graph functions and the class, `attention.py` the attention ones,
+`check.py` the probes behind
 `check_keras_internals`. `tests/test_keras_internals.py` runs every probe against the
 installed Keras and checks that no module outside this package reads a Keras internal;
 `pyproject.toml` caps `keras` at the newest version tested (`TESTED_KERAS`).
@@ -31,6 +35,7 @@ installed Keras and checks that no module outside this package reads a Keras int
 
 from __future__ import annotations
 
+from keras_cxr._keras_internals.attention import attention_layers, watched_attention
 from keras_cxr._keras_internals.check import (
     TESTED_KERAS,
     check_keras_internals,
@@ -50,6 +55,7 @@ __all__ = [
     "TESTED_KERAS",
     "GraphStep",
     "StepwiseFunctional",
+    "attention_layers",
     "call_has_training_arg",
     "check_keras_internals",
     "functional_graph",
@@ -57,4 +63,5 @@ __all__ = [
     "inbound_operations",
     "keras_internals_problems",
     "sublayers",
+    "watched_attention",
 ]

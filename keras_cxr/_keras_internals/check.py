@@ -176,6 +176,13 @@ def _check_inbound() -> None:
     _expect(len(found) == 1 and found[0] == [relu], "one call fed by the ReLU", found)
 
 
+def _check_attention() -> None:
+    # Imported here: the attention module itself imports this one.
+    from keras_cxr._keras_internals.attention import _probe
+
+    _probe()
+
+
 def _expect(condition: bool, expected: str, received: Any) -> None:
     if not condition:
         raise AssertionError(f"expected {expected}, received {received!r}")
@@ -197,6 +204,11 @@ _PROBES: Sequence[tuple[str, Callable[[], None]]] = (
     ("Layer._call_has_training_arg (keras.src.layers.layer)", _check_training_arg),
     ("Layer._flatten_layers(include_self, recursive) (keras.src.layers.layer)", _check_sublayers),
     ("Layer._inbound_nodes and Node.parent_nodes (keras.src.layers.layer)", _check_inbound),
+    (
+        "MultiHeadAttention._compute_attention(..., return_attention_scores) and "
+        "MultiHeadAttention._softmax (keras.src.layers.attention.multi_head_attention)",
+        _check_attention,
+    ),
 )
 
 __all__ = ["TESTED_KERAS", "check_keras_internals", "ensure_checked", "keras_internals_problems"]

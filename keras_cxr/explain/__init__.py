@@ -1,9 +1,12 @@
-"""Explainers: the CAM family and the pixel attribution methods, layers, the result type.
+"""Explainers: the CAM family, the pixel and attention methods, layers, the result type.
 
 `BatchExplainer` serves the same explainers to dict batches (Ray Data, an HTTP server).
 """
 
+from keras_cxr.explain.attention_gradient import AttentionGradient
+from keras_cxr.explain.attention_rollout import AttentionRollout
 from keras_cxr.explain.base import BaseCAM
+from keras_cxr.explain.base_attention import BaseAttention
 from keras_cxr.explain.base_attribution import BaseAttribution
 from keras_cxr.explain.batch_explainer import BatchExplainer
 from keras_cxr.explain.eigencam import EigenCAM
@@ -111,6 +114,9 @@ __all__ = [
     "LIME",
     "METHODS",
     "SHAP",
+    "AttentionGradient",
+    "AttentionRollout",
+    "BaseAttention",
     "BaseAttribution",
     "BaseCAM",
     "BatchExplainer",

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import keras
 from keras import ops
 
+from keras_cxr._keras_internals import attention_layers
 from keras_cxr.explain.graph import FlatGraph, GraphNode
 
 #: Most leading non-patch tokens accepted (a class token and up to 8 register tokens).
@@ -84,6 +85,8 @@ def token_layout(graph: FlatGraph, tensor) -> TokenLayout | None:
 
     The grid is the `(height, width)` of the last 4-D tensor that `tensor` depends on (the
     patch embedding's output); the tokens beyond it must be at most `MAX_EXTRA_TOKENS`.
+    Where no 4-D tensor feeds it (a patch embedding inside one layer, as in keras-hub),
+    the grid is the one the image size implies (`layout_from_size`).
 
     Args:
         graph: The flattened model.
@@ -113,11 +116,57 @@ def token_layout(graph: FlatGraph, tensor) -> TokenLayout | None:
         and len(node.outputs[0].shape) == 4
         and id(node.outputs[0]) in feeding
     ]
-    if not grids or None in grids[-1].shape[1:3]:
+    if not grids:  # the patch embedding is one layer (keras-hub): the image size tells
+        image = graph.inputs[0].shape if len(graph.inputs) == 1 else ()
+        if len(image) != 4 or None in image[1:3]:
+            return None
+        return layout_from_size(int(tensor.shape[1]), (int(image[1]), int(image[2])))
+    if None in grids[-1].shape[1:3]:
         return None
     height, width = (int(side) for side in grids[-1].shape[1:3])
     extra = int(tensor.shape[1]) - height * width
     return TokenLayout(extra, height, width) if 0 <= extra <= MAX_EXTRA_TOKENS else None
+
+
+def layout_from_size(tokens: int, image_size: tuple[int, int]) -> TokenLayout | None:
+    """The layout of `tokens` tokens over an image of `image_size`, from arithmetic alone.
+
+    For models whose patch embedding is hidden inside one layer (keras-hub's ViT), so that
+    no 4-D map shows the grid: the patch tokens must tile the image with square patches
+    (`height / grid height == width / grid width`, both whole numbers, at least 2 × 2
+    cells), after at most `MAX_EXTRA_TOKENS` leading class and register tokens.
+
+    Args:
+        tokens: The token count (class and register tokens included).
+        image_size: `(height, width)` of the images.
+
+    Returns:
+        The one `TokenLayout` that fits, or `None` where none or several fit.
+
+    Raises:
+        Nothing: no check of its own.
+
+    Example:
+        >>> keras_cxr.explain.tokens.layout_from_size(197, (224, 224))  # ViT-B/16
+        TokenLayout(extra=1, height=14, width=14)
+        >>> keras_cxr.explain.tokens.layout_from_size(261, (224, 224))  # 4 registers, 14 px
+        TokenLayout(extra=5, height=16, width=16)
+    """
+    image_height, image_width = image_size
+    fits = []
+    for extra in range(min(MAX_EXTRA_TOKENS, tokens) + 1):
+        for height in range(2, image_height + 1):
+            cells = tokens - extra
+            if image_height % height or cells % height:
+                continue
+            width = cells // height
+            if (
+                width >= 2
+                and image_width % width == 0
+                and (image_height // height == image_width // width)
+            ):
+                fits.append(TokenLayout(extra, height, width))
+    return fits[0] if len(fits) == 1 else None
 
 
 def last_attention_query(graph: FlatGraph, output) -> GraphNode | None:
@@ -128,8 +177,10 @@ def last_attention_query(graph: FlatGraph, output) -> GraphNode | None:
         output: The flat-graph output tensor being explained.
 
     Returns:
-        The node (e.g. the last block's first `LayerNormalization`), or `None` for a model
-        without attention, or whose query has no token layout.
+        The node (e.g. the last block's first `LayerNormalization`; where the attention
+        layers are hidden inside one layer, as keras-hub's `ViTEncoder`, the node feeding
+        the last such layer), or `None` for a model without attention, or whose query has
+        no token layout.
 
     Raises:
         Nothing: no check of its own.
@@ -140,16 +191,27 @@ def last_attention_query(graph: FlatGraph, output) -> GraphNode | None:
         'block_1_norm1'
     """
     feeding = graph.ancestors([output])
-    for node in reversed(graph.nodes):
-        if not isinstance(node.layer, keras.layers.MultiHeadAttention) or not node.inputs:
-            continue
-        if not any(id(t) in feeding for t in node.outputs):
-            continue
+    attending = [
+        node
+        for node in graph.nodes
+        if node.inputs and any(id(t) in feeding for t in node.outputs) and _attends(node)
+    ]
+    # Attention layers in the graph; else the last layer holding them (a keras-hub block
+    # or encoder), whose input is then the target.
+    direct = [n for n in attending if isinstance(n.layer, keras.layers.MultiHeadAttention)]
+    for node in reversed(direct or attending):
         query = graph.producer(node.inputs[0])
         if query is None or len(query.outputs) != 1 or query.is_model:
             return None
         return query if token_layout(graph, query.outputs[0]) is not None else None
     return None
+
+
+def _attends(node: GraphNode) -> bool:
+    """Whether the node's layer is or holds a `MultiHeadAttention` (not a whole model)."""
+    if node.is_model or not isinstance(node.layer, keras.layers.Layer):
+        return False
+    return bool(attention_layers(node.layer))
 
 
 def grid_function(graph: FlatGraph, node: GraphNode, reshape: Callable | None) -> Callable:
@@ -195,4 +257,10 @@ def _identity(tensor):
     return tensor
 
 
-__all__ = ["TokenLayout", "grid_function", "last_attention_query", "token_layout"]
+__all__ = [
+    "TokenLayout",
+    "grid_function",
+    "last_attention_query",
+    "layout_from_size",
+    "token_layout",
+]

@@ -71,13 +71,17 @@ def _jax(run, images, score):
 def _torch(run, images, score):
     import torch
 
-    maps = []
+    maps, shifts = [], []
 
     def watch(feature):
-        leaf = feature.detach().requires_grad_(True)
-        maps.append(leaf)
-        return leaf
+        # A zero added, as under JAX, rather than a detached leaf: a map that feeds a later
+        # watched map (attention layer after attention layer) keeps its path through it,
+        # so the gradient is the total derivative on every framework.
+        shift = torch.zeros_like(feature, requires_grad=True)
+        shifts.append(shift)
+        maps.append(feature)
+        return feature + shift
 
     _, logits = run(watch, torch.as_tensor(images))
-    gradients = torch.autograd.grad(torch.sum(score(logits)), maps)
+    gradients = torch.autograd.grad(torch.sum(score(logits)), shifts)
     return _numpy([m.detach() for m in maps]), _numpy(gradients)

@@ -14,50 +14,12 @@ from keras_cxr.explain.graph import flatten_model
 from keras_cxr.explain.tokens import TokenLayout, token_layout
 
 from .autodiff import maps_and_gradients
+from .models import PATCH, SIZE, WIDTH, toy_vit
 
 #: Run under every Keras backend (tests/test_backends.py).
 pytestmark = pytest.mark.backends
 
-SIZE, PATCH, WIDTH = 16, 4, 8  # a 4×4 grid of patches, 8 channels per token
 IMAGES = np.random.default_rng(5).normal(0, 1, (3, SIZE, SIZE, 3)).astype("float32")
-
-
-class ClassToken(keras.layers.Layer):
-    """Prepends `count` learned tokens (a class token and registers) to the patch tokens."""
-
-    def __init__(self, count=1, **kwargs):
-        super().__init__(**kwargs)
-        self.count = count
-
-    def build(self, input_shape):
-        self.token = self.add_weight(
-            shape=(1, self.count, input_shape[-1]), initializer="random_normal"
-        )
-
-    def call(self, patches):
-        token = ops.repeat(ops.cast(self.token, patches.dtype), ops.shape(patches)[0], axis=0)
-        return ops.concatenate([token, patches], axis=1)
-
-
-def toy_vit(extra=1, blocks=2):
-    """Patch embedding (a strided Conv2D), class/register tokens, `blocks` pre-norm
-    attention blocks, the class token through a final norm, a sigmoid unit."""
-    inputs = keras.Input((SIZE, SIZE, 3))
-    x = keras.layers.Conv2D(WIDTH, PATCH, strides=PATCH, name="patch_embed")(inputs)
-    x = keras.layers.Reshape(((SIZE // PATCH) ** 2, WIDTH))(x)
-    x = ClassToken(extra, name="class_token")(x)
-    for number in range(blocks):
-        y = keras.layers.LayerNormalization(name=f"block_{number}_norm1")(x)
-        y = keras.layers.MultiHeadAttention(2, 4, name=f"block_{number}_attention")(y, y)
-        x = keras.layers.Add()([x, y])
-        y = keras.layers.LayerNormalization(name=f"block_{number}_norm2")(x)
-        x = keras.layers.Add()([x, keras.layers.Dense(WIDTH, name=f"block_{number}_mlp")(y)])
-    x = keras.layers.LayerNormalization(name="final_norm")(x)
-    logit = keras.layers.Dense(1, name="logit")(x[:, 0])
-    model = keras.Model(inputs, keras.layers.Activation("sigmoid")(logit))
-    rng = np.random.default_rng(extra)
-    model.set_weights([rng.normal(0, 0.4, w.shape).astype("float32") for w in model.weights])
-    return model
 
 
 @pytest.fixture(scope="module")
