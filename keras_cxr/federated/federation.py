@@ -56,7 +56,7 @@ from keras_cxr.federated.round_table import (
     write_plot,
     write_rows,
 )
-from keras_cxr.federated.site_data import Site, load_sites
+from keras_cxr.federated.site_data import Site, load_sites_of
 from keras_cxr.models.prediction import predict_logits
 from keras_cxr.training.config import TrainConfig
 from keras_cxr.training.model_building import build_model
@@ -158,16 +158,7 @@ def federate(
     timings: dict[str, float] = {}
     if sites is None:
         tic = time.perf_counter()
-        sites, held_out = load_sites(
-            config.data,
-            config.sites,
-            train_config.image_size,
-            config.val_fraction,
-            config.test_fraction,
-            config.seed,
-            config.alpha,
-            config.max_images,
-        )
+        sites, held_out = load_sites_of(config)
         timings["load"] = time.perf_counter() - tic
     keras.utils.set_random_seed(config.seed)
     model = model_builder(train_config)

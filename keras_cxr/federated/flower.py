@@ -29,7 +29,7 @@ from keras_cxr.data.image_splits import load_image_splits
 from keras_cxr.federated.client import site_logits, train_site
 from keras_cxr.federated.config import FederatedConfig
 from keras_cxr.federated.final_model import save_federated_model
-from keras_cxr.federated.site_data import Site, load_sites
+from keras_cxr.federated.site_data import Site, load_sites_of
 from keras_cxr.training.config import TrainConfig
 from keras_cxr.training.model_building import build_model
 
@@ -242,16 +242,7 @@ def _site_from_node_config(config: FederatedConfig) -> Callable[[Any], Site]:
                 )
                 cache[key] = Site(Path(str(node["data"])).name, splits)
             elif "partition-id" in node:
-                sites, _ = load_sites(
-                    config.data,
-                    config.sites,
-                    train_config.image_size,
-                    config.val_fraction,
-                    config.test_fraction,
-                    config.seed,
-                    config.alpha,
-                    config.max_images,
-                )
+                sites, _ = load_sites_of(config)
                 cache[key] = sites[int(node["partition-id"])]
             else:
                 raise ValueError(

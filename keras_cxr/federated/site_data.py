@@ -16,6 +16,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -175,4 +176,33 @@ def _checked(sites: list[Site]) -> list[Site]:
     return sites
 
 
-__all__ = ["Site", "load_sites"]
+def load_sites_of(config: Any) -> tuple[list[Site], ImageSet | None]:
+    """`load_sites` with the settings of a `keras_cxr.federated.FederatedConfig`.
+
+    Args:
+        config: The federation's settings (its data, sites, fractions, seed, alpha and
+            image cap, and its recipe's image size).
+
+    Returns:
+        `(sites, held_out)`, as `load_sites` returns them.
+
+    Raises:
+        ValueError, FileNotFoundError: As `load_sites` raises.
+
+    Example:
+        >>> config = keras_cxr.federated.FederatedConfig("chest_xray", "iid:3")
+        >>> sites, held_out = keras_cxr.federated.site_data.load_sites_of(config)
+    """
+    return load_sites(
+        config.data,
+        config.sites,
+        config.train_config().image_size,
+        config.val_fraction,
+        config.test_fraction,
+        config.seed,
+        config.alpha,
+        config.max_images,
+    )
+
+
+__all__ = ["Site", "load_sites", "load_sites_of"]
