@@ -27,6 +27,13 @@ if os.environ.get("KERAS_BACKEND") == "jax":
         "--xla_cpu_collective_call_terminate_timeout_seconds=900"
     ).strip()
 
+    # XLA's CPU client runs both emulated devices on one thread pool, sized by the cores
+    # this process may use (or `NPROC`). With one thread, the device that reaches the
+    # all-reduce first holds it while waiting for the other, which never starts: pinned to
+    # one core (`taskset -c 0`) the worker hung until the test's 900 s timeout, as it did
+    # once in CI. Two threads a device keep both running whatever the machine gives.
+    os.environ["NPROC"] = str(max(int(os.environ.get("NPROC") or 0), 2 * DEVICES))
+
 import numpy as np  # noqa: E402
 
 
