@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 
@@ -37,6 +39,18 @@ def mean_of_defined(values: np.ndarray) -> float:
     """Mean over the non-NaN entries; NaN (without a warning) when every entry is NaN."""
     defined = values[~np.isnan(values)]
     return float(defined.mean()) if defined.size else float("nan")
+
+
+def reduce_rows(values: np.ndarray, reduce: Callable) -> np.ndarray:
+    """`reduce(row, axis=1)` over each row of (N, S) `values`; NaN (no warning) for an all-NaN row.
+
+    `reduce` is a NaN-skipping reduction such as `np.nanmax` or `np.nanmean`.
+    """
+    defined = ~np.isnan(values).all(axis=1)
+    out = np.full(len(values), np.nan)
+    if defined.any():
+        out[defined] = reduce(values[defined], axis=1)
+    return out
 
 
 def summarize(values: np.ndarray, per_image: bool) -> float | np.ndarray:

@@ -30,19 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from keras_cxr._validation import check_int, invalid_value, shape_error
-from keras_cxr.metrics._stats import summarize
-
-
-def _maps_and_classes(result: Any, count: int) -> tuple[np.ndarray, Any]:
-    """The (N, H, W) float64 maps of an explainer's result, and its classes (or None)."""
-    maps = getattr(result, "attributions", None)
-    if maps is None:
-        maps = getattr(result, "heatmaps", result)
-    maps = np.asarray(maps, np.float64)
-    if maps.ndim != 3 or maps.shape[0] != count:
-        raise shape_error("explain_fn", f"maps of shape ({count}, H, W)", maps.shape)
-    return maps, getattr(result, "class_index", None)
+from keras_cxr._validation import check_int, invalid_value
+from keras_cxr.metrics._explain_fn import checked_images, explain_method, maps_and_classes
+from keras_cxr.metrics._stats import reduce_rows, summarize
 
 
 def sensitivities(
@@ -121,17 +111,12 @@ def explanation_changes(
         >>> maps.tolist(), inputs.tolist(), clean.tolist()
         ([[4.0, 4.0]], [[2.0, 2.0]], [0.0])
     """
-    explain = getattr(explain_fn, "explain", explain_fn)
-    if not callable(explain):
-        expected = "an explainer or a callable(images, class_index)"
-        raise invalid_value("explain_fn", expected, explain_fn)
-    images = np.asarray(images, np.float32)
-    if images.ndim != 4 or 0 in images.shape:
-        raise shape_error("images", "a non-empty array of shape (N, H, W, C)", images.shape)
+    explain = explain_method(explain_fn)
+    images = checked_images(images)
     num_samples = check_int("num_samples", num_samples)
     batch_size = check_int("batch_size", batch_size)
     count = len(images)
-    clean, classes = _maps_and_classes(explain(images, class_index), count)
+    clean, classes = maps_and_classes(explain(images, class_index), count)
     classes = class_index if classes is None else np.asarray(classes)
     rng = np.random.default_rng(seed)
     per_call = max(1, batch_size // count)
@@ -141,7 +126,7 @@ def explanation_changes(
         noise = draw(rng, (draws, *images.shape)).astype(np.float32)
         noisy = (images[None] + noise).reshape(-1, *images.shape[1:])
         repeated = classes if classes is None or np.ndim(classes) == 0 else np.tile(classes, draws)
-        maps, _ = _maps_and_classes(explain(noisy, repeated), draws * count)
+        maps, _ = maps_and_classes(explain(noisy, repeated), draws * count)
         change = maps.reshape(draws, count, -1) - clean.reshape(1, count, -1)
         changes[:, start : start + draws] = np.linalg.norm(change, axis=2).T
         moved = noisy.reshape(draws, count, -1) - images.reshape(1, count, -1)
@@ -193,7 +178,7 @@ def max_sensitivity(
         Explanations." NeurIPS 2019. https://arxiv.org/abs/1901.09392
     """
     values = sensitivities(explain_fn, images, class_index, radius, num_samples, seed, batch_size)
-    return summarize(_reduce(values, np.nanmax), per_image)
+    return summarize(reduce_rows(values, np.nanmax), per_image)
 
 
 def avg_sensitivity(
@@ -231,7 +216,7 @@ def avg_sensitivity(
         Explanations." NeurIPS 2019. https://arxiv.org/abs/1901.09392
     """
     values = sensitivities(explain_fn, images, class_index, radius, num_samples, seed, batch_size)
-    return summarize(_reduce(values, np.nanmean), per_image)
+    return summarize(reduce_rows(values, np.nanmean), per_image)
 
 
 def local_lipschitz_estimate(
@@ -286,16 +271,7 @@ def local_lipschitz_estimate(
     changes, moves, _ = explanation_changes(
         explain_fn, images, class_index, gaussian, num_samples, seed, batch_size
     )
-    return summarize(_reduce(changes / (moves + 1e-10), np.nanmax), per_image)
-
-
-def _reduce(values: np.ndarray, reduce: Callable) -> np.ndarray:
-    """`reduce` over each row, NaN (without a warning) for an all-NaN row."""
-    defined = ~np.isnan(values).all(axis=1)
-    out = np.full(len(values), np.nan)
-    if defined.any():
-        out[defined] = reduce(values[defined], axis=1)
-    return out
+    return summarize(reduce_rows(changes / (moves + 1e-10), np.nanmax), per_image)
 
 
 __all__ = [

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from keras_cxr._validation import check_int, invalid_value, shape_error
+from keras_cxr._validation import check_int, invalid_value
+from keras_cxr.metrics._explain_fn import checked_images, explain_method, maps_and_classes
 from keras_cxr.metrics._stats import summarize
 from keras_cxr.metrics.similarity import map_similarity
 
@@ -37,14 +38,6 @@ def off_classes(classes: np.ndarray, num_classes: int, seed: Any) -> np.ndarray:
     """
     offsets = np.random.default_rng(seed).integers(0, num_classes - 1, len(classes))
     return offsets + (offsets >= classes)
-
-
-def _maps(result: Any, count: int) -> np.ndarray:
-    maps = getattr(result, "attributions", None)
-    maps = np.asarray(getattr(result, "heatmaps", result) if maps is None else maps, np.float64)
-    if maps.ndim != 3 or maps.shape[0] != count:
-        raise shape_error("explain_fn", f"maps of shape ({count}, H, W)", maps.shape)
-    return maps
 
 
 def random_logit(
@@ -94,13 +87,8 @@ def random_logit(
         Sixt, Granz, Landgraf. "When Explanations Lie: Why Many Modified BP Attributions
         Fail." ICML 2020. https://arxiv.org/abs/1912.09818
     """
-    explain = getattr(explain_fn, "explain", explain_fn)
-    if not callable(explain):
-        raise invalid_value("explain_fn", "an explainer or a callable(images, class_index)",
-                            explain_fn)  # fmt: skip
-    images = np.asarray(images, np.float32)
-    if images.ndim != 4 or 0 in images.shape:
-        raise shape_error("images", "a non-empty array of shape (N, H, W, C)", images.shape)
+    explain = explain_method(explain_fn)
+    images = checked_images(images)
     num_classes = check_int("num_classes", num_classes, minimum=2)
     classes = np.asarray(class_index)
     classes = np.full(len(images), classes) if classes.ndim == 0 else classes
@@ -114,8 +102,9 @@ def random_logit(
         )
     if similarity not in ("spearman", "ssim"):
         raise invalid_value("similarity", "one of ('spearman', 'ssim')", similarity)
-    explained = _maps(explain(images, classes), len(images))
-    others = _maps(explain(images, off_classes(classes, num_classes, seed)), len(images))
+    explained, _ = maps_and_classes(explain(images, classes), len(images))
+    other_classes = off_classes(classes, num_classes, seed)
+    others, _ = maps_and_classes(explain(images, other_classes), len(images))
     return summarize(map_similarity(explained, others, similarity), per_image)
 
 

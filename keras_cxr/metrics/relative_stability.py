@@ -33,9 +33,15 @@ from typing import Any
 
 import numpy as np
 
-from keras_cxr._validation import check_int, invalid_value, shape_error
+from keras_cxr._validation import check_int, invalid_value
+from keras_cxr.metrics._explain_fn import (
+    EXPECTED_EXPLAINER,
+    checked_images,
+    explain_method,
+    maps_and_classes,
+)
 from keras_cxr.metrics._perturbation import PredictFn, predicted_classes
-from keras_cxr.metrics._stats import summarize
+from keras_cxr.metrics._stats import reduce_rows, summarize
 
 RepresentationFn = Callable[[np.ndarray], Any]
 
@@ -56,15 +62,10 @@ def _explain(explain: Callable, images: np.ndarray, classes: Any, batch_size: in
         part = (
             classes if classes is None or np.ndim(classes) == 0 else classes[start:][: len(chunk)]
         )
-        result = explain(chunk, part)
-        array = getattr(result, "attributions", None)
-        array = np.asarray(getattr(result, "heatmaps", result) if array is None else array,
-                           np.float64)  # fmt: skip
-        if array.ndim != 3 or array.shape[0] != len(chunk):
-            raise shape_error("explain_fn", f"maps of shape ({len(chunk)}, H, W)", array.shape)
+        array, explained = maps_and_classes(explain(chunk, part), len(chunk))
         maps.append(array.reshape(len(chunk), -1))
-        if getattr(result, "class_index", None) is not None:
-            picked = np.broadcast_to(np.atleast_1d(result.class_index), (len(chunk),))
+        if explained is not None:
+            picked = np.broadcast_to(np.atleast_1d(explained), (len(chunk),))
             chosen = picked if chosen is None else np.concatenate([chosen, picked])
     return np.concatenate(maps), None if chosen is None else chosen.astype(np.int64)
 
@@ -88,13 +89,10 @@ def _stability(
     batch_size: int,
 ) -> np.ndarray:
     """Largest ratio per image over the noisy copies; `denominator(x, x′, h(x), h(x′))`."""
-    explain = getattr(explain_fn, "explain", explain_fn)
-    if not callable(explain) or not callable(predict_fn):
-        raise invalid_value("explain_fn", "an explainer or a callable(images, class_index)",
-                            explain_fn)  # fmt: skip
-    images = np.asarray(images, np.float32)
-    if images.ndim != 4 or 0 in images.shape:
-        raise shape_error("images", "a non-empty array of shape (N, H, W, C)", images.shape)
+    explain = explain_method(explain_fn)
+    if not callable(predict_fn):  # the message has always named explain_fn
+        raise invalid_value("explain_fn", EXPECTED_EXPLAINER, explain_fn)
+    images = checked_images(images)
     low, high = _check_range(noise_range)
     num_samples = check_int("num_samples", num_samples)
     batch_size = check_int("batch_size", batch_size)
@@ -113,10 +111,7 @@ def _stability(
         ratios[sample] = _relative_norm(clean, maps, eps_min) / (moved + (moved == 0) * eps_min)
         if nan_when_prediction_changes:
             ratios[sample, predicted_classes(noisy_outputs, count) != labels] = np.nan
-    defined = ~np.isnan(ratios).all(axis=0)
-    result = np.full(count, np.nan)
-    result[defined] = np.nanmax(ratios[:, defined], axis=0)
-    return result
+    return reduce_rows(ratios.T, np.nanmax)
 
 
 def _check_range(noise_range: Any) -> tuple[float, float]:
