@@ -163,6 +163,33 @@ def ranked_stacks(
             yield np.where(switched[..., None], source, target).astype(np.float32)
 
 
+def perturbation_curve(
+    predict_fn: PredictFn,
+    images: Any,
+    heatmaps: Any,
+    class_index: Any,
+    schedule: Callable[[int], np.ndarray],
+    baseline: Any,
+    batch_size: Any,
+    insertion: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class scores as ever more of the most salient pixels are switched (see `ranked_stacks`).
+
+    `schedule(H·W)` checks its own step argument and returns the pixel counts, one per point
+    of the curve. Returns `(counts / (H·W), scores (N, len(counts)))`, the arguments checked
+    in the order inputs, schedule, baseline.
+    """
+    images, heatmaps, class_index, batch_size = checked_inputs(
+        images, heatmaps, class_index, batch_size
+    )
+    num_pixels = heatmaps.shape[1] * heatmaps.shape[2]
+    counts = schedule(num_pixels)
+    baseline = check_baseline(baseline)
+    stacks = ranked_stacks(images, heatmaps, counts, baseline, insertion, chunk=batch_size)
+    scores = predict_in_batches(predict_fn, stacks, class_index, batch_size)
+    return counts / num_pixels, scores.reshape(len(images), len(counts))
+
+
 def _blur(image: np.ndarray) -> np.ndarray:
     # One channel at a time: OpenCV drops a trailing axis of size 1 and caps channel counts.
     size = (_BLUR_KERNEL_SIZE, _BLUR_KERNEL_SIZE)

@@ -19,13 +19,7 @@ from typing import Any
 import numpy as np
 
 from keras_cxr._validation import check_int, invalid_value, shape_error
-from keras_cxr.metrics._perturbation import (
-    PredictFn,
-    check_baseline,
-    checked_inputs,
-    predict_in_batches,
-    ranked_stacks,
-)
+from keras_cxr.metrics._perturbation import PredictFn, perturbation_curve
 from keras_cxr.metrics._stats import trapezoid
 
 
@@ -39,16 +33,13 @@ def _perturbation_curve(
     batch_size: int,
     insertion: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
-    images, heatmaps, class_index, batch_size = checked_inputs(
-        images, heatmaps, class_index, batch_size
+    def evenly_spaced(num_pixels: int) -> np.ndarray:
+        checked = check_int("steps", steps)
+        return np.floor(np.arange(checked + 1) * num_pixels / checked + 0.5).astype(np.int64)
+
+    return perturbation_curve(
+        predict_fn, images, heatmaps, class_index, evenly_spaced, baseline, batch_size, insertion
     )
-    steps = check_int("steps", steps)
-    baseline = check_baseline(baseline)
-    num_pixels = heatmaps.shape[1] * heatmaps.shape[2]
-    counts = np.floor(np.arange(steps + 1) * num_pixels / steps + 0.5).astype(np.int64)
-    stacks = ranked_stacks(images, heatmaps, counts, baseline, insertion, chunk=batch_size)
-    scores = predict_in_batches(predict_fn, stacks, class_index, batch_size)
-    return counts / num_pixels, scores.reshape(len(images), steps + 1)
 
 
 def deletion_curve(

@@ -22,13 +22,7 @@ from typing import Any
 import numpy as np
 
 from keras_cxr._validation import check_int
-from keras_cxr.metrics._perturbation import (
-    PredictFn,
-    check_baseline,
-    checked_inputs,
-    predict_in_batches,
-    ranked_stacks,
-)
+from keras_cxr.metrics._perturbation import PredictFn, perturbation_curve
 from keras_cxr.metrics._stats import summarize, trapezoid
 
 
@@ -82,17 +76,14 @@ def pixel_flipping_curve(
         Non-Linear Classifier Decisions by Layer-Wise Relevance Propagation." PLoS ONE
         10(7), 2015. https://doi.org/10.1371/journal.pone.0130140
     """
-    images, heatmaps, class_index, batch_size = checked_inputs(
-        images, heatmaps, class_index, batch_size
+
+    def in_steps(num_pixels: int) -> np.ndarray:
+        step = check_int("features_in_step", features_in_step)
+        return np.minimum(np.arange(step, num_pixels + step, step), num_pixels)
+
+    return perturbation_curve(
+        predict_fn, images, heatmaps, class_index, in_steps, baseline, batch_size, insertion=False
     )
-    features_in_step = check_int("features_in_step", features_in_step)
-    baseline = check_baseline(baseline)
-    num_pixels = heatmaps.shape[1] * heatmaps.shape[2]
-    counts = np.minimum(np.arange(features_in_step, num_pixels + features_in_step,
-                                  features_in_step), num_pixels)  # fmt: skip
-    stacks = ranked_stacks(images, heatmaps, counts, baseline, False, chunk=batch_size)
-    scores = predict_in_batches(predict_fn, stacks, class_index, batch_size)
-    return counts / num_pixels, scores.reshape(len(images), len(counts))
 
 
 def pixel_flipping(
