@@ -1,4 +1,4 @@
-"""Small numeric helpers shared by the metric modules (ranks, means, areas)."""
+"""Small numeric helpers shared by the metric modules (ranks, means, areas, shares)."""
 
 from __future__ import annotations
 
@@ -51,6 +51,20 @@ def reduce_rows(values: np.ndarray, reduce: Callable) -> np.ndarray:
     if defined.any():
         out[defined] = reduce(values[defined], axis=1)
     return out
+
+
+def share_inside(relevance: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Per image, the share of the non-negative `relevance` that lies inside `masks`.
+
+    Both are (N, ...) arrays of one shape. An all-zero map has no mass to place and gets 0;
+    an empty mask has nothing to localise and gets NaN.
+    """
+    axes = tuple(range(1, relevance.ndim))
+    totals = relevance.sum(axis=axes)
+    inside = np.where(masks, relevance, 0.0).sum(axis=axes)
+    shares = np.divide(inside, totals, out=np.zeros_like(totals), where=totals > 0)
+    shares[~masks.any(axis=axes)] = np.nan
+    return shares
 
 
 def summarize(values: np.ndarray, per_image: bool) -> float | np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 
 from keras_cxr._validation import check_unit_interval, invalid_value
 from keras_cxr.metrics._inputs import as_heatmaps, as_masks, check_non_negative
-from keras_cxr.metrics._stats import descending_order, summarize
+from keras_cxr.metrics._stats import descending_order, share_inside, summarize
 
 
 def _pointing_hit(heatmap: np.ndarray, mask: np.ndarray, tolerance: float) -> float:
@@ -128,11 +128,7 @@ def energy_in_mask(heatmaps: Any, masks: Any, per_image: bool = False) -> float 
     heatmaps = as_heatmaps(heatmaps)
     masks = as_masks(masks, heatmaps)
     check_non_negative(heatmaps)
-    totals = heatmaps.sum(axis=(1, 2))
-    inside = np.where(masks, heatmaps, 0.0).sum(axis=(1, 2))
-    shares = np.divide(inside, totals, out=np.zeros_like(totals), where=totals > 0)
-    shares[~masks.any(axis=(1, 2))] = np.nan
-    return summarize(shares, per_image)
+    return summarize(share_inside(heatmaps, masks), per_image)
 
 
 def top_k_iou(

@@ -17,7 +17,7 @@ import numpy as np
 
 from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.metrics._inputs import as_heatmaps, as_masks
-from keras_cxr.metrics._stats import summarize
+from keras_cxr.metrics._stats import share_inside, summarize
 
 
 def _flat(heatmaps: Any, masks: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -174,13 +174,11 @@ def attribution_localisation(
     """
     maps, masks = _flat(heatmaps, masks)
     relevance = np.maximum(maps, 0.0) if positive_only else np.abs(maps)
-    totals = relevance.sum(axis=1)
-    inside = np.where(masks, relevance, 0.0).sum(axis=1)
-    shares = np.divide(inside, totals, out=np.zeros_like(totals), where=totals > 0)
+    shares = share_inside(relevance, masks)
     if weighted:
         with np.errstate(invalid="ignore", divide="ignore"):
             shares = shares * masks.shape[1] / masks.sum(axis=1)
-    return summarize(_undefined_where_empty(shares, masks), per_image)
+    return summarize(shares, per_image)
 
 
 def top_k_intersection(
