@@ -14,6 +14,7 @@ Reference:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,23 +24,14 @@ from keras_cxr.metrics._perturbation import PredictFn, perturbation_curve
 from keras_cxr.metrics._stats import trapezoid
 
 
-def _perturbation_curve(
-    predict_fn: PredictFn,
-    images: Any,
-    heatmaps: Any,
-    class_index: int,
-    steps: int,
-    baseline: str,
-    batch_size: int,
-    insertion: bool,
-) -> tuple[np.ndarray, np.ndarray]:
-    def evenly_spaced(num_pixels: int) -> np.ndarray:
+def _evenly_spaced(steps: Any) -> Callable[[int], np.ndarray]:
+    """The schedule of `steps` equal steps from no pixel to all, `steps` checked when used."""
+
+    def counts(num_pixels: int) -> np.ndarray:
         checked = check_int("steps", steps)
         return np.floor(np.arange(checked + 1) * num_pixels / checked + 0.5).astype(np.int64)
 
-    return perturbation_curve(
-        predict_fn, images, heatmaps, class_index, evenly_spaced, baseline, batch_size, insertion
-    )
+    return counts
 
 
 def deletion_curve(
@@ -96,8 +88,9 @@ def deletion_curve(
         Petsiuk, Das, Saenko. "RISE: Randomized Input Sampling for Explanation of Black-box
         Models." BMVC 2018. https://arxiv.org/abs/1806.07421
     """
-    return _perturbation_curve(
-        predict_fn, images, heatmaps, class_index, steps, baseline, batch_size, insertion=False
+    schedule = _evenly_spaced(steps)
+    return perturbation_curve(
+        predict_fn, images, heatmaps, class_index, schedule, baseline, batch_size, insertion=False
     )
 
 
@@ -148,8 +141,9 @@ def insertion_curve(
         Petsiuk, Das, Saenko. "RISE: Randomized Input Sampling for Explanation of Black-box
         Models." BMVC 2018. https://arxiv.org/abs/1806.07421
     """
-    return _perturbation_curve(
-        predict_fn, images, heatmaps, class_index, steps, baseline, batch_size, insertion=True
+    schedule = _evenly_spaced(steps)
+    return perturbation_curve(
+        predict_fn, images, heatmaps, class_index, schedule, baseline, batch_size, insertion=True
     )
 
 
