@@ -6,6 +6,7 @@ fails early with the same Keras-style wording everywhere.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -71,6 +72,17 @@ def check_non_negative(heatmaps: np.ndarray, argument: str = "heatmaps") -> None
             "non-negative values (apply ReLU or min-max normalisation first)",
             f"an array with minimum {float(heatmaps.min())}",
         )
+
+
+def check_finite_number(argument: str, value: Any, *, positive: bool = False) -> float:
+    """Return `value` as a float, raising unless it is a finite number >= 0 (> 0 with `positive`).
+
+    Booleans are refused, as by `keras_cxr._validation.check_int`.
+    """
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (real and (0 < value < np.inf if positive else 0 <= value < np.inf)):
+        raise invalid_value(argument, f"a finite number {'>' if positive else '>='} 0", value)
+    return float(value)
 
 
 def check_same_shape(a: np.ndarray, b: np.ndarray) -> None:

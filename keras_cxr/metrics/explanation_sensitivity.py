@@ -24,14 +24,14 @@ With `per_image=True`, each metric's values give a patient-level bootstrap inter
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from keras_cxr._validation import check_int, invalid_value
+from keras_cxr._validation import check_int
 from keras_cxr.metrics._explain_fn import checked_images, explain_method, maps_and_classes
+from keras_cxr.metrics._inputs import check_finite_number
 from keras_cxr.metrics._stats import reduce_rows, summarize
 
 
@@ -66,8 +66,7 @@ def sensitivities(
         >>> values.shape, bool(np.all(values > 0))
         ((2, 3), True)
     """
-    if isinstance(radius, bool) or not isinstance(radius, numbers.Real) or not 0 < radius < np.inf:
-        raise invalid_value("radius", "a finite number > 0", radius)
+    radius = check_finite_number("radius", radius, positive=True)
 
     def uniform(rng, shape):
         return rng.uniform(-radius, radius, shape)
@@ -262,8 +261,7 @@ def local_lipschitz_estimate(
         Workshop on Human Interpretability in Machine Learning, 2018.
         https://arxiv.org/abs/1806.08049
     """
-    if isinstance(std, bool) or not isinstance(std, numbers.Real) or not 0 < std < np.inf:
-        raise invalid_value("std", "a finite number > 0", std)
+    std = check_finite_number("std", std, positive=True)
 
     def gaussian(rng, shape):
         return rng.normal(0.0, std, shape)

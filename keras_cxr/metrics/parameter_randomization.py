@@ -23,13 +23,13 @@ Reference:
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from keras_cxr._validation import check_int, invalid_value, shape_error
+from keras_cxr.metrics._inputs import check_finite_number
 from keras_cxr.metrics._stats import summarize
 from keras_cxr.metrics.model_randomization import fully_randomized_model
 from keras_cxr.metrics.similarity import SIMILARITIES, map_similarity
@@ -228,12 +228,7 @@ def smooth_mprt(
         Maps." World Conference on Explainable AI, 2024. https://arxiv.org/abs/2405.02383
     """
     nr_samples = check_int("nr_samples", nr_samples)
-    if (
-        isinstance(noise_magnitude, bool)
-        or not isinstance(noise_magnitude, numbers.Real)
-        or not 0 <= noise_magnitude < np.inf
-    ):
-        raise invalid_value("noise_magnitude", "a finite number >= 0", noise_magnitude)
+    noise_magnitude = check_finite_number("noise_magnitude", noise_magnitude)
     if similarity not in SIMILARITIES:
         raise invalid_value("similarity", f"one of {SIMILARITIES}", similarity)
     batch_size = check_int("batch_size", batch_size)

@@ -16,13 +16,11 @@ and left out of the mean; its effective complexity is 0.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
-from keras_cxr._validation import invalid_value
-from keras_cxr.metrics._inputs import as_heatmaps
+from keras_cxr.metrics._inputs import as_heatmaps, check_finite_number
 from keras_cxr.metrics._stats import summarize
 
 
@@ -137,8 +135,7 @@ def effective_complexity(
         Nguyen, Rodríguez Martínez. "On Quantitative Aspects of Model Interpretability."
         arXiv 2020. https://arxiv.org/abs/2007.07584
     """
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 <= eps < np.inf:
-        raise invalid_value("eps", "a finite number >= 0", eps)
+    eps = check_finite_number("eps", eps)
     values = _magnitudes(heatmaps)
     largest = values.max(axis=1, keepdims=True)
     counts = ((values > eps * largest) & (largest > 0)).sum(axis=1).astype(np.float64)

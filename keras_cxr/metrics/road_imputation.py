@@ -19,13 +19,13 @@ Reference:
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from keras_cxr._validation import invalid_value, shape_error
+from keras_cxr.metrics._inputs import check_finite_number
 from keras_cxr.metrics._perturbation import PredictFn, checked_inputs, predict_in_batches
 from keras_cxr.metrics._stats import descending_order, summarize
 
@@ -215,11 +215,10 @@ def road_curve(
     images, heatmaps, _, batch_size = checked_inputs(images, heatmaps, 0, batch_size)
     targets = _targets(class_index, len(images))
     percentages = _check_percentages(percentages)
-    if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not 0 <= noise < np.inf:
-        raise invalid_value("noise", "a finite number >= 0", noise)
+    noise = check_finite_number("noise", noise)
     num_pixels = heatmaps.shape[1] * heatmaps.shape[2]
     counts = (num_pixels * percentages / 100).astype(np.int64)
-    stacks = _imputed_images(images, heatmaps, counts, float(noise), seed)
+    stacks = _imputed_images(images, heatmaps, counts, noise, seed)
     predicted = predict_in_batches(predict_fn, stacks, None, batch_size)
     kept = predicted.reshape(len(images), len(counts)) == targets[:, None]
     return percentages, kept.astype(np.float64)
