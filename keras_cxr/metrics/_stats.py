@@ -42,9 +42,10 @@ def mean_of_defined(values: np.ndarray) -> float:
 
 
 def reduce_rows(values: np.ndarray, reduce: Callable) -> np.ndarray:
-    """`reduce(row, axis=1)` over each row of (N, S) `values`; NaN (no warning) for an all-NaN row.
+    """One value per row of (N, S) `values`, NaN (without a warning) for an all-NaN row.
 
-    `reduce` is a NaN-skipping reduction such as `np.nanmax` or `np.nanmean`.
+    `reduce` is a NaN-skipping reduction such as `np.nanmax` or `np.nanmean`, called as
+    `reduce(rows, axis=1)` on the rows with at least one defined value.
     """
     defined = ~np.isnan(values).all(axis=1)
     out = np.full(len(values), np.nan)
