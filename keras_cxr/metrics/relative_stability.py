@@ -90,8 +90,12 @@ def _stability(
 ) -> np.ndarray:
     """Largest ratio per image over the noisy copies; `denominator(x, x′, h(x), h(x′))`."""
     explain = explain_method(explain_fn)
-    if not callable(predict_fn):  # the message has always named explain_fn
-        raise invalid_value("explain_fn", EXPECTED_EXPLAINER, explain_fn)
+    if not callable(predict_fn):
+        raise invalid_value(
+            "predict_fn",
+            "a callable images -> class probabilities (e.g. model.predict)",
+            predict_fn,
+        )
     images = checked_images(images)
     low, high = _check_range(noise_range)
     num_samples = check_int("num_samples", num_samples)

@@ -84,6 +84,7 @@ def test_copies_that_change_the_prediction_are_left_out():
         ({"noise_range": 0.2}, "noise_range"),
         ({"num_samples": 0}, "num_samples"),
         ({"explain_fn": None}, "explain_fn"),
+        ({"predict_fn": "model"}, "`predict_fn`. Expected a callable images -> class probab"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, match):
