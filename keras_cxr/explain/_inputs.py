@@ -168,9 +168,10 @@ def checked_batch(
 
 class ExplainRows:
     """Mixin of both explainer bases (`BaseCAM`, `BaseAttribution`): the arguments every
-    explainer is bound to, checked alike (`_bind`), and the checked rows of an `explain`
+    explainer is bound to, checked alike (`_bind`); the checked rows of an `explain`
     call, from the explainer's input shape, unit count, activation, model, output and
-    batch size (see `checked_batch`)."""
+    batch size (see `checked_batch`); and the rows explained `batch_size` at a time by
+    the base's `_explain_chunk` (`_in_batches`)."""
 
     def _bind(
         self, model: keras.Model, output: int | str | None, score: str, batch_size: int
@@ -210,3 +211,16 @@ class ExplainRows:
             setattr(self, CHECKED, True)
             warn_if_threshold_ignored(self.model, checked[2], type(self).__name__)
         return checked
+
+    def _in_batches(self, rows: np.ndarray, classes: np.ndarray, **per_row) -> dict:
+        """`_explain_chunk` on `batch_size` rows at a time, its arrays concatenated by key.
+
+        `per_row` arrays (one entry per row) are cut into the same chunks and passed to
+        `_explain_chunk` by name.
+        """
+        pieces = []
+        for start in range(0, rows.shape[0], self.batch_size):
+            chunk = slice(start, start + self.batch_size)
+            extras = {key: value[chunk] for key, value in per_row.items()}
+            pieces.append(self._explain_chunk(rows[chunk], classes[chunk], **extras))
+        return {key: np.concatenate([piece[key] for piece in pieces]) for key in pieces[0]}

@@ -171,14 +171,7 @@ class BaseCAM(ExplainRows):
         rows, classes, self._units, image_index = self._checked_rows(images, class_index, threshold)
         if rows.shape[0] == 0:  # "positive" and no finding above its threshold
             return self.explain(images[:1], [[0]]).take(slice(0, 0))
-        images = rows
-        pieces = [
-            self._explain_chunk(
-                images[start : start + self.batch_size], classes[start:][: self.batch_size]
-            )
-            for start in range(0, images.shape[0], self.batch_size)
-        ]
-        merged = {key: np.concatenate([p[key] for p in pieces]) for key in pieces[0]}
+        merged = self._in_batches(rows, classes)
         layer_maps = merged.pop("layer_maps")
         return Explanation(
             heatmaps=merged["fused"],

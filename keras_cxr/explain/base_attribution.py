@@ -154,15 +154,8 @@ class BaseAttribution(ExplainRows):
         rows, classes, self._units, image_index = self._checked_rows(images, class_index, threshold)
         if rows.shape[0] == 0:  # "positive" and no finding above its threshold
             return self.explain(images[:1], [[0]]).take(slice(0, 0))
-        images = rows
-        self._check_fits(images)
-        extras = self._per_image_inputs(images)
-        pieces = []
-        for start in range(0, images.shape[0], self.batch_size):
-            rows = slice(start, start + self.batch_size)
-            chunk_extras = {key: value[rows] for key, value in extras.items()}
-            pieces.append(self._explain_chunk(images[rows], classes[rows], **chunk_extras))
-        merged = {key: np.concatenate([piece[key] for piece in pieces]) for key in pieces[0]}
+        self._check_fits(rows)
+        merged = self._in_batches(rows, classes, **self._per_image_inputs(rows))
         return dataclasses.replace(self._explanation(merged), image_index=image_index)
 
     __call__ = explain
