@@ -26,6 +26,8 @@ Functions:
 
 from __future__ import annotations
 
+import importlib
+
 import keras
 
 #: The Keras backends keras_cxr computes gradients with.
@@ -33,36 +35,16 @@ SUPPORTED = ("tensorflow", "jax", "torch")
 
 BACKEND = keras.backend.backend()
 
-if BACKEND == "tensorflow":
-    from keras_cxr.backend.tensorflow import (
-        EVEN_BATCHES,
-        compile_function,
-        data_parallel,
-        head_gradients,
-        hooked_gradients,
-        input_gradients,
-        synchronized_batchnorm,
-    )
-elif BACKEND == "jax":
-    from keras_cxr.backend.jax import (
-        EVEN_BATCHES,
-        compile_function,
-        data_parallel,
-        head_gradients,
-        hooked_gradients,
-        input_gradients,
-        synchronized_batchnorm,
-    )
-elif BACKEND == "torch":
-    from keras_cxr.backend.torch import (
-        EVEN_BATCHES,
-        compile_function,
-        data_parallel,
-        head_gradients,
-        hooked_gradients,
-        input_gradients,
-        synchronized_batchnorm,
-    )
+if BACKEND in SUPPORTED:
+    # Only the active backend's module is imported: the others import their framework.
+    _active = importlib.import_module(f"{__name__}.{BACKEND}")
+    EVEN_BATCHES = _active.EVEN_BATCHES
+    compile_function = _active.compile_function
+    data_parallel = _active.data_parallel
+    head_gradients = _active.head_gradients
+    hooked_gradients = _active.hooked_gradients
+    input_gradients = _active.input_gradients
+    synchronized_batchnorm = _active.synchronized_batchnorm
 else:  # pragma: no cover - exercised only under other Keras backends
 
     def _unsupported(*args, **kwargs):

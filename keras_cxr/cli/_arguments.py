@@ -54,9 +54,14 @@ positive_int = integer_at_least(1)
 non_negative_int = integer_at_least(0)
 
 
+def add_model_option(parser: argparse.ArgumentParser) -> None:
+    """`--model`, the `.keras` file of the commands that read a trained model."""
+    parser.add_argument("--model", required=True, help="a .keras model file")
+
+
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """`--model` and `--threshold`, for the commands that apply a trained model."""
-    parser.add_argument("--model", required=True, help="a .keras model file")
+    add_model_option(parser)
     parser.add_argument(
         "--threshold", type=float, default=None, help="override the stored decision threshold"
     )
@@ -113,3 +118,10 @@ def server_url(host: str, port: int) -> str:
 def add_quiet_option(parser: argparse.ArgumentParser) -> None:
     """`--quiet`: no progress bars."""
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def add_resume_option(parser: argparse.ArgumentParser) -> None:
+    """`--resume`: continue an interrupted run in `--out`."""
+    parser.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run in --out"
+    )

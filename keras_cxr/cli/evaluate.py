@@ -136,12 +136,10 @@ def run(args: argparse.Namespace) -> int:
     written = evaluation.save(out, extra={"model": args.model, "data": args.data})
     plots = ", ".join(path.name for key, path in written.items() if key != "metrics")
     caveat = f"These figures hold for the images of {args.data}. {EVALUATED_ELSEWHERE}"
-    if evaluation.threshold is None:  # k classes, decided by the arg-max
-        print(f"{evaluation.summary()}\n{caveat}\nWrote {written['metrics']} and {plots} in {out}")
-        return 0
-    print(summary(evaluation.metrics))
-    print(caveat)
-    print(f"Wrote {written['metrics']} and {plots} in {out}")
+    # k classes are decided by the arg-max and have a summary of their own.
+    k_classes = evaluation.threshold is None
+    figures = evaluation.summary() if k_classes else summary(evaluation.metrics)
+    print(f"{figures}\n{caveat}\nWrote {written['metrics']} and {plots} in {out}")
     return 0
 
 

@@ -8,6 +8,7 @@ from keras_cxr.cli._arguments import (
     add_method_option,
     add_model_options,
     add_quiet_option,
+    add_resume_option,
     positive_int,
 )
 
@@ -57,9 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also explain every class (e.g. NORMAL, BACTERIAL and VIRAL), not only the "
         "decided one: maps and overlays named after the class",
     )
-    parser.add_argument(
-        "--resume", action="store_true", help="continue an interrupted run in --out"
-    )
+    add_resume_option(parser)
     parser.add_argument(
         "--retry-skipped",
         action="store_true",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from keras_cxr.cli._arguments import positive_int
+from keras_cxr.cli._arguments import add_model_option, positive_int
 
 HELP = "export a model for serving (SavedModel, ONNX, TFLite), checked against Keras"
 DESCRIPTION = (
@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         >>> args.format, args.overwrite, args.check_images
         ('onnx', False, 16)
     """
-    parser.add_argument("--model", required=True, help="a .keras model file")
+    add_model_option(parser)
     parser.add_argument("--format", required=True, choices=FORMAT_NAMES, help="export format")
     parser.add_argument(
         "--out", required=True, help="a new folder (SavedModels) or .onnx / .tflite file"

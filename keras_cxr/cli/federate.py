@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from keras_cxr.cli._arguments import add_quiet_option, positive_int
+from keras_cxr.cli._arguments import add_quiet_option, add_resume_option, positive_int
 
 HELP = "train across sites (hospitals) with federated averaging; only weights move"
 DESCRIPTION = (
@@ -81,9 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="Z",
         help="noise standard deviation in units of C / sites (default: 1.0)",
     )
-    parser.add_argument(
-        "--resume", action="store_true", help="continue an interrupted run in --out"
-    )
+    add_resume_option(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
     add_quiet_option(parser)
 

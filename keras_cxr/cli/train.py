@@ -115,28 +115,36 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "labels_csv", None):
         return _run_multilabel(config, args, recipe, started)
     result = train(config)
-    val = result.val_metrics
+    k_classes = result.threshold is None  # three classes, decided by the arg-max
     lines = [
         f"\nTrained the {recipe!r} recipe in {time.perf_counter() - started:.0f} s "
         f"(best epoch {None if result.best_epoch is None else result.best_epoch + 1}).",
+        *(_multiclass_lines(result) if k_classes else _binary_lines(result)),
     ]
-    if result.threshold is None:  # three classes, decided by the arg-max
-        lines += [
-            _multiclass_line("Validation", val),
-            _multiclass_line("Test", result.test_metrics),
-        ]
-        if result.shift_metrics is not None:
-            from keras_cxr.training import format_shift_report
+    if result.shift_metrics is not None:
+        from keras_cxr.training import format_shift_report
 
-            lines.append(format_shift_report(result.shift_metrics))
-        lines += [
-            INTERNAL_VALIDATION,
-            f"Model (temperature {result.temperature:.3f} inside): {result.model_path}",
-            f"History: {result.out / 'history.csv'}",
-        ]
-        print("\n".join(line for line in lines if line))
-        return 0
-    lines += [
+        lines.append(format_shift_report(result.shift_metrics))
+    lines.append(INTERNAL_VALIDATION)
+    if k_classes:
+        lines.append(f"Model (temperature {result.temperature:.3f} inside): {result.model_path}")
+        lines.append(f"History: {result.out / 'history.csv'}")
+    else:
+        for stage, epoch in result.resumed:
+            lines.append(f"Resumed the interrupted {stage} stage at epoch {epoch + 1}.")
+        lines.append(
+            f"Model (threshold and temperature {result.temperature:.3f} inside): "
+            f"{result.model_path}"
+        )
+        lines.append(f"History: {result.out / 'history.csv'}; logs: {result.out / 'logs'}")
+    print("\n".join(line for line in lines if line))
+    return 0
+
+
+def _binary_lines(result) -> list[str]:
+    """Validation metrics at the threshold chosen there, then the test metrics (if any)."""
+    val = result.val_metrics
+    lines = [
         f"Validation ({val['n']} images, threshold {result.threshold:.3f} chosen here): "
         f"ROC AUC {val['roc_auc']:.3f}, accuracy {val['accuracy']:.3f}, sensitivity "
         f"{val['sensitivity']:.3f}, specificity {val['specificity']:.3f}, ECE {val['ece']:.3f}.",
@@ -147,19 +155,15 @@ def run(args: argparse.Namespace) -> int:
             f"Test ({t['n']} images): ROC AUC {t['roc_auc']:.3f}, accuracy {t['accuracy']:.3f}, "
             f"sensitivity {t['sensitivity']:.3f}, specificity {t['specificity']:.3f}."
         )
-    if result.shift_metrics is not None:
-        from keras_cxr.training import format_shift_report
+    return lines
 
-        lines.append(format_shift_report(result.shift_metrics))
-    lines.append(INTERNAL_VALIDATION)
-    for stage, epoch in result.resumed:
-        lines.append(f"Resumed the interrupted {stage} stage at epoch {epoch + 1}.")
-    lines.append(
-        f"Model (threshold and temperature {result.temperature:.3f} inside): {result.model_path}"
-    )
-    lines.append(f"History: {result.out / 'history.csv'}; logs: {result.out / 'logs'}")
-    print("\n".join(lines))
-    return 0
+
+def _multiclass_lines(result) -> list[str]:
+    """The k-class line of the validation split and of the test split (empty if none)."""
+    return [
+        _multiclass_line("Validation", result.val_metrics),
+        _multiclass_line("Test", result.test_metrics),
+    ]
 
 
 def _run_multilabel(config, args: argparse.Namespace, recipe: str, started: float) -> int:

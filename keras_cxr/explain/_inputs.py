@@ -12,8 +12,8 @@ import keras
 import numpy as np
 
 from keras_cxr._keras_internals import sublayers
-from keras_cxr._validation import invalid_value
-from keras_cxr.explain.class_targets import check_class_index
+from keras_cxr._validation import check_int, invalid_value
+from keras_cxr.explain.class_targets import SCORE_MODES, check_class_index
 from keras_cxr.explain.findings import expand_findings
 from keras_cxr.explain.stored_threshold import CHECKED, warn_if_threshold_ignored
 
@@ -167,9 +167,33 @@ def checked_batch(
 
 
 class ExplainRows:
-    """Mixin of both explainer bases (`BaseCAM`, `BaseAttribution`): the checked rows of
-    an `explain` call, from the explainer's input shape, unit count, activation, model,
-    output and batch size (see `checked_batch`)."""
+    """Mixin of both explainer bases (`BaseCAM`, `BaseAttribution`): the arguments every
+    explainer is bound to, checked alike (`_bind`); the checked rows of an `explain`
+    call, from the explainer's input shape, unit count, activation, model, output and
+    batch size (see `checked_batch`); and the rows explained `batch_size` at a time by
+    the base's `_explain_chunk` (`_in_batches`)."""
+
+    def _bind(
+        self, model: keras.Model, output: int | str | None, score: str, batch_size: int
+    ) -> None:
+        """Checks and keeps `model`, `output`, `score` and `batch_size`, and the input shape.
+
+        Raises the `ValueError` naming the first bad argument: a `model` that is not a
+        `keras.Model` or that `check_image_model` refuses, an unknown `score` or `output`,
+        a `batch_size` below 1.
+        """
+        if not isinstance(model, keras.Model):
+            raise invalid_value("model", "a keras.Model", type(model).__name__)
+        if score not in SCORE_MODES:
+            raise invalid_value("score", f"one of {SCORE_MODES}", score)
+        check_image_model(model)
+        self.model = model
+        self._output = output_index(model, output)
+        self.score = score
+        self.batch_size = check_int("batch_size", batch_size)
+        # Compiled functions, keyed by (function name, image shape without the batch axis).
+        self._compiled: dict[tuple, object] = {}
+        self._image_shape = image_shape_of(model)
 
     def _checked_rows(self, images, class_index, threshold):
         checked = checked_batch(
@@ -187,3 +211,16 @@ class ExplainRows:
             setattr(self, CHECKED, True)
             warn_if_threshold_ignored(self.model, checked[2], type(self).__name__)
         return checked
+
+    def _in_batches(self, rows: np.ndarray, classes: np.ndarray, **per_row) -> dict:
+        """`_explain_chunk` on `batch_size` rows at a time, its arrays concatenated by key.
+
+        `per_row` arrays (one entry per row) are cut into the same chunks and passed to
+        `_explain_chunk` by name.
+        """
+        pieces = []
+        for start in range(0, rows.shape[0], self.batch_size):
+            chunk = slice(start, start + self.batch_size)
+            extras = {key: value[chunk] for key, value in per_row.items()}
+            pieces.append(self._explain_chunk(rows[chunk], classes[chunk], **extras))
+        return {key: np.concatenate([piece[key] for piece in pieces]) for key in pieces[0]}

@@ -17,17 +17,11 @@ from keras import ops
 
 from keras_cxr import backend
 from keras_cxr._keras_internals import functional_graph
-from keras_cxr._validation import check_int, invalid_value
+from keras_cxr._validation import invalid_value
 from keras_cxr.explain import heatmaps as hm
 from keras_cxr.explain._compiled import compiled_for
-from keras_cxr.explain._inputs import (
-    ExplainRows,
-    check_image_model,
-    image_shape_of,
-    output_index,
-)
+from keras_cxr.explain._inputs import ExplainRows
 from keras_cxr.explain.class_targets import (
-    SCORE_MODES,
     apply_activation,
     resolve_classes,
     select_scores,
@@ -98,17 +92,7 @@ class BaseCAM(ExplainRows):
         batch_size: int = 16,
         reshape: Callable | None = None,
     ) -> None:
-        if not isinstance(model, keras.Model):
-            raise invalid_value("model", "a keras.Model", type(model).__name__)
-        if score not in SCORE_MODES:
-            raise invalid_value("score", f"one of {SCORE_MODES}", score)
-        check_image_model(model)
-        self.model = model
-        self._output = output_index(model, output)
-        self.score = score
-        self.batch_size = check_int("batch_size", batch_size)
-        # Compiled functions, keyed by (function name, image shape without the batch axis).
-        self._compiled: dict[tuple, object] = {}
+        self._bind(model, output, score, batch_size)
         if functional_graph(model) is not None:
             graph = flatten_model(model)
             output_tensor = graph.outputs[self._output]
@@ -127,7 +111,6 @@ class BaseCAM(ExplainRows):
             self.target_layers = self._hooked.paths
             self._units = None
             self._activation = None
-        self._image_shape = image_shape_of(model)
 
     # ------------------------------------------------------------------ hooks
     def compute_cam(self, activations, gradients):
@@ -188,14 +171,7 @@ class BaseCAM(ExplainRows):
         rows, classes, self._units, image_index = self._checked_rows(images, class_index, threshold)
         if rows.shape[0] == 0:  # "positive" and no finding above its threshold
             return self.explain(images[:1], [[0]]).take(slice(0, 0))
-        images = rows
-        pieces = [
-            self._explain_chunk(
-                images[start : start + self.batch_size], classes[start:][: self.batch_size]
-            )
-            for start in range(0, images.shape[0], self.batch_size)
-        ]
-        merged = {key: np.concatenate([p[key] for p in pieces]) for key in pieces[0]}
+        merged = self._in_batches(rows, classes)
         layer_maps = merged.pop("layer_maps")
         return Explanation(
             heatmaps=merged["fused"],

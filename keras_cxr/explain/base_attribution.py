@@ -20,17 +20,11 @@ from keras import ops
 
 from keras_cxr import backend
 from keras_cxr._keras_internals import functional_graph
-from keras_cxr._validation import check_int, invalid_value
+from keras_cxr._validation import invalid_value
 from keras_cxr.explain import heatmaps as hm
 from keras_cxr.explain._compiled import compiled_for
-from keras_cxr.explain._inputs import (
-    ExplainRows,
-    check_image_model,
-    image_shape_of,
-    output_index,
-)
+from keras_cxr.explain._inputs import ExplainRows
 from keras_cxr.explain.class_targets import (
-    SCORE_MODES,
     apply_activation,
     resolve_classes,
     select_scores,
@@ -92,21 +86,11 @@ class BaseAttribution(ExplainRows):
         batch_size: int = 16,
         display: str | None = None,
     ) -> None:
-        if not isinstance(model, keras.Model):
-            raise invalid_value("model", "a keras.Model", type(model).__name__)
-        if score not in SCORE_MODES:
-            raise invalid_value("score", f"one of {SCORE_MODES}", score)
+        self._bind(model, output, score, batch_size)
         display = self.default_display if display is None else display
         if display not in hm.DISPLAYS:
             raise invalid_value("display", f"one of {hm.DISPLAYS}", display)
-        check_image_model(model)
-        self.model = model
-        self.score = score
-        self.batch_size = check_int("batch_size", batch_size)
         self.display = display
-        # Compiled functions, keyed by (function name, image shape without the batch axis).
-        self._compiled: dict[tuple, object] = {}
-        self._output = output_index(model, output)
         if functional_graph(model) is not None:
             graph = flatten_model(model)
             self._logits_model, self._activation, source = logits_model(
@@ -116,7 +100,6 @@ class BaseAttribution(ExplainRows):
             self._units: int | None = int(self._logits_model.outputs[0].shape[-1])
         else:
             self._logits_model, self._activation, self._units = None, None, None
-        self._image_shape = image_shape_of(model)
 
     # ------------------------------------------------------------------ hooks
     def compute_attribution(self, images, gradients):
@@ -171,15 +154,8 @@ class BaseAttribution(ExplainRows):
         rows, classes, self._units, image_index = self._checked_rows(images, class_index, threshold)
         if rows.shape[0] == 0:  # "positive" and no finding above its threshold
             return self.explain(images[:1], [[0]]).take(slice(0, 0))
-        images = rows
-        self._check_fits(images)
-        extras = self._per_image_inputs(images)
-        pieces = []
-        for start in range(0, images.shape[0], self.batch_size):
-            rows = slice(start, start + self.batch_size)
-            chunk_extras = {key: value[rows] for key, value in extras.items()}
-            pieces.append(self._explain_chunk(images[rows], classes[rows], **chunk_extras))
-        merged = {key: np.concatenate([piece[key] for piece in pieces]) for key in pieces[0]}
+        self._check_fits(rows)
+        merged = self._in_batches(rows, classes, **self._per_image_inputs(rows))
         return dataclasses.replace(self._explanation(merged), image_index=image_index)
 
     __call__ = explain

@@ -17,10 +17,14 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_cxr._validation import check_unit_interval, invalid_value
+from keras_cxr._validation import invalid_value
 from keras_cxr.explain.stored_threshold import decided_elsewhere
 from keras_cxr.models.loading import file_metadata, load_model
-from keras_cxr.models.metadata import read_metadata
+from keras_cxr.models.metadata import (  # DEFAULT_THRESHOLD, kept importable from here
+    DEFAULT_THRESHOLD,  # noqa: F401
+    decision_threshold,
+    read_metadata,
+)
 from keras_cxr.models.prediction import positive_probability
 from keras_cxr.models.temperature import (
     DEFAULT_TEMPERATURE,
@@ -31,8 +35,6 @@ from keras_cxr.models.temperature import (
 
 #: Class names used when the model file stores none.
 DEFAULT_CLASS_NAMES = ("NORMAL", "PNEUMONIA")
-#: Threshold used when neither the argument nor the model file gives one.
-DEFAULT_THRESHOLD = 0.5
 #: Keys of every output, besides one `"heatmap/<branch>"` per target layer.
 OUTPUT_KEYS = ("probability", "decision", "score", "heatmap")
 
@@ -129,15 +131,7 @@ class BatchExplainer:
         self.target_layers: list[str] = list(getattr(self.explainer, "target_layers", []))
         self.score = getattr(self.explainer, "score", score)
         self.branches: list[str] = branch_names(self.target_layers)
-        if threshold is not None:
-            self.threshold = check_unit_interval("threshold", threshold, include_zero=True)
-            self.threshold_source = "argument"
-        elif metadata.get("threshold") is not None:
-            self.threshold = float(metadata["threshold"])
-            self.threshold_source = "model file"
-        else:
-            self.threshold = DEFAULT_THRESHOLD
-            self.threshold_source = "default"
+        self.threshold, self.threshold_source = decision_threshold(threshold, metadata)
         if temperature is not None:
             self.temperature = check_temperature(temperature)
         else:

@@ -13,11 +13,11 @@ from typing import Any
 import keras
 
 from keras_cxr import backend
-from keras_cxr._validation import check_unit_interval, invalid_value
+from keras_cxr._validation import invalid_value
 from keras_cxr.atomic import atomic_folder, atomic_write, atomic_write_json
 from keras_cxr.export.checks import CHECK_IMAGES, TOLERANCE, check_images, compare_export
 from keras_cxr.export.formats import Format, check_destination, get_format, metadata_path
-from keras_cxr.models import load_model, read_metadata
+from keras_cxr.models import decision_threshold, load_model, read_metadata
 
 
 @dataclass
@@ -119,7 +119,7 @@ def export_model(
 
         check_onnx_packages()
     model, source_metadata, source_path = _load(model)
-    threshold, threshold_source = _threshold(threshold, source_metadata)
+    threshold, threshold_source = decision_threshold(threshold, source_metadata)
     check_inputs = check_images(model, images)
     method = method if export_format.name == "explaining-savedmodel" else None
 
@@ -204,14 +204,6 @@ def _load(model) -> tuple[keras.Model, dict[str, Any], str | None]:
     if isinstance(model, keras.Model):
         return model, {}, None
     raise invalid_value("model", "a .keras file path or a keras.Model", type(model).__name__)
-
-
-def _threshold(threshold: float | None, source_metadata: dict[str, Any]) -> tuple[float, str]:
-    if threshold is not None:
-        return check_unit_interval("threshold", threshold, include_zero=True), "argument"
-    if source_metadata.get("threshold") is not None:
-        return float(source_metadata["threshold"]), "model file"
-    return 0.5, "default"
 
 
 def _write(model, target: Path, export_format: Format, threshold: float, method) -> None:

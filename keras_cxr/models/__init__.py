@@ -9,7 +9,13 @@ Example:
 from keras_cxr.models.fingerprint import model_fingerprint
 from keras_cxr.models.head import HeadModel, feature_extractor, head_layers
 from keras_cxr.models.loading import ModelFileError, load_model
-from keras_cxr.models.metadata import METADATA_MEMBER, read_metadata, save_model
+from keras_cxr.models.metadata import (
+    DEFAULT_THRESHOLD,
+    METADATA_MEMBER,
+    decision_threshold,
+    read_metadata,
+    save_model,
+)
 from keras_cxr.models.prediction import (
     positive_probability,
     predict_logits,
@@ -28,6 +34,7 @@ from keras_cxr.models.temperature import (
 
 __all__ = [
     "DEFAULT_TEMPERATURE",
+    "DEFAULT_THRESHOLD",
     "METADATA_MEMBER",
     "HeadModel",
     "ModelFileError",
@@ -35,6 +42,7 @@ __all__ = [
     "apply_temperature",
     "calibrated_probabilities",
     "check_temperature",
+    "decision_threshold",
     "feature_extractor",
     "head_layers",
     "load_model",

@@ -19,16 +19,20 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import keras
 
+from keras_cxr._validation import check_unit_interval
 from keras_cxr.atomic import atomic_write, to_json
 from keras_cxr.models.loading import ModelFileError
 
 #: Name of the metadata member inside the `.keras` archive.
 METADATA_MEMBER = "keras_cxr.json"
+#: Decision threshold used when neither the caller nor the model file gives one.
+DEFAULT_THRESHOLD = 0.5
 
 
 def save_model(
@@ -125,3 +129,34 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ModelFileError(f"The keras_cxr metadata in {str(path)!r} is not a JSON object.")
     return value
+
+
+def decision_threshold(threshold: float | None, metadata: Mapping[str, Any]) -> tuple[float, str]:
+    """The decision threshold to apply, and where it came from.
+
+    `threshold` when it is given (the caller's choice wins), else the `"threshold"` stored
+    in the model file's `metadata`, else `DEFAULT_THRESHOLD` (0.5).
+
+    Args:
+        threshold: The caller's threshold in [0, 1], or None to use the stored one.
+        metadata: `keras_cxr.models.read_metadata(path)` (empty for a bare model).
+
+    Returns:
+        `(threshold, source)`, the source `"argument"`, `"model file"` or `"default"`.
+
+    Raises:
+        ValueError: If `threshold` is not a number in [0, 1].
+
+    Example:
+        >>> keras_cxr.models.decision_threshold(None, {"threshold": 0.42})
+        (0.42, 'model file')
+        >>> keras_cxr.models.decision_threshold(0.3, {"threshold": 0.42})
+        (0.3, 'argument')
+        >>> keras_cxr.models.decision_threshold(None, {})
+        (0.5, 'default')
+    """
+    if threshold is not None:
+        return check_unit_interval("threshold", threshold, include_zero=True), "argument"
+    if metadata.get("threshold") is not None:
+        return float(metadata["threshold"]), "model file"
+    return DEFAULT_THRESHOLD, "default"

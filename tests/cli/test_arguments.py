@@ -19,3 +19,30 @@ def test_every_method_flag_offers_the_explainers(command, dest):
 
 
 # ----------------------------------------------------------------- bad input
+
+
+def _option(command: str, flag: str):
+    parser = subparser(build_parser(), command)
+    return next(a for a in parser._actions if flag in a.option_strings)
+
+
+@pytest.mark.parametrize(
+    ("flag", "commands", "expected"),
+    [
+        (
+            "--model",
+            ("evaluate", "explain", "export", "report", "serve"),
+            {"required": True, "help": "a .keras model file", "default": None},
+        ),
+        (
+            "--resume",
+            ("explain", "federate"),
+            {"required": False, "help": "continue an interrupted run in --out", "default": False},
+        ),
+    ],
+)
+def test_a_shared_option_reads_the_same_in_every_command(flag, commands, expected):
+    for command in commands:
+        action = _option(command, flag)
+        found = {key: getattr(action, key) for key in expected}
+        assert found == expected, command

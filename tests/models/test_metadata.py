@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_cxr.models.metadata import read_metadata, save_model
+from keras_cxr.models.metadata import decision_threshold, read_metadata, save_model
 
 pytestmark = pytest.mark.backends  # also run under JAX and PyTorch
 
@@ -37,3 +37,29 @@ def test_model_file_must_end_in_keras(tmp_path):
 
 
 # ----------------------------------------------------------------- callbacks
+
+
+@pytest.mark.parametrize(
+    ("threshold", "metadata", "expected"),
+    [
+        (0.3, {"threshold": 0.42}, (0.3, "argument")),  # the caller's choice wins
+        (0.0, {"threshold": 0.42}, (0.0, "argument")),  # 0 is a choice, not "none given"
+        (None, {"threshold": 0.42}, (0.42, "model file")),
+        (None, {"threshold": 0.0}, (0.0, "model file")),  # a stored 0 is kept too
+        (None, {"threshold": None, "decision": "argmax"}, (0.5, "default")),
+        (None, {}, (0.5, "default")),
+    ],
+)
+def test_decision_threshold_prefers_the_argument_then_the_file(threshold, metadata, expected):
+    assert decision_threshold(threshold, metadata) == expected
+
+
+def test_decision_threshold_reads_a_saved_file(tmp_path):
+    path = save_model(small_model(), tmp_path / "model.keras", {"threshold": 0.37})
+    assert decision_threshold(None, read_metadata(path)) == (0.37, "model file")
+
+
+@pytest.mark.parametrize("bad", [1.5, -0.1, float("nan")])
+def test_decision_threshold_refuses_a_threshold_outside_zero_one(bad):
+    with pytest.raises(ValueError, match=r"argument `threshold`. Expected a float in \[0, 1\]"):
+        decision_threshold(bad, {"threshold": 0.4})
