@@ -22,6 +22,8 @@ Functions:
     synchronized_batchnorm(model): a context in which BatchNormalization uses the global
         batch's statistics (TensorFlow; a no-op where the step already sees the batch).
     EVEN_BATCHES: whether every batch must split evenly over the devices (JAX).
+    JIT_TRAINING: the `jit_compile` training compiles with (True on JAX only: its one
+        compiled path; TensorFlow trains in graph mode without XLA, PyTorch eagerly).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ if BACKEND in SUPPORTED:
     # Only the active backend's module is imported: the others import their framework.
     _active = importlib.import_module(f"{__name__}.{BACKEND}")
     EVEN_BATCHES = _active.EVEN_BATCHES
+    JIT_TRAINING = _active.JIT_TRAINING
     compile_function = _active.compile_function
     data_parallel = _active.data_parallel
     head_gradients = _active.head_gradients
@@ -57,10 +60,12 @@ else:  # pragma: no cover - exercised only under other Keras backends
     compile_function = head_gradients = hooked_gradients = input_gradients = _unsupported
     data_parallel = synchronized_batchnorm = _unsupported
     EVEN_BATCHES = True
+    JIT_TRAINING = False
 
 __all__ = [
     "BACKEND",
     "EVEN_BATCHES",
+    "JIT_TRAINING",
     "SUPPORTED",
     "compile_function",
     "data_parallel",

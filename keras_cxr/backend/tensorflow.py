@@ -148,6 +148,11 @@ def hooked_gradients(
 #: ("Shape mismatch in the collective instance").
 EVEN_BATCHES = False
 
+#: `jit_compile` for `model.compile` in training: graph mode without XLA. XLA compiles a
+#: whole backbone's training step for minutes on a CPU; a tf.function graph is ready in
+#: seconds and runs small batches as fast.
+JIT_TRAINING = False
+
 
 @contextlib.contextmanager
 def data_parallel(batch_size: int) -> Iterator[int]:

@@ -145,6 +145,10 @@ def _gradients(scores, inputs: list) -> list:
 #: Whether every batch of a data-parallel step must split evenly (moot: see below).
 EVEN_BATCHES = True
 
+#: `jit_compile` for `model.compile` in training: eager PyTorch (Keras's torch.compile
+#: path recompiles for every new shape and is not needed at these sizes).
+JIT_TRAINING = False
+
 
 def data_parallel(batch_size: int) -> Iterator[int]:
     """Refuses: Keras offers no data-parallel distribution for PyTorch.

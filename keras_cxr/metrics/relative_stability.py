@@ -35,7 +35,6 @@ import numpy as np
 
 from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.metrics._explain_fn import (
-    EXPECTED_EXPLAINER,
     checked_images,
     explain_method,
     maps_and_classes,

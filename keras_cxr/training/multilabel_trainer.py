@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from keras_cxr.atomic import atomic_write_json
+from keras_cxr.backend import JIT_TRAINING
 from keras_cxr.data.label_csv import read_label_csv
 from keras_cxr.data.label_table import LabelTable, split_label_table
 from keras_cxr.metrics.multilabel import multilabel_report
@@ -115,7 +116,7 @@ def train_multilabel(
     loss = MaskedBinaryCrossentropy(
         *(None, None) if weights is None else (weights[1].tolist(), weights[0].tolist())
     )
-    model.compile(keras.optimizers.Adam(config.learning_rate), loss)
+    model.compile(keras.optimizers.Adam(config.learning_rate), loss, jit_compile=JIT_TRAINING)
     stop = keras.callbacks.EarlyStopping(
         "val_loss", patience=config.patience, restore_best_weights=True
     )

@@ -21,6 +21,7 @@ import keras
 import numpy as np
 
 from keras_cxr.atomic import atomic_write
+from keras_cxr.backend import JIT_TRAINING
 from keras_cxr.data.image_splits import ImageSplits
 from keras_cxr.models.head import HeadModel
 from keras_cxr.models.prediction import positive_probability, predict_logits, predict_outputs
@@ -365,9 +366,7 @@ def _compile(
         loss=loss,
         metrics=None if devices > 1 else metrics,
         weighted_metrics=metrics if devices > 1 else None,
-        # XLA compilation of a whole backbone takes minutes on a CPU; graph mode is
-        # ready in seconds and runs these small batches as fast.
-        jit_compile=False,
+        jit_compile=JIT_TRAINING,  # graph mode on TensorFlow, jax.jit on JAX
     )
 
 
