@@ -12,6 +12,7 @@ and fine-tuning that is resumed for one more fine-tuning epoch.
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import sys
@@ -181,6 +182,9 @@ def fine_tuned_and_resumed(data: str, out: str) -> dict:
 
 
 def main(data: str, out: str, result_path: str) -> None:
+    # A hang (the all-reduce above) dumps every thread's stack and exits before the test's
+    # 900 s timeout kills the process silently, so the failure shows where it stopped.
+    faulthandler.dump_traceback_later(780, exit=True)
     _split_cpu()
     import keras
 
