@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,34 @@ INTERRUPT_AFTER = 0
 
 class Interrupted(Exception):
     """Stands for a kill: raised right after a snapshot was written."""
+
+
+@contextlib.contextmanager
+def counting_data_passes():
+    """Counts the folder walks, image scans and patient splits of the `train` calls inside.
+
+    Yields a dict `{"walk": n, "scan": n, "split": n}` that fills as they run; the wrapped
+    functions behave as before, so a session run can count them for a test to read.
+    """
+    import keras_cxr.data.index as index
+
+    calls = {"walk": 0, "scan": 0, "split": 0}
+
+    def counted(name, function):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(index, "find_image_files", counted("walk", index.find_image_files))
+    patch.setattr(index, "scan_images", counted("scan", index.scan_images))
+    patch.setattr(index, "split_by_patient", counted("split", index.split_by_patient))
+    try:
+        yield calls
+    finally:
+        patch.undo()
 
 
 def tiny_config(data: Path, out: Path, **overrides) -> TrainConfig:
@@ -44,12 +73,18 @@ def phantom_data(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def resumed_run(phantom_data, tmp_path_factory):
+def resumed_run(resumed_run_and_data_passes):
     """An end-to-end run killed after its first epoch's snapshot, then resumed.
 
     Returns `(state_at_interruption, history_at_interruption, result)`; `result` is the
     finished run, which the other tests read (model, metadata, logs).
     """
+    return resumed_run_and_data_passes[:3]
+
+
+@pytest.fixture(scope="session")
+def resumed_run_and_data_passes(phantom_data, tmp_path_factory):
+    """`resumed_run`'s three values and the `counting_data_passes` of its resumed run."""
     import json
 
     import pytest as _pytest
@@ -73,16 +108,24 @@ def resumed_run(phantom_data, tmp_path_factory):
         patch.undo()
     state = json.loads((out / "checkpoints" / "last" / "state.json").read_text())
     history = read_history(out / "history.csv")
-    result = train(tiny_config(phantom_data, out, backbones=("cnn_3x3",), resume=True))
-    return state, history, result
+    with counting_data_passes() as passes:
+        result = train(tiny_config(phantom_data, out, backbones=("cnn_3x3",), resume=True))
+    return state, history, result, passes
 
 
 @pytest.fixture(scope="session")
-def cached_run(phantom_data, tmp_path_factory):
+def cached_run(cached_run_and_data_passes):
     """A head trained on cached features of frozen compact CNNs, with 2 augmented views.
 
-    Its threshold is chosen for a sensitivity of at least 0.9 on validation.
+    Its threshold is chosen for a sensitivity of at least 0.9 on validation. Returns
+    `(config, result)`.
     """
+    return cached_run_and_data_passes[:2]
+
+
+@pytest.fixture(scope="session")
+def cached_run_and_data_passes(phantom_data, tmp_path_factory):
+    """`cached_run`'s two values and the `counting_data_passes` of its run."""
     out = tmp_path_factory.mktemp("cached")
     config = tiny_config(
         phantom_data,
@@ -96,7 +139,9 @@ def cached_run(phantom_data, tmp_path_factory):
         gradcam_every=2,
         tensorboard=False,
     )
-    return config, train(config)
+    with counting_data_passes() as passes:
+        result = train(config)
+    return config, result, passes
 
 
 @pytest.fixture(scope="session")

@@ -194,23 +194,13 @@ def test_offline_imagenet_fails_fast_and_writes_nothing(phantom_data, tmp_path, 
     assert not out.exists()
 
 
-def test_the_folder_is_walked_scanned_and_split_once_per_run(phantom_data, tmp_path, monkeypatch):
-    import keras_cxr.data.index as index
-
-    calls = {"walk": 0, "scan": 0, "split": 0}
-
-    def counted(name, function):
-        def wrapper(*args, **kwargs):
-            calls[name] += 1
-            return function(*args, **kwargs)
-
-        return wrapper
-
-    monkeypatch.setattr(index, "find_image_files", counted("walk", index.find_image_files))
-    monkeypatch.setattr(index, "scan_images", counted("scan", index.scan_images))
-    monkeypatch.setattr(index, "split_by_patient", counted("split", index.split_by_patient))
-    train(tiny_config(phantom_data, tmp_path / "run", epochs=1, gradcam_images=0))
-    assert calls == {"walk": 1, "scan": 1, "split": 1}
+def test_the_folder_is_walked_scanned_and_split_once_per_run(
+    resumed_run_and_data_passes, cached_run_and_data_passes
+):
+    # Counted in the session's two runs: a resumed end-to-end run and one on cached features.
+    once = {"walk": 1, "scan": 1, "split": 1}
+    assert resumed_run_and_data_passes[3] == once
+    assert cached_run_and_data_passes[2] == once
 
 
 def test_missing_data_folder_fails_before_anything_is_written(tmp_path):
