@@ -97,6 +97,10 @@ class SHAP(BaseAttribution):
                 chosen = np.full(len(batch), target, np.int32)
                 return to_numpy(score(batch, chosen)).astype(np.float64)
 
+            # shap's Image masker keeps the blurred image of the last row it saw, keyed by
+            # `id(row)`: a new image whose array reuses a freed one's id got the previous
+            # image's blurred background (a batch then differed from each image alone).
+            masker.last_xid = None
             result = shap.explainers.Partition(model, masker)(
                 image[None],
                 max_evals=self.max_evals,

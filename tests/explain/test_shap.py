@@ -78,3 +78,19 @@ def test_a_missing_shap_says_how_to_install_it(monkeypatch):
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SHAP(tiny_cnn(), **kwargs)
+
+
+@needs_shap
+def test_each_image_is_masked_with_its_own_blur(monkeypatch):
+    # shap's Image masker caches the blurred image keyed by `id(row)`, and CPython reuses
+    # the ids of freed arrays: every id made equal here, the second image would be masked
+    # with the first one's blur unless the explainer clears the cache per image.
+    import shap.maskers._image as image_masker
+
+    model = with_random_weights(tiny_cnn(), seed=0, scale=0.3)
+    images = np.random.default_rng(5).uniform(0, 255, (2, 16, 16, 3)).astype("float32")
+    alone = SHAP(model, max_evals=20).explain(images[1:], class_index=1).attributions
+    monkeypatch.setattr(image_masker, "id", lambda row: 0, raising=False)
+    both = SHAP(model, max_evals=20).explain(images, class_index=1).attributions
+    np.testing.assert_allclose(both[1], alone[0], rtol=1e-4, atol=1e-6)
+    assert np.abs(alone).max() > 0  # a comparison of zeros would prove nothing
