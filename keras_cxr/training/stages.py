@@ -368,6 +368,12 @@ def _compile(
         weighted_metrics=metrics if devices > 1 else None,
         jit_compile=JIT_TRAINING,  # graph mode on TensorFlow, jax.jit on JAX
     )
+    if devices == 1:
+        # Without a distribution strategy Keras creates the optimizer's slots inside the
+        # first trace of the train step, and a `tf.function` that creates variables is
+        # traced twice; created here (zeros, as there), the step is traced once. On several
+        # devices Keras builds them itself, in the strategy's scope.
+        model.optimizer.build(model.trainable_variables)
 
 
 def _resume_weights(run: Run, model: keras.Model, resume: StageResume | None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
@@ -155,3 +156,25 @@ def test_fine_tuning_better_than_the_head_is_kept(splits, tmp_path):
     assert run.fine_tune["kept"] and run.fine_tune["main_best"] == 1e9
     assert run.fine_tune["fine_tune_best"] == pytest.approx(_best_loss(history, FINE_TUNE))
     assert any(not np.array_equal(a, b) for a, b in zip(before, after))
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="with jit_compile=False, JAX and PyTorch call the train step once per batch",
+)
+def test_the_images_stage_traces_its_train_step_once(splits, tmp_path, monkeypatch):
+    # Keras (TensorFlow, no distribution strategy) would create the optimizer's slots in
+    # the first trace, and a `tf.function` that creates variables is traced a second time.
+    config = _config(tmp_path, train_backbones=True, epochs=2, gradcam_images=0)
+    model = build_model(config)
+    traces = []
+    original = type(model).train_step
+
+    def counting_train_step(self, data):
+        traces.append(len(traces))
+        return original(self, data)
+
+    monkeypatch.setattr(type(model), "train_step", counting_train_step)
+    main_stage(Run(config, tmp_path, model, splits))
+    assert read_history(tmp_path / HISTORY_FILE)["epoch"] == [0, 1]  # both epochs ran
+    assert len(traces) == 1
