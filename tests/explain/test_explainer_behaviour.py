@@ -51,7 +51,10 @@ def test_a_batch_equals_each_image_alone_and_is_deterministic(batch, seed):
     for i in range(batch):
         alone = EXPLAINER.explain(images[i : i + 1], class_index=2)
         np.testing.assert_allclose(alone.heatmaps[0], together.heatmaps[i], atol=1e-5)
-        np.testing.assert_allclose(alone.scores[0], together.scores[i], rtol=1e-5, atol=1e-6)
+        # A batch of another size is summed in another order (XLA and oneDNN tile by the
+        # batch), and the logit sums conv terms of pixel scale (0-255) in float32: a score
+        # of -0.057 came out 5.3e-6 apart under JAX, so the tolerance is absolute.
+        np.testing.assert_allclose(alone.scores[0], together.scores[i], rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.backends
