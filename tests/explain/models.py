@@ -7,38 +7,35 @@ import numpy as np
 from keras import ops
 
 
-def calibrate_batchnorm(model: keras.Model, images: np.ndarray, passes: int = 60) -> None:
+def calibrate_batchnorm(model: keras.Model, images: np.ndarray) -> None:
     """Set every BatchNorm's moving statistics from `images`, so that randomly initialised
     deep backbones keep O(1) activations instead of vanishing (MobileNetV2 reaches ~1e-13).
 
-    All BatchNorm inputs are read in one forward pass; each pass fixes the layers whose
-    inputs are finite (random DenseNets overflow before calibration), and a few passes let
-    deeper statistics settle after the shallower ones changed.
+    One forward pass in training mode, where every BatchNorm normalises by the statistics of
+    its own input batch, reads all BatchNorm inputs at once; storing those statistics as the
+    moving ones makes inference on `images` equal that pass (to float32 round-off), so no
+    layer's statistics go stale when a shallower one changes. Dropout is switched off for
+    the pass so that a BatchNorm after a Dropout sees the inference-time input.
     """
     from keras_cxr.explain.graph import flatten_model
 
     graph = flatten_model(model)
     nodes = [n for n in graph.nodes if isinstance(n.layer, keras.layers.BatchNormalization)]
     probe = keras.Model(graph.inputs[0], [n.inputs[0] for n in nodes])
-
-    for _ in range(passes):
-        settled = True
-        with np.errstate(all="ignore"):
-            # `predict` is compiled once on every backend and reads the current variables.
-            outputs = probe.predict(images, batch_size=len(images), verbose=0)
-            for node, values in zip(nodes, outputs if len(nodes) > 1 else [outputs]):
-                values = np.asarray(values, dtype=np.float64)
-                axes = tuple(range(values.ndim - 1))
-                mean, variance = values.mean(axis=axes), values.var(axis=axes) + 1e-3
-                if not (np.isfinite(mean).all() and np.isfinite(variance).all()):
-                    settled = False
-                    continue
-                old = np.asarray(node.layer.moving_variance)
-                settled &= bool(np.allclose(variance, old, rtol=0.1))
-                node.layer.moving_mean.assign(mean.astype("float32"))
-                node.layer.moving_variance.assign(variance.astype("float32"))
-        if settled:
-            return
+    dropouts = [n.layer for n in graph.nodes if isinstance(n.layer, keras.layers.Dropout)]
+    rates = [layer.rate for layer in dropouts]
+    for layer in dropouts:
+        layer.rate = 0.0
+    try:
+        outputs = probe(images, training=True)
+    finally:
+        for layer, rate in zip(dropouts, rates):
+            layer.rate = rate
+    for node, values in zip(nodes, outputs if len(nodes) > 1 else [outputs]):
+        values = np.asarray(ops.convert_to_numpy(values), dtype=np.float64)
+        axes = tuple(range(values.ndim - 1))
+        node.layer.moving_mean.assign(values.mean(axis=axes).astype("float32"))
+        node.layer.moving_variance.assign(values.var(axis=axes).astype("float32"))
 
 
 def tiny_cnn(

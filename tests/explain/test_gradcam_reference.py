@@ -21,15 +21,23 @@ IMAGES = np.random.default_rng(7).uniform(0, 255, (3, SIZE, SIZE, 3)).astype("fl
 def reference_heatmaps(run, class_index):
     """keras.io-style Grad-CAM: `run(watch, x)` returns (feature maps, logits), each map
     passed through `watch` (see `tests/explain/autodiff.py`)."""
-    sign = 1.0 if class_index == 1 else -1.0
-    maps, gradients = maps_and_gradients(run, IMAGES, lambda logits: sign * logits[:, 0])
-    layer_maps = []
-    for feature, grads in zip(maps, gradients):
-        weights = grads.mean(axis=(1, 2), keepdims=True)
-        cam = np.maximum((weights * feature).sum(-1), 0)
-        layer_maps.append(np.asarray(normalize(upsample(cam, (SIZE, SIZE)))))
-    fused = layer_maps[0] if len(layer_maps) == 1 else np.asarray(normalize(np.mean(layer_maps, 0)))
-    return fused, layer_maps
+    return reference_heatmaps_of_both_classes(run)[class_index]
+
+
+def reference_heatmaps_of_both_classes(run):
+    """`{0: (fused, layer maps), 1: ...}` from one autodiff pass: class 0 of a sigmoid unit
+    scores the negated logit, whose gradient is exactly the negated gradient."""
+    maps, gradients = maps_and_gradients(run, IMAGES, lambda logits: logits[:, 0])
+    both = {}
+    for class_index, sign in ((0, -1.0), (1, 1.0)):
+        layer_maps = []
+        for feature, grads in zip(maps, gradients):
+            weights = (sign * grads).mean(axis=(1, 2), keepdims=True)
+            cam = np.maximum((weights * feature).sum(-1), 0)
+            layer_maps.append(np.asarray(normalize(upsample(cam, (SIZE, SIZE)))))
+        fused = layer_maps[0] if len(layer_maps) == 1 else normalize(np.mean(layer_maps, 0))
+        both[class_index] = (np.asarray(fused), layer_maps)
+    return both
 
 
 def nested_backbone_model(name):
@@ -76,8 +84,9 @@ def test_nested_backbone_matches_reference(name, last):
     explainer = GradCAM(model)
     assert explainer.target_layers == [f"{base.name}/{last}"]
     peaks = []
+    references = reference_heatmaps_of_both_classes(run_nested(model, base))
     for class_index in (0, 1):
-        expected, _ = reference_heatmaps(run_nested(model, base), class_index)
+        expected, _ = references[class_index]
         got = explainer.explain(IMAGES, class_index=class_index).heatmaps
         np.testing.assert_allclose(got, expected, atol=2e-4)
         peaks.extend(got.max(axis=(1, 2)))
