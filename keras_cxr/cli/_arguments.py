@@ -54,6 +54,21 @@ positive_int = integer_at_least(1)
 non_negative_int = integer_at_least(0)
 
 
+def probability(text: str) -> float:
+    """An `argparse` type that accepts a number in [0, 1] (a usage error otherwise), so a
+    threshold of 50 or NaN is refused before any model is loaded."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1], got {text}")
+    return value
+
+
+probability.__name__ = "probability"
+
+
 def add_model_option(parser: argparse.ArgumentParser) -> None:
     """`--model`, the `.keras` file of the commands that read a trained model."""
     parser.add_argument("--model", required=True, help="a .keras model file")
@@ -63,7 +78,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     """`--model` and `--threshold`, for the commands that apply a trained model."""
     add_model_option(parser)
     parser.add_argument(
-        "--threshold", type=float, default=None, help="override the stored decision threshold"
+        "--threshold",
+        type=probability,
+        default=None,
+        help="override the stored decision threshold (in [0, 1])",
     )
 
 

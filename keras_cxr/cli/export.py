@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from keras_cxr.cli._arguments import add_model_option, positive_int
+from keras_cxr.cli._arguments import add_model_option, positive_int, probability
 
 HELP = "export a model for serving (SavedModel, ONNX, TFLite), checked against Keras"
 DESCRIPTION = (
@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--threshold",
-        type=float,
+        type=probability,
         default=None,
         help="decision threshold of the explaining SavedModel and the metadata (default: "
         "the one stored in the model file, else 0.5)",

@@ -46,3 +46,22 @@ def test_a_shared_option_reads_the_same_in_every_command(flag, commands, expecte
         action = _option(command, flag)
         found = {key: getattr(action, key) for key in expected}
         assert found == expected, command
+
+
+@pytest.mark.parametrize("command", ["evaluate", "explain", "export", "report", "serve"])
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "nan", "half"])
+def test_a_threshold_outside_zero_one_is_a_usage_error_before_any_model_loads(
+    command, value, capsys
+):
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args([command, "--model", "m.keras", "--threshold", value])
+    assert exited.value.code == 2
+    assert f"expected a probability in [0, 1], got {value}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["0", "0.35", "1"])
+def test_a_threshold_in_zero_one_is_read_as_a_float(value):
+    args = build_parser().parse_args(
+        ["evaluate", "--model", "m", "--data", "d", "--threshold", value]
+    )
+    assert args.threshold == float(value)
