@@ -15,6 +15,7 @@ only unless `TF_CPP_MIN_LOG_LEVEL` is set (see `keras_cxr.cli._tf_logging`).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Collection
 
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         parser = _build_parser(complete=requested)
     args = parser.parse_args(argv)
     try:
+        _check_model_file(args)
         if filter_noise:  # load TensorFlow now, while its start-up lines can be dropped
             with _tf_logging.start_up_noise_filtered(filter_noise):
                 _tf_logging.import_backend()
@@ -115,6 +117,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {one_line(error)}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _check_model_file(args: argparse.Namespace) -> None:
+    """A `--model` that is not there is reported before the backend loads (seconds)."""
+    path = getattr(args, "model", None)
+    if isinstance(path, str) and not os.path.exists(path):
+        raise FileNotFoundError(
+            f"No model file at {path!r}. Pass the .keras file that `keras-cxr train` wrote."
+        )
 
 
 def _build_parser(complete: Collection[str]) -> argparse.ArgumentParser:

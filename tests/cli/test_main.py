@@ -55,6 +55,25 @@ def test_console_script_prints_the_usage():
         assert command in completed.stdout
 
 
+@pytest.mark.parametrize(
+    "command", ["evaluate", "report", "explain", "export", "serve", "model-card"]
+)
+def test_a_missing_model_file_is_reported_before_any_framework_loads(command, tmp_path):
+    missing = str(tmp_path / "missing.keras")
+    others = {
+        "evaluate": ["--data", "d"],
+        "report": ["--data", "d"],
+        "explain": ["a.png", "--out", "o"],
+    }
+    others |= {"export": ["--format", "onnx", "--out", "m.onnx"], "model-card": ["--out", "c"]}
+    argv = [command, "--model", missing, *others.get(command, [])]
+    completed = run_python("-c", _PROBE, *argv)
+    assert completed.stderr.strip() == (
+        f"error: No model file at {missing!r}. Pass the .keras file that `keras-cxr train` wrote."
+    )
+    assert completed.stdout.splitlines()[-1] == "LOADED []"
+
+
 def test_debug_shows_the_traceback(tmp_path):
     with pytest.raises(FileNotFoundError, match="No model file"):
         main(["--debug", "evaluate", "--model", str(tmp_path / "m.keras"), "--data", str(tmp_path)])
@@ -69,7 +88,8 @@ def test_exit_code_of_the_console_script(tmp_path):
     assert completed.returncode == 1
     assert "Traceback" not in completed.stderr
     assert completed.stderr.strip().splitlines()[-1] == (
-        f"error: No model file at '{tmp_path / 'm.keras'}'."
+        f"error: No model file at '{tmp_path / 'm.keras'}'. "
+        "Pass the .keras file that `keras-cxr train` wrote."
     )
     assert completed.stdout == ""
 

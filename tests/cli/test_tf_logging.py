@@ -78,10 +78,14 @@ def test_a_command_that_loads_tensorflow_prints_no_cuda_lines(tmp_path):
         "import sys; from keras_cxr.cli import main; code = main(sys.argv[1:]);"
         "print('tensorflow' in sys.modules); sys.exit(code)"
     )
-    model, data = str(tmp_path / "m.keras"), str(tmp_path)
-    completed = run_python("-c", probe, "evaluate", "--model", model, "--data", data)
+    model, data = tmp_path / "m.keras", str(tmp_path)
+    model.write_text("not a model")  # found, so TensorFlow loads; then refused
+    completed = run_python("-c", probe, "evaluate", "--model", str(model), "--data", data)
     assert completed.returncode == 1
     assert completed.stdout == "True\n"  # the command did load TensorFlow
     for word in ("cuda", "cudart", "cuinit", "absl"):
         assert word not in completed.stderr.lower()
-    assert completed.stderr == f"error: No model file at '{tmp_path / 'm.keras'}'.\n"
+    assert completed.stderr == (
+        f"error: The model file '{model}' is not a complete `.keras` archive: it is "
+        "truncated or in another format. Save it again with `model.save('model.keras')`.\n"
+    )
