@@ -44,7 +44,14 @@ def compile_function(
     signature = None
     if input_signature is not None:
         signature = [tf.TensorSpec(shape, dtype) for shape, dtype in input_signature]
-    return tf.function(function, input_signature=signature, reduce_retracing=True)
+
+    def on_tensors(*args):
+        # Traced, the arguments are tensors already; under `tf.config.run_functions_eagerly`
+        # they arrive as NumPy arrays, which a gradient tape cannot watch.
+        return function(*tf.nest.map_structure(tf.convert_to_tensor, args))
+
+    on_tensors.__name__ = getattr(function, "__name__", "function")
+    return tf.function(on_tensors, input_signature=signature, reduce_retracing=True)
 
 
 def head_gradients(
