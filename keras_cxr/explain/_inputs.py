@@ -15,6 +15,12 @@ from keras_cxr._keras_internals import sublayers
 from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.explain.class_targets import SCORE_MODES, check_class_index
 from keras_cxr.explain.findings import expand_findings
+from keras_cxr.explain.other_inputs import (
+    check_other_inputs,
+    image_input_index,
+    take_rows,
+    with_image,
+)
 from keras_cxr.explain.stored_threshold import CHECKED, warn_if_threshold_ignored
 
 
@@ -26,19 +32,18 @@ def has_inputs(model: keras.Model) -> bool:
         return False
 
 
-def image_shape_of(model: keras.Model) -> tuple | None:
-    """The model's input shape without the batch axis, or `None` when it has no inputs."""
-    return tuple(model.inputs[0].shape[1:]) if has_inputs(model) else None
+def image_shape_of(model: keras.Model, image: int = 0) -> tuple | None:
+    """The image input's shape without the batch axis, or `None` when it has no inputs."""
+    return tuple(model.inputs[image].shape[1:]) if has_inputs(model) else None
 
 
 def check_image_model(model: keras.Model) -> None:
-    """Refuse a model that the explainers would explain wrongly: several inputs, or
-    channels-first layers.
+    """Refuse a model that the explainers would explain wrongly: channels-first layers.
 
     Every explainer (the CAM family and the pixel methods alike) calls it first, so both
-    refuse the same models with the same message. A model of several inputs (image and
-    age) would crash inside Keras or attribute to the wrong input; a `channels_first`
-    model would give maps of the wrong shape, (batch, channels, width), silently.
+    refuse the same models with the same message. A `channels_first` model would give
+    maps of the wrong shape, (batch, channels, width), silently. (A model of several
+    inputs is explained through its image input, `keras_cxr.explain.other_inputs`.)
 
     Args:
         model: The model to explain.
@@ -47,21 +52,12 @@ def check_image_model(model: keras.Model) -> None:
         None.
 
     Raises:
-        ValueError: Naming the inputs, or the first channels-first layer, and the fix.
+        ValueError: Naming the first channels-first layer and the fix.
 
     Example:
         >>> from keras_cxr.explain._inputs import check_image_model
         >>> check_image_model(keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten()]))
     """
-    if has_inputs(model) and len(model.inputs) > 1:
-        names = [getattr(t, "name", "?") for t in model.inputs]
-        raise invalid_value(
-            "model",
-            "a model whose only input is the image: the explainers attribute the score to "
-            "the image alone and take no other inputs. Build a model of the image alone, "
-            "e.g. with the other inputs fixed inside it",
-            f"{model.name} with {len(names)} inputs {names}",
-        )
     for layer in [model, *sublayers(model, recursive=True)]:
         if getattr(layer, "data_format", None) == "channels_first":
             raise invalid_value(
@@ -87,15 +83,25 @@ def output_index(model: keras.Model, output: int | str | None) -> int:
     raise invalid_value("output", f"an index below {count} or one of {names}", output)
 
 
-def output_values(model: keras.Model, output: int, images: np.ndarray, batch_size: int):
+def output_values(
+    model: keras.Model,
+    output: int,
+    images: np.ndarray,
+    batch_size: int,
+    others: tuple = (),
+    image: int = 0,
+):
     """The model's explained output for `images`, run `batch_size` images at a time.
 
-    Returns a float numpy array `(batch, units)`: what the model returns (probabilities
-    for a sigmoid or softmax head).
+    `others` are the model's other inputs for the same images, and `image` the image
+    input's index (`keras_cxr.explain.other_inputs`). Returns a float numpy array
+    `(batch, units)`: what the model returns (probabilities for a sigmoid or softmax head).
     """
     pieces = []
     for start in range(0, images.shape[0], batch_size):
-        values = model(images[start : start + batch_size], training=False)
+        chunk = slice(start, start + batch_size)
+        inputs = with_image(images[chunk], tuple(o[chunk] for o in others), image)
+        values = model(inputs, training=False)
         pieces.append(np.asarray(keras.ops.convert_to_numpy(keras.tree.flatten(values)[output])))
     return np.concatenate(pieces)
 
@@ -174,13 +180,19 @@ class ExplainRows:
     the base's `_explain_chunk` (`_in_batches`)."""
 
     def _bind(
-        self, model: keras.Model, output: int | str | None, score: str, batch_size: int
+        self,
+        model: keras.Model,
+        output: int | str | None,
+        score: str,
+        batch_size: int,
+        image_input: str | int | None = None,
     ) -> None:
-        """Checks and keeps `model`, `output`, `score` and `batch_size`, and the input shape.
+        """Checks and keeps `model`, `output`, `score`, `batch_size` and the image input
+        (`keras_cxr.explain.other_inputs.image_input_index`), and the image's shape.
 
         Raises the `ValueError` naming the first bad argument: a `model` that is not a
-        `keras.Model` or that `check_image_model` refuses, an unknown `score` or `output`,
-        a `batch_size` below 1.
+        `keras.Model` or that `check_image_model` refuses, an unknown `score`, `output`
+        or `image_input`, a `batch_size` below 1.
         """
         if not isinstance(model, keras.Model):
             raise invalid_value("model", "a keras.Model", type(model).__name__)
@@ -193,9 +205,17 @@ class ExplainRows:
         self.batch_size = check_int("batch_size", batch_size)
         # Compiled functions, keyed by (function name, image shape without the batch axis).
         self._compiled: dict[tuple, object] = {}
-        self._image_shape = image_shape_of(model)
+        symbolic = has_inputs(model)
+        self._image = image_input_index(model, image_input) if symbolic else 0
+        self._image_shape = image_shape_of(model, self._image)
 
-    def _checked_rows(self, images, class_index, threshold):
+    def _checked_rows(self, images, class_index, threshold, inputs=None):
+        """`checked_batch`'s `(rows, classes, units, image_index)`, and the model's other
+        inputs for the rows (`keras_cxr.explain.other_inputs`; empty for a model whose
+        only input is the image)."""
+        images = check_images(images, self._image_shape)
+        symbolic = self.model if has_inputs(self.model) else None
+        others = check_other_inputs(inputs, symbolic, self._image, images.shape[0])
         checked = checked_batch(
             images,
             class_index,
@@ -203,24 +223,36 @@ class ExplainRows:
             self._units,
             self._probe_units,
             activation=self._activation,
-            outputs=lambda batch: output_values(self.model, self._output, batch, self.batch_size),
+            outputs=lambda batch: output_values(
+                self.model, self._output, batch, self.batch_size, others, self._image
+            ),
             threshold=threshold,
         )
         if class_index is None and not getattr(self, CHECKED, False):
             # The explainer decides the class itself: say so once if the file would not.
             setattr(self, CHECKED, True)
             warn_if_threshold_ignored(self.model, checked[2], type(self).__name__)
-        return checked
+        image_index = checked[3]
+        return (*checked, others if image_index is None else take_rows(others, image_index))
 
-    def _in_batches(self, rows: np.ndarray, classes: np.ndarray, **per_row) -> dict:
+    def _with_image(self, images, others: tuple):
+        """The model's inputs for one call (`keras_cxr.explain.other_inputs.with_image`)."""
+        return with_image(images, others, self._image)
+
+    def _in_batches(
+        self, rows: np.ndarray, classes: np.ndarray, others: tuple = (), **per_row
+    ) -> dict:
         """`_explain_chunk` on `batch_size` rows at a time, its arrays concatenated by key.
 
         `per_row` arrays (one entry per row) are cut into the same chunks and passed to
-        `_explain_chunk` by name.
+        `_explain_chunk` by name; so are the model's other inputs `others`, as `others=`,
+        where there are any.
         """
         pieces = []
         for start in range(0, rows.shape[0], self.batch_size):
             chunk = slice(start, start + self.batch_size)
             extras = {key: value[chunk] for key, value in per_row.items()}
+            if others:
+                extras["others"] = tuple(other[chunk] for other in others)
             pieces.append(self._explain_chunk(rows[chunk], classes[chunk], **extras))
         return {key: np.concatenate([piece[key] for piece in pieces]) for key in pieces[0]}

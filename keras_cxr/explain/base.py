@@ -29,6 +29,7 @@ from keras_cxr.explain.class_targets import (
 from keras_cxr.explain.explanation import Explanation
 from keras_cxr.explain.graph import flatten_model
 from keras_cxr.explain.hooks import HookedModel
+from keras_cxr.explain.other_inputs import rows_of
 from keras_cxr.explain.output_head import check_score
 from keras_cxr.explain.split import split_model
 from keras_cxr.explain.target_layers import resolve_layers
@@ -52,6 +53,10 @@ class BaseCAM(ExplainRows):
             choice for an output whose activation cannot be told, see
             `keras_cxr.explain.output_head`).
         batch_size: Images per compiled call; bounds memory. Defaults to 16.
+        image_input: For a model of several inputs (image and age, view position, ...),
+            the name or index of the image input; the others are given to `explain` as
+            `inputs=` and get no attribution (`keras_cxr.explain.other_inputs`).
+            Defaults to `None`: the only input, or else the only 4-D input.
         reshape: A function from a target layer's output (and from its gradient) to
             `(batch, height, width, channels)`, written with `keras.ops`, for layouts
             that are not read from the model. Defaults to `None`: 4-D maps as they are,
@@ -62,8 +67,9 @@ class BaseCAM(ExplainRows):
         An explainer bound to `model`; `target_layers` lists the explained layers' paths.
 
     Raises:
-        ValueError: For an unknown layer or output, a model without spatial layers, a
-            model with several inputs or `channels_first` layers, an output whose
+        ValueError: For an unknown layer, output or `image_input` (or none given where
+            the model has several 4-D inputs), a model without spatial layers or with
+            `channels_first` layers, an output whose
             activation cannot be told (unless `score="output"`), tokens whose grid cannot
             be read (without `reshape=`), or a bad `score`/`batch_size` (messages list
             the candidates).
@@ -90,9 +96,10 @@ class BaseCAM(ExplainRows):
         output: int | str | None = None,
         score: str = "logit",
         batch_size: int = 16,
+        image_input: str | int | None = None,
         reshape: Callable | None = None,
     ) -> None:
-        self._bind(model, output, score, batch_size)
+        self._bind(model, output, score, batch_size, image_input)
         if functional_graph(model) is not None:
             graph = flatten_model(model)
             output_tensor = graph.outputs[self._output]
@@ -137,7 +144,7 @@ class BaseCAM(ExplainRows):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ public
-    def explain(self, images, class_index=None, *, threshold=0.5) -> Explanation:
+    def explain(self, images, class_index=None, *, threshold=0.5, inputs=None) -> Explanation:
         """Explain a batch of images.
 
         Args:
@@ -152,6 +159,10 @@ class BaseCAM(ExplainRows):
                 (each image's findings above `threshold`).
             threshold: For `"positive"`: a probability in (0, 1), or one per finding.
                 Defaults to 0.5.
+            inputs: For a model of several inputs, its other inputs by name, one row per
+                image (`{"age": ages}`): passed to the model unchanged, not attributed
+                (`keras_cxr.explain.other_inputs`). Defaults to `None` (the model's only
+                input is the image).
 
         Returns:
             A `keras_cxr.Explanation` with heatmaps in [0, 1] at input resolution; with
@@ -160,18 +171,21 @@ class BaseCAM(ExplainRows):
         Raises:
             ValueError: For a wrong rank, channel count, size or dtype, non-finite pixel
                 values, an out-of-range class index, `"positive"` for a head without
-                sigmoid units, or `class_index=None` where the output's activation
-                cannot be told.
+                sigmoid units, `class_index=None` where the output's activation
+                cannot be told, or a missing, unknown or mis-shaped input in `inputs`.
 
         Example:
             >>> explanation = keras_cxr.GradCAM(model).explain(images, class_index=1)
             >>> explanation.heatmaps.shape == images.shape[:3]
             True
         """
-        rows, classes, self._units, image_index = self._checked_rows(images, class_index, threshold)
+        rows, classes, self._units, image_index, others = self._checked_rows(
+            images, class_index, threshold, inputs
+        )
         if rows.shape[0] == 0:  # "positive" and no finding above its threshold
-            return self.explain(images[:1], [[0]]).take(slice(0, 0))
-        merged = self._in_batches(rows, classes)
+            first = rows_of(inputs, slice(0, 1))
+            return self.explain(images[:1], [[0]], inputs=first).take(slice(0, 0))
+        merged = self._in_batches(rows, classes, others)
         layer_maps = merged.pop("layer_maps")
         return Explanation(
             heatmaps=merged["fused"],
@@ -219,27 +233,28 @@ class BaseCAM(ExplainRows):
         return self._run_batch(images, class_index)
 
     # ------------------------------------------------------------------ internals
-    def _explain_chunk(self, chunk: np.ndarray, classes: np.ndarray) -> dict:
-        """Explain one chunk; `classes` is int32 with -1 for "the predicted class"."""
-        result = self._compiled_for(self._run_batch, chunk)(chunk, classes)
+    def _explain_chunk(self, chunk: np.ndarray, classes: np.ndarray, others: tuple = ()) -> dict:
+        """Explain one chunk; `classes` is int32 with -1 for "the predicted class", and
+        `others` the model's other inputs for the chunk's rows."""
+        result = self._compiled_for(self._run_batch, chunk, others)(chunk, classes, *others)
         return {key: np.asarray(value) for key, value in result.items()}
 
-    def _compiled_for(self, function, images: np.ndarray):
-        """`function(images, int32 per-image vector)`, compiled once per image size.
+    def _compiled_for(self, function, images: np.ndarray, others: tuple = ()):
+        """`function(images, int32 per-image vector, *others)`, compiled once per image size.
 
         The batch axis stays free, so batch sizes never re-trace; the image size is fixed,
         so that heatmap sizes are static (fully convolutional models get one function per
         size they see).
         """
-        return compiled_for(self._compiled, function, images, self.model)
+        return compiled_for(self._compiled, function, images, self.model, others)
 
     def _probe_units(self, image: np.ndarray) -> int:
         return int(self._hooked.call_plain(image).shape[-1])
 
-    def _run_batch(self, images, class_index):
+    def _run_batch(self, images, class_index, *others):
         size = tuple(images.shape[1:3])
         activations, gradients, logits, classes = self._activations_and_gradients(
-            images, class_index
+            images, class_index, others
         )
         raw = [
             self.compute_cam(
@@ -260,12 +275,12 @@ class BaseCAM(ExplainRows):
             "predictions": apply_activation(logits, self._activation),
         }
 
-    def _activations_and_gradients(self, images, class_index):
+    def _activations_and_gradients(self, images, class_index, others=()):
         """Feature maps, their gradients, logits and resolved classes for one batch."""
         if self._split is not None:
-            features = self._features(images)
+            features = self._features(images, others)
             if not self.needs_gradients:
-                logits = self._head(features, images)
+                logits = self._head(features, images, others)
                 classes = resolve_classes(logits, class_index)
                 return features, [None] * len(features), logits, classes
 
@@ -276,7 +291,7 @@ class BaseCAM(ExplainRows):
             gradients: list = [None] * len(features)
             for part, targets in enumerate(self._split.head_targets):
                 logits, part_gradients = backend.head_gradients(
-                    lambda maps, part=part: self._head_part(part, maps, images),
+                    lambda maps, part=part: self._head_part(part, maps, images, others),
                     [features[index] for index in targets],
                     score,
                 )
@@ -288,19 +303,20 @@ class BaseCAM(ExplainRows):
             return features, gradients, logits, classes
         return self._hooked.activations_and_gradients(images, class_index, self.score)
 
-    def _features(self, images) -> list:
+    def _features(self, images, others=()) -> list:
         """The target feature maps of a split (Functional or Sequential) model."""
-        return _as_list(self._split.features(images, training=False))
+        return _as_list(self._split.features(self._with_image(images, others), training=False))
 
-    def _head(self, features: list, images):
-        """The model's logits from its target feature maps (and the image, where the head
-        also reads it, e.g. through a skip connection)."""
+    def _head(self, features: list, images, others=()):
+        """The model's logits from its target feature maps (and the inputs, where the head
+        also reads them, e.g. through a skip connection or an input such as age)."""
         targets = self._split.head_targets[0]
-        return self._head_part(0, [features[index] for index in targets], images)
+        return self._head_part(0, [features[index] for index in targets], images, others)
 
-    def _head_part(self, part: int, maps: list, images):
+    def _head_part(self, part: int, maps: list, images, others=()):
         """The logits from the maps that head `part` takes (see `SplitModel.head_targets`)."""
-        extra = [images] if self._split.heads_need_image[part] else []
+        needs_inputs = self._split.heads_need_image[part]
+        extra = _as_list(self._with_image(images, others)) if needs_inputs else []
         return self._split.heads[part]([*maps, *extra], training=False)
 
 

@@ -31,6 +31,7 @@ from keras_cxr.explain.class_targets import (
 )
 from keras_cxr.explain.explanation import Explanation
 from keras_cxr.explain.graph import flatten_model
+from keras_cxr.explain.other_inputs import rows_of
 from keras_cxr.explain.output_head import check_score
 from keras_cxr.explain.split import logits_model
 
@@ -43,7 +44,8 @@ class BaseAttribution(ExplainRows):
     is explained as it is (its `call` should return logits).
 
     Args:
-        model: Any Keras model whose only input is the image.
+        model: Any Keras model of the image (and, for a Functional model, of other
+            inputs such as age, given to `explain` as `inputs=`).
         output: For models with several outputs, the output's index or name. Defaults to
             the first.
         score: `"logit"` (default: the pre-activation score), `"probability"` or
@@ -52,14 +54,17 @@ class BaseAttribution(ExplainRows):
         display: How `heatmaps` show the signed `attributions`: `"abs"` or `"positive"`
             (see `keras_cxr.explain.attribution_heatmaps`). Defaults to the method's
             `default_display`.
+        image_input: For a model of several inputs, the name or index of the image input
+            (`keras_cxr.explain.BaseCAM`). Defaults to `None`: the only input, or else
+            the only 4-D input.
 
     Returns:
         An explainer bound to `model`; `explain(images, class_index=None)` gives a
         `keras_cxr.Explanation` with `attributions` and `display` set.
 
     Raises:
-        ValueError: For a `model` that is not a Keras model, has several inputs or
-            `channels_first` layers, an unknown `output`, an output whose activation
+        ValueError: For a `model` that is not a Keras model or has `channels_first`
+            layers, an unknown `output` or `image_input`, an output whose activation
             cannot be told (unless `score="output"`), or a bad `score`, `batch_size` or
             `display`.
 
@@ -85,8 +90,9 @@ class BaseAttribution(ExplainRows):
         score: str = "logit",
         batch_size: int = 16,
         display: str | None = None,
+        image_input: str | int | None = None,
     ) -> None:
-        self._bind(model, output, score, batch_size)
+        self._bind(model, output, score, batch_size, image_input)
         display = self.default_display if display is None else display
         if display not in hm.DISPLAYS:
             raise invalid_value("display", f"one of {hm.DISPLAYS}", display)
@@ -126,15 +132,17 @@ class BaseAttribution(ExplainRows):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ public
-    def explain(self, images, class_index=None, *, threshold=0.5) -> Explanation:
+    def explain(self, images, class_index=None, *, threshold=0.5, inputs=None) -> Explanation:
         """Attribute the explained score of each image to its pixels.
 
         Args:
-            images, class_index, threshold: As for `keras_cxr.explain.BaseCAM.explain`:
-                raw pixels in the model's own input scale, and `None` (each image's
-                predicted class), an int, one int per image, or several classes per
-                image (one list per image; a list of findings or `"positive"` on a
-                multi-label head, with its `threshold`).
+            images, class_index, threshold, inputs: As for
+                `keras_cxr.explain.BaseCAM.explain`: raw pixels in the model's own input
+                scale, and `None` (each image's predicted class), an int, one int per
+                image, or several classes per image (one list per image; a list of
+                findings or `"positive"` on a multi-label head, with its `threshold`);
+                a several-input model's other inputs by name, passed through unchanged
+                to every run of the model (no attribution).
 
         Returns:
             A `keras_cxr.Explanation` with `attributions` (raw, float32 `(batch, height,
@@ -143,19 +151,23 @@ class BaseAttribution(ExplainRows):
 
         Raises:
             ValueError: For a wrong rank, channel count, size or dtype, non-finite pixel
-                values, an out-of-range class index, or images that the method's own
-                arguments do not fit (e.g. an occlusion patch larger than the image).
+                values, an out-of-range class index, images that the method's own
+                arguments do not fit (e.g. an occlusion patch larger than the image), or
+                a missing, unknown or mis-shaped input in `inputs`.
 
         Example:
             >>> explanation = keras_cxr.explain.Saliency(model).explain(images, class_index=1)
             >>> explanation.attributions.shape == images.shape[:3]
             True
         """
-        rows, classes, self._units, image_index = self._checked_rows(images, class_index, threshold)
+        rows, classes, self._units, image_index, others = self._checked_rows(
+            images, class_index, threshold, inputs
+        )
         if rows.shape[0] == 0:  # "positive" and no finding above its threshold
-            return self.explain(images[:1], [[0]]).take(slice(0, 0))
+            first = rows_of(inputs, slice(0, 1))
+            return self.explain(images[:1], [[0]], inputs=first).take(slice(0, 0))
         self._check_fits(rows)
-        merged = self._in_batches(rows, classes, **self._per_image_inputs(rows))
+        merged = self._in_batches(rows, classes, others, **self._per_image_inputs(rows))
         return dataclasses.replace(self._explanation(merged), image_index=image_index)
 
     __call__ = explain
@@ -169,12 +181,16 @@ class BaseAttribution(ExplainRows):
         and passed to `_explain_chunk` as keyword arguments. None by default."""
         return {}
 
-    def _explain_chunk(self, images: np.ndarray, classes: np.ndarray) -> dict:
+    def _explain_chunk(self, images: np.ndarray, classes: np.ndarray, others: tuple = ()) -> dict:
         """`attributions`, `logits` and resolved `classes` of one chunk, as numpy arrays.
 
-        The default takes the input gradients once and calls `compute_attribution`.
+        `others` are the model's other inputs for the chunk's rows; a method that runs
+        the model on copies of an image passes the rows of each copy
+        (`keras_cxr.explain.other_inputs.take_rows`). The default takes the input
+        gradients once and calls `compute_attribution`.
         """
-        result = self._compiled_for(self._input_gradients, images)(images, classes)
+        gradients = self._compiled_for(self._input_gradients, images, others)
+        result = gradients(images, classes, *others)
         attributions = self.compute_attribution(images, result["gradients"])
         return {
             "attributions": to_numpy(attributions),
@@ -182,43 +198,47 @@ class BaseAttribution(ExplainRows):
             "classes": to_numpy(result["classes"]),
         }
 
-    def _compiled_for(self, function, images: np.ndarray):
-        """`function(images, int32 per-image vector)`, compiled once per image size."""
-        return compiled_for(self._compiled, function, images, self.model)
+    def _compiled_for(self, function, images: np.ndarray, others: tuple = ()):
+        """`function(images, int32 per-image vector, *others)`, compiled once per image
+        size."""
+        return compiled_for(self._compiled, function, images, self.model, others)
 
     def _probe_units(self, image: np.ndarray) -> int:
         return int(self._logits(image).shape[-1])
 
-    def _logits(self, images):
+    def _logits(self, images, others=()):
         """The explained output's logits (a subclassed model's output as it is)."""
         if self._logits_model is not None:
-            return self._logits_model(images, training=False)
+            return self._logits_model(self._with_image(images, others), training=False)
         outputs = self.model(images, training=False)
         return outputs[self._output] if isinstance(outputs, (list, tuple)) else outputs
 
     def _scores_of(self, logits, classes):
         return select_scores(logits, classes, self.score, self._activation)
 
-    def _input_gradients(self, images, class_index):
+    def _input_gradients(self, images, class_index, *others):
         """Compiled: logits, resolved classes, and d(score)/d(images)."""
 
         def score(logits):
             return self._scores_of(logits, resolve_classes(logits, class_index))
 
-        logits, gradients = backend.input_gradients(self._logits, images, score)
+        def logits_of(images):
+            return self._logits(images, others)
+
+        logits, gradients = backend.input_gradients(logits_of, images, score)
         # Resolved again outside the differentiated function: under JAX, values made
         # inside it must not leak out (the arg-max gives the same classes).
         classes = resolve_classes(logits, class_index)
         return {"logits": logits, "classes": classes, "gradients": gradients}
 
-    def _predict(self, images, class_index):
+    def _predict(self, images, class_index, *others):
         """Compiled: logits and resolved classes, without gradients."""
-        logits = self._logits(images)
+        logits = self._logits(images, others)
         return {"logits": logits, "classes": resolve_classes(logits, class_index)}
 
-    def _scores(self, images, classes):
+    def _scores(self, images, classes, *others):
         """Compiled: the explained score of each image for the given (resolved) classes."""
-        return self._scores_of(self._logits(images), classes)
+        return self._scores_of(self._logits(images, others), classes)
 
     def _explanation(self, merged: dict) -> Explanation:
         logits, classes = merged["logits"], merged["classes"]

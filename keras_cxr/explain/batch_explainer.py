@@ -302,20 +302,27 @@ def _input_of(model: keras.Model) -> tuple[tuple[int, int], str]:
     """`((height, width), color_mode)` of the model's image input."""
     shape = tuple(model.input_shape) if _has_inputs(model) else ()
     if len(shape) != 4 or shape[1] is None or shape[2] is None or shape[3] not in (1, 3):
-        raise invalid_value(
-            "model",
+        expected = (
             "a model with one fixed-size image input (batch, height, width, 1 or 3), to "
-            "which images are resized",
-            f"{model.name} with input shape {shape or 'unknown'}",
+            "which images are resized"
         )
+        received = f"{model.name} with input shape {shape or 'unknown'}"
+        if _input_count(model) > 1:
+            expected += " (explain a several-input model with `explain(images, inputs=...)`)"
+            received = f"{model.name} with {_input_count(model)} inputs"
+        raise invalid_value("model", expected, received)
     return (int(shape[1]), int(shape[2])), "grayscale" if shape[3] == 1 else "rgb"
 
 
 def _has_inputs(model: keras.Model) -> bool:
+    return _input_count(model) == 1
+
+
+def _input_count(model: keras.Model) -> int:
     try:
-        return len(model.inputs) == 1
-    except (AttributeError, ValueError):
-        return False
+        return len(model.inputs)
+    except (AttributeError, ValueError, TypeError):
+        return 0
 
 
 def _check_classifier(model: keras.Model, explainer) -> int:

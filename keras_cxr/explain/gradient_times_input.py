@@ -18,7 +18,8 @@ class GradientTimesInput(BaseAttribution):
     Cost: one forward and one backward pass per batch.
 
     Args:
-        model: The Keras model to explain (its only input is the image).
+        model: The Keras model to explain (of the image, and of other inputs given as
+            `inputs=`, see `keras_cxr.explain.BaseCAM`).
         display: `"positive"` (default: evidence for the class) or `"abs"`.
         output, score, batch_size: As for `keras_cxr.explain.BaseAttribution`.
 

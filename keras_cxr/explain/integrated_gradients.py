@@ -10,6 +10,7 @@ import numpy as np
 from keras_cxr._validation import check_int
 from keras_cxr.explain.base_attribution import BaseAttribution, to_numpy
 from keras_cxr.explain.baselines import baseline_images, check_baseline
+from keras_cxr.explain.other_inputs import take_rows
 
 
 class IntegratedGradients(BaseAttribution):
@@ -33,7 +34,8 @@ class IntegratedGradients(BaseAttribution):
     `batch_size` chunk), whatever `steps` is.
 
     Args:
-        model: The Keras model to explain (its only input is the image).
+        model: The Keras model to explain (of the image, and of other inputs given as
+            `inputs=`, see `keras_cxr.explain.BaseCAM`).
         baseline: `"black"` (default), `"blur"`, `"uniform"`, a number or an array; see
             `keras_cxr.explain.baselines.baseline_images`.
         steps: Intervals of the trapezoid rule, an integer >= 1. Defaults to 50.
@@ -82,10 +84,12 @@ class IntegratedGradients(BaseAttribution):
     def _per_image_inputs(self, images: np.ndarray) -> dict[str, np.ndarray]:
         return {"baselines": baseline_images(self.baseline, images, self.seed)}
 
-    def _explain_chunk(self, images: np.ndarray, classes: np.ndarray, baselines=None) -> dict:
-        clean = self._compiled_for(self._predict, images)(images, classes)
+    def _explain_chunk(
+        self, images: np.ndarray, classes: np.ndarray, baselines=None, others: tuple = ()
+    ) -> dict:
+        clean = self._compiled_for(self._predict, images, others)(images, classes, *others)
         classes = to_numpy(clean["classes"]).astype(np.int32)
-        gradients = self._compiled_for(self._input_gradients, images)
+        gradients = self._compiled_for(self._input_gradients, images, others)
         alphas = np.linspace(0.0, 1.0, self.steps + 1)
         weights = trapezoid_weights(self.steps)
         integral = np.zeros(images.shape, np.float64)
@@ -96,7 +100,7 @@ class IntegratedGradients(BaseAttribution):
             index = np.arange(start, min(start + self.internal_batch_size, pairs))
             image, step = np.divmod(index, len(alphas))
             points = baselines[image] + alphas[step, None, None, None] * difference[image]
-            result = gradients(points.astype(np.float32), classes[image])
+            result = gradients(points.astype(np.float32), classes[image], *take_rows(others, image))
             grads = to_numpy(result["gradients"]).astype(np.float64)
             for row in np.unique(image):
                 here = image == row

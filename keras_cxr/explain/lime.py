@@ -11,6 +11,7 @@ import numpy as np
 
 from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.explain.base_attribution import BaseAttribution, to_numpy
+from keras_cxr.explain.other_inputs import take_rows
 from keras_cxr.explain.superpixels import SEGMENTATIONS, segment_batch
 
 #: lime's default kernel width for images: the distances are cosine distances in [0, 1].
@@ -34,7 +35,8 @@ class LIME(BaseAttribution):
     `k` superpixels (negligible beside the passes for a real model).
 
     Args:
-        model: The Keras model to explain (its only input is the image).
+        model: The Keras model to explain (of the image, and of other inputs given as
+            `inputs=`, see `keras_cxr.explain.BaseCAM`).
         num_samples: Perturbed images per image, >= 2. Defaults to 1000.
         segmentation: `"slic"` (default), `"quickshift"`, or a callable mapping one
             `(height, width, channels)` image to integer `(height, width)` labels.
@@ -106,15 +108,16 @@ class LIME(BaseAttribution):
         self.seed = int(seed)
         self.internal_batch_size = check_int("internal_batch_size", internal_batch_size)
 
-    def _explain_chunk(self, images: np.ndarray, classes: np.ndarray) -> dict:
-        clean = self._compiled_for(self._predict, images)(images, classes)
+    def _explain_chunk(self, images: np.ndarray, classes: np.ndarray, others: tuple = ()) -> dict:
+        clean = self._compiled_for(self._predict, images, others)(images, classes, *others)
         classes = to_numpy(clean["classes"]).astype(np.int32)
-        score = self._compiled_for(self._scores, images)
+        compiled = self._compiled_for(self._scores, images, others)
         options = {"n_segments": self.n_segments, "seed": self.seed}
         attributions = []
-        for image, target, labels in zip(
-            images, classes, segment_batch(images, self.segmentation, **options)
+        for row, (image, target, labels) in enumerate(
+            zip(images, classes, segment_batch(images, self.segmentation, **options))
         ):
+            score = _with_row(compiled, others, row)
             # One generator per image, so that an image's samples do not depend on its batch.
             rng = np.random.default_rng(self.seed)
             samples = sample_masks(rng, self.num_samples, int(labels.max()) + 1)
@@ -160,6 +163,16 @@ class LIME(BaseAttribution):
         channels = image.reshape(-1, image.shape[-1]).T
         sums = np.stack([np.bincount(flat, weights=channel) for channel in channels], axis=-1)
         return (sums / counts)[labels].astype(image.dtype)
+
+
+def _with_row(score, others: tuple, row: int):
+    """`score(batch, classes)` with the model's other inputs of image `row`, one copy per
+    perturbed image."""
+    if not others:
+        return score
+    return lambda batch, classes: score(
+        batch, classes, *take_rows(others, np.full(len(batch), row))
+    )
 
 
 def sample_masks(rng: np.random.Generator, num_samples: int, num_segments: int) -> np.ndarray:

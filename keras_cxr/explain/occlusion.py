@@ -9,6 +9,7 @@ import numpy as np
 
 from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.explain.base_attribution import BaseAttribution, to_numpy
+from keras_cxr.explain.other_inputs import take_rows
 
 
 class Occlusion(BaseAttribution):
@@ -26,7 +27,8 @@ class Occlusion(BaseAttribution):
     (729 for a 16-pixel patch at stride 8 on a 224-pixel image).
 
     Args:
-        model: The Keras model to explain (its only input is the image).
+        model: The Keras model to explain (of the image, and of other inputs given as
+            `inputs=`, see `keras_cxr.explain.BaseCAM`).
         patch: Side of the square patch, or `(height, width)`. Defaults to 16.
         stride: Step between positions, or `(rows, columns)`, no larger than the patch.
             Defaults to half the patch.
@@ -100,11 +102,11 @@ class Occlusion(BaseAttribution):
                 "patch", f"a patch no larger than the images ({size[0]}×{size[1]})", self.patch
             )
 
-    def _explain_chunk(self, images: np.ndarray, classes: np.ndarray) -> dict:
-        clean = self._compiled_for(self._predict, images)(images, classes)
+    def _explain_chunk(self, images: np.ndarray, classes: np.ndarray, others: tuple = ()) -> dict:
+        clean = self._compiled_for(self._predict, images, others)(images, classes, *others)
         classes = to_numpy(clean["classes"]).astype(np.int32)
-        scores = self._compiled_for(self._scores, images)
-        unoccluded = to_numpy(scores(images, classes)).astype(np.float64)
+        scores = self._compiled_for(self._scores, images, others)
+        unoccluded = to_numpy(scores(images, classes, *others)).astype(np.float64)
         windows = patch_windows(images.shape[1:3], self.patch, self.stride)
         drops = np.zeros(images.shape[:3], np.float64)
         pairs = len(images) * len(windows)
@@ -114,7 +116,8 @@ class Occlusion(BaseAttribution):
             occluded = images[image].copy()
             for row, (rows, cols) in enumerate(windows[w] for w in window):
                 occluded[row, rows, cols, :] = self.baseline
-            drop = unoccluded[image] - to_numpy(scores(occluded, classes[image]))
+            occluded_scores = scores(occluded, classes[image], *take_rows(others, image))
+            drop = unoccluded[image] - to_numpy(occluded_scores)
             for row, w in enumerate(window):
                 rows, cols = windows[w]
                 drops[image[row], rows, cols] += drop[row]

@@ -17,7 +17,8 @@ class Saliency(BaseAttribution):
     which way a pixel pushes it, so its attributions are never negative.
 
     Args:
-        model: The Keras model to explain (its only input is the image).
+        model: The Keras model to explain (of the image, and of other inputs given as
+            `inputs=`, see `keras_cxr.explain.BaseCAM`).
         display: `"abs"` (default) or `"positive"`; both give the same heatmaps here, as
             the attributions are magnitudes.
         output, score, batch_size: As for `keras_cxr.explain.BaseAttribution`.

@@ -12,6 +12,7 @@ from keras_cxr._validation import check_int
 from keras_cxr.explain import heatmaps as hm
 from keras_cxr.explain.base import BaseCAM
 from keras_cxr.explain.class_targets import resolve_classes, select_scores
+from keras_cxr.explain.other_inputs import take_rows
 
 
 class ScoreCAM(BaseCAM):
@@ -93,12 +94,16 @@ class ScoreCAM(BaseCAM):
             )
         self.max_channels = check_int("max_channels", max_channels)
 
-    def _explain_chunk(self, chunk: np.ndarray, classes: np.ndarray) -> dict:
-        features, logits, classes = self._compiled_for(self._features_and_logits, chunk)(
-            chunk, classes
+    def _explain_chunk(self, chunk: np.ndarray, classes: np.ndarray, others: tuple = ()) -> dict:
+        features, logits, classes = self._compiled_for(self._features_and_logits, chunk, others)(
+            chunk, classes, *others
         )
-        score = self._compiled_for(self._scores, chunk)
-        baseline = score(np.zeros_like(chunk), classes)
+        compiled = self._compiled_for(self._scores, chunk, others)
+        baseline = compiled(np.zeros_like(chunk), classes, *others)
+
+        def score(masked, image_rows, classes):
+            return compiled(masked, classes, *take_rows(others, image_rows))
+
         raw = [
             self._layer_cam(chunk, ops.cast(to_grid(a), "float32"), classes, baseline, score)
             for to_grid, a in zip(self._grids, features)
@@ -106,13 +111,13 @@ class ScoreCAM(BaseCAM):
         result = self._finish(chunk, raw, logits, classes, chunk.shape[1:3])
         return {key: np.asarray(value) for key, value in result.items()}
 
-    def _features_and_logits(self, images, class_index):
-        features = self._features(images)
-        logits = self._head(features, images)
+    def _features_and_logits(self, images, class_index, *others):
+        features = self._features(images, others)
+        logits = self._head(features, images, others)
         return features, logits, resolve_classes(logits, class_index)
 
-    def _scores(self, images, classes):
-        logits = self._head(self._features(images), images)
+    def _scores(self, images, classes, *others):
+        logits = self._head(self._features(images, others), images, others)
         return select_scores(logits, classes, self.score, self._activation)
 
     def _layer_cam(self, images: np.ndarray, activations, classes, baseline, score):
@@ -133,6 +138,7 @@ class ScoreCAM(BaseCAM):
             masked = ops.expand_dims(images, 1) * ops.expand_dims(part, -1)
             masked = ops.reshape(masked, (batch * size, *images.shape[1:]))
             repeated = ops.repeat(classes, size, axis=0)
-            scores.append(ops.reshape(score(masked, repeated), (batch, size)))
+            image_rows = np.repeat(np.arange(batch), size)
+            scores.append(ops.reshape(score(masked, image_rows, repeated), (batch, size)))
         increase = ops.concatenate(scores, axis=1) - ops.expand_dims(baseline, -1)
         return ops.relu(ops.sum(selected * increase[:, None, None, :], axis=-1))

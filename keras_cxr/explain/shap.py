@@ -13,6 +13,7 @@ import numpy as np
 
 from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.explain.base_attribution import BaseAttribution, to_numpy
+from keras_cxr.explain.other_inputs import take_rows
 
 #: The named maskers: a box blur over a quarter of the image, or OpenCV inpainting.
 MASKERS = ("blur", "inpaint_telea", "inpaint_ns")
@@ -36,7 +37,8 @@ class SHAP(BaseAttribution):
     masked images), plus `shap`'s own bookkeeping; images are explained one by one.
 
     Args:
-        model: The Keras model to explain (its only input is the image).
+        model: The Keras model to explain (of the image, and of other inputs given as
+            `inputs=`, see `keras_cxr.explain.BaseCAM`).
         masker: One of `MASKERS` or a number. Defaults to `"blur"`.
         max_evals: Model evaluations per image, an integer >= 3. Defaults to 500.
         internal_batch_size: Masked images per compiled call. Defaults to 64.
@@ -82,20 +84,21 @@ class SHAP(BaseAttribution):
         self.internal_batch_size = check_int("internal_batch_size", internal_batch_size)
         self._maskers: dict[tuple, object] = {}
 
-    def _explain_chunk(self, images: np.ndarray, classes: np.ndarray) -> dict:
+    def _explain_chunk(self, images: np.ndarray, classes: np.ndarray, others: tuple = ()) -> dict:
         shap = import_shap()
-        clean = self._compiled_for(self._predict, images)(images, classes)
+        clean = self._compiled_for(self._predict, images, others)(images, classes, *others)
         classes = to_numpy(clean["classes"]).astype(np.int32)
         scores = to_numpy(self._scores_of(clean["logits"], classes)).astype(np.float64)
-        score = self._compiled_for(self._scores, images)
+        score = self._compiled_for(self._scores, images, others)
         masker = self._masker_for(images.shape[1:], shap)
         attributions, gaps = [], []
-        for image, target, image_score in zip(images, classes, scores):
+        for row, (image, target, image_score) in enumerate(zip(images, classes, scores)):
 
-            def model(batch, target=target):
+            def model(batch, target=target, row=row):
                 batch = np.asarray(batch, dtype=np.float32).reshape(-1, *images.shape[1:])
                 chosen = np.full(len(batch), target, np.int32)
-                return to_numpy(score(batch, chosen)).astype(np.float64)
+                copies = take_rows(others, np.full(len(batch), row))
+                return to_numpy(score(batch, chosen, *copies)).astype(np.float64)
 
             # shap's Image masker keeps the blurred image of the last row it saw, keyed by
             # `id(row)`: a new image whose array reuses a freed one's id got the previous

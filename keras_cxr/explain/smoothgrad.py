@@ -15,6 +15,7 @@ from keras_cxr.explain import heatmaps as hm
 from keras_cxr.explain._inputs import check_images
 from keras_cxr.explain.base_attribution import to_numpy
 from keras_cxr.explain.explanation import Explanation
+from keras_cxr.explain.other_inputs import rows_of
 from keras_cxr.explain.saliency import Saliency
 
 
@@ -95,7 +96,7 @@ class SmoothGrad:
         self.noise = float(noise)
         self.seed = seed
 
-    def explain(self, images, class_index=None, *, threshold=0.5) -> Explanation:
+    def explain(self, images, class_index=None, *, threshold=0.5, inputs=None) -> Explanation:
         """Explain a batch of images: the wrapped explainer's maps over noisy copies.
 
         Args:
@@ -104,6 +105,10 @@ class SmoothGrad:
             class_index, threshold: As for `keras_cxr.explain.BaseCAM.explain`: `None`
                 for each image's predicted class, an int for all images, one int per
                 image, or several classes per image (then one row per image and class).
+            inputs: A several-input model's other inputs by name, one row per image
+                (`keras_cxr.explain.BaseCAM.explain`): every noisy copy of an image is
+                explained with that image's inputs, unchanged (no noise is added to
+                them). Defaults to `None`.
 
         Returns:
             A `keras_cxr.Explanation`: the image's scores and classes, and the reduced
@@ -118,13 +123,17 @@ class SmoothGrad:
         # `threshold` only where it counts, so that any object with `explain(images,
         # class_index)` can still be wrapped.
         extra = {"threshold": threshold} if isinstance(class_index, str) else {}
+        if inputs is not None:
+            extra["inputs"] = inputs
         clean = self.explainer.explain(images, class_index, **extra)
         images = check_images(images, None)
         if clean.image_index is not None:  # one row per (image, class): noise each row
             images = images[clean.image_index]
+            inputs = rows_of(inputs, clean.image_index)
+        passed = {} if inputs is None else {"inputs": inputs}
         moments: dict[str | None, _Moments] = {}
         for noisy in noisy_images(images, self.samples, self.noise, self.seed):
-            sample = self.explainer.explain(noisy, clean.class_index)
+            sample = self.explainer.explain(noisy, clean.class_index, **passed)
             for key, value in _maps(sample).items():
                 moments.setdefault(key, _Moments()).add(value)
         reduced = {key: self._reduce(value) for key, value in moments.items()}

@@ -28,13 +28,15 @@ class SplitModel:
     stop the gradient of an earlier one there.
 
     Attributes:
-        features: Model from the image to the list of target feature maps.
-        heads: Models from some of the feature maps (followed by the image, when
-            `heads_need_image` says so) to the logits of the explained output.
+        features: Model from the image (the list of inputs, for a model of several) to
+            the list of target feature maps.
+        heads: Models from some of the feature maps (followed by the model's inputs,
+            when `heads_need_image` says so) to the logits of the explained output.
         head_targets: For each head, the indices (into the outputs of `features`) of the
             feature maps it takes, in order. Together they cover every target once.
         heads_need_image: For each head, whether some path to the output bypasses its
-            targets, so that it also takes the image.
+            targets (a pooling branch, a second input such as age), so that it also
+            takes the model's inputs.
         activation: `"sigmoid"`, `"softmax"`, `None` (the output is logits) or
             `"unknown"`: how logits become the model's output
             (`keras_cxr.explain.output_head.find_logits`).
@@ -111,7 +113,11 @@ def split_model(graph: FlatGraph, targets: list[GraphNode], output) -> SplitMode
     heads, needs_image = [], []
     for number, group in enumerate(groups):
         cut = [target_tensors[index] for index in group]
-        bypass = graph.ancestors([logits], stop=cut)
+        # Walked from `output`, not `logits`: logits taken from a layer's own
+        # `activation=` are a new tensor outside the flat graph, whose walk would end at
+        # once and miss a branch that bypasses the targets (InceptionV3's pooling branch
+        # at 75 px, a second input such as age); the two have the same ancestors.
+        bypass = graph.ancestors([output], stop=cut)
         needs_image.append(any(id(t) in bypass for t in graph.inputs))
         head_inputs = cut + (list(graph.inputs) if needs_image[-1] else [])
         name = "cam_head" if len(groups) == 1 else f"cam_head_{number}"
@@ -126,16 +132,17 @@ def logits_model(graph: FlatGraph, output) -> tuple[keras.Model, str | None, str
     softmax is taken off as in `split_model`.
 
     Args:
-        graph: The flattened model; it must have a single input, the image.
+        graph: The flattened model.
         output: The flat-graph output tensor being explained.
 
     Returns:
-        `(model, activation, source)`: a Keras model from the image to the logits
+        `(model, activation, source)`: a Keras model from the image (or, for a model of
+        several inputs, from the list of them, in the model's order) to the logits
         (sharing the original layers), and the activation and its source as
         `keras_cxr.explain.output_head.find_logits` gives them.
 
     Raises:
-        ValueError: If the model has several inputs (only the image can be attributed).
+        Nothing of its own.
 
     Example:
         >>> graph = keras_cxr.explain.graph.flatten_model(model)
@@ -143,13 +150,9 @@ def logits_model(graph: FlatGraph, output) -> tuple[keras.Model, str | None, str
         >>> activation
         'sigmoid'
     """
-    if len(graph.inputs) != 1:
-        raise ValueError(
-            f"The model has {len(graph.inputs)} inputs; the pixel attribution methods "
-            "explain a model whose only input is the image."
-        )
     logits, activation, source = find_logits(graph, output)
-    return keras.Model(graph.inputs[0], logits, name="attribution_logits"), activation, source
+    inputs = graph.inputs[0] if len(graph.inputs) == 1 else graph.inputs
+    return keras.Model(inputs, logits, name="attribution_logits"), activation, source
 
 
 def _on_one_path(graph: FlatGraph, targets: list[GraphNode]) -> bool:

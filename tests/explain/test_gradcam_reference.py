@@ -9,7 +9,7 @@ from keras_cxr import GradCAM, StackedEnsemble, load_model
 from keras_cxr.explain import normalize, upsample
 
 from .autodiff import maps_and_gradients
-from .models import calibrate_batchnorm, tiny_cnn
+from .models import calibrate_batchnorm, tiny_cnn, with_random_weights
 
 #: Run under every Keras backend (tests/test_backends.py).
 pytestmark = pytest.mark.backends
@@ -240,3 +240,44 @@ def test_backbones_sharing_inner_layer_names_match_reference():
         assert expected.max() == pytest.approx(1.0)
     np.testing.assert_allclose(explanation.heatmaps, expected_fused, atol=2e-4)
     np.testing.assert_allclose(explanation.predictions, model.predict(IMAGES, verbose=0), 1e-5)
+
+
+def bypassed_target_model():
+    """InceptionV3 at 75 px and NASNetMobile at 32 px in small: the last spatial map `a`
+    ends in a 1×1 map, and a pooling branch from the stem reaches the head around it."""
+    inputs = keras.Input((SIZE, SIZE, 3))
+    stem = keras.layers.Conv2D(4, 3, strides=4, padding="same", activation="relu", name="stem")
+    x = stem(inputs)  # 16×16
+    a = keras.layers.Conv2D(4, 1, activation="relu", name="a")(x)
+    reduced = keras.layers.Conv2D(4, 16, name="reduce")(a)  # 1×1
+    pooled = keras.layers.MaxPooling2D(16, name="pool")(x)  # 1×1, bypasses `a`
+    merged = keras.layers.Concatenate(name="mixed")([reduced, pooled])
+    x = keras.layers.GlobalAveragePooling2D()(merged)
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", name="dense")(x))
+    return with_random_weights(model, seed=3, scale=0.3)
+
+
+def test_a_target_that_a_pooling_branch_bypasses_matches_reference():
+    """Regression: the head was cut without the image, so Keras raised "Output with path
+    `` is not connected to `inputs`" (the head's built-in sigmoid hid the bypass)."""
+    model = bypassed_target_model()
+    layer = {name: model.get_layer(name) for name in ("stem", "a", "reduce", "pool", "mixed")}
+    dense = model.get_layer("dense")
+
+    def run(watch, x):
+        stem = layer["stem"](x)
+        feature = watch(layer["a"](stem))
+        merged = layer["mixed"]([layer["reduce"](feature), layer["pool"](stem)])
+        logits = ops.matmul(ops.mean(merged, axis=(1, 2)), dense.kernel) + dense.bias
+        return [feature], logits
+
+    explainer = GradCAM(model)
+    assert explainer.target_layers == ["a"]
+    assert explainer._split.heads_need_image == [True]
+    peaks = []
+    for class_index in (0, 1):
+        expected, _ = reference_heatmaps(run, class_index)
+        got = explainer.explain(IMAGES, class_index=class_index).heatmaps
+        np.testing.assert_allclose(got, expected, atol=2e-4)
+        peaks.extend(got.max(axis=(1, 2)))
+    assert max(peaks) == pytest.approx(1.0), "the comparison must not be zeros against zeros"

@@ -71,13 +71,13 @@ def test_interpolated_images_go_to_the_model_in_chunks_of_internal_batch_size():
     sizes = []
     compiled_for = explainer._compiled_for
 
-    def recording(function, chunk):
-        compiled = compiled_for(function, chunk)
+    def recording(function, chunk, others=()):
+        compiled = compiled_for(function, chunk, others)
 
-        def call(points, classes):
+        def call(points, classes, *others):
             if function.__name__ == "_input_gradients":
                 sizes.append(len(points))
-            return compiled(points, classes)
+            return compiled(points, classes, *others)
 
         return call
 
