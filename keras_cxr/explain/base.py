@@ -218,7 +218,8 @@ class BaseCAM(ExplainRows):
             `"classes"` int32 `(batch,)` and `"predictions"` `(batch, units)`.
 
         Raises:
-            ValueError: For a subclassed model (no graph to split); use `explain`.
+            ValueError: For a subclassed model (no graph to split) or a model of several
+                inputs (this core takes images alone); use `explain`.
 
         Example:
             >>> out = keras_cxr.GradCAM(model).explain_tensors(
@@ -229,6 +230,13 @@ class BaseCAM(ExplainRows):
         if self._split is None:
             raise invalid_value(
                 "model", "a Functional or Sequential model (a graph to split)", self.model.name
+            )
+        if len(self.model.inputs) > 1:
+            raise invalid_value(
+                "model",
+                "a model whose only input is the image (explain_tensors and the export take "
+                "images alone); explain a several-input model with explain(images, inputs=...)",
+                f"{self.model.name} with {len(self.model.inputs)} inputs",
             )
         return self._run_batch(images, class_index)
 

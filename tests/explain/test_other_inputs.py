@@ -224,3 +224,9 @@ def test_the_batch_explainer_refuses_a_several_input_model(models):
         r"Received: model='two_inputs with 2 inputs'",
     ):
         keras_cxr.BatchExplainer(two, warm_up=False)
+
+
+def test_the_traceable_core_refuses_a_several_input_model(models, images):
+    two, _ = models
+    with pytest.raises(ValueError, match=r"explain_tensors and the export take images alone"):
+        GradCAM(two).explain_tensors(images, np.full(2, -1, "int32"))
