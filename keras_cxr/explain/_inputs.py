@@ -16,6 +16,7 @@ from keras_cxr._validation import check_int, invalid_value
 from keras_cxr.explain.class_targets import SCORE_MODES, check_class_index
 from keras_cxr.explain.findings import expand_findings
 from keras_cxr.explain.other_inputs import (
+    as_called,
     check_other_inputs,
     image_input_index,
     take_rows,
@@ -101,7 +102,7 @@ def output_values(
     for start in range(0, images.shape[0], batch_size):
         chunk = slice(start, start + batch_size)
         inputs = with_image(images[chunk], tuple(o[chunk] for o in others), image)
-        values = model(inputs, training=False)
+        values = model(as_called(model, inputs), training=False)
         pieces.append(np.asarray(keras.ops.convert_to_numpy(keras.tree.flatten(values)[output])))
     return np.concatenate(pieces)
 

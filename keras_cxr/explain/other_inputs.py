@@ -24,6 +24,7 @@ import numpy as np
 from keras_cxr._validation import invalid_value
 
 __all__ = [
+    "as_called",
     "check_other_inputs",
     "image_input_index",
     "input_names",
@@ -35,6 +36,10 @@ __all__ = [
 
 def input_names(model: keras.Model) -> list[str]:
     """The names of a model's inputs, in the order of `model.inputs`.
+
+    A model built on a dict of inputs (`keras.Model({"image": x, "age": a}, y)`) names
+    them by its keys, as it is called; any other by its `keras.Input` names, which Keras
+    also accepts as the keys of a dict.
 
     Args:
         model: A Functional or Sequential model.
@@ -53,6 +58,9 @@ def input_names(model: keras.Model) -> list[str]:
         ...     [keras.layers.Flatten()(image), age])))
         ['image', 'age']
     """
+    structure = model.input
+    if isinstance(structure, Mapping):
+        return [str(path[0]) for path, _ in keras.tree.flatten_with_path(structure)]
     return [str(getattr(tensor, "name", index)) for index, tensor in enumerate(model.inputs)]
 
 
@@ -173,6 +181,34 @@ def check_other_inputs(
             "inputs", f"only the model's other inputs {[n for n, _ in others]}{hint}", unknown
         )
     return tuple(_checked(name, inputs, tensor, batch, example) for name, tensor in others)
+
+
+def as_called(model: keras.Model, inputs):
+    """`inputs` from `with_image` in the structure `model` was built on (a list, or a dict
+    of them), to call the user's model itself; the explainers' own models take lists.
+
+    Args:
+        model: A Functional model (or one whose only input is the image).
+        inputs: The image batch alone, or the list of every input in the model's order.
+
+    Returns:
+        `inputs`, or for a model built on a dict of inputs, that dict.
+
+    Raises:
+        Nothing of its own.
+
+    Example:
+        >>> import keras
+        >>> from keras_cxr.explain.other_inputs import as_called
+        >>> image, age = keras.Input((8, 8, 1), name="image"), keras.Input((1,), name="age")
+        >>> model = keras.Model({"image": image, "age": age}, keras.layers.Concatenate()(
+        ...     [keras.layers.Flatten()(image), age]))
+        >>> sorted(as_called(model, ["a", "x"]).items())
+        [('age', 'a'), ('image', 'x')]
+    """
+    if not isinstance(inputs, list) or not isinstance(model.input, Mapping):
+        return inputs
+    return keras.tree.pack_sequence_as(model.input, inputs)
 
 
 def with_image(images, others: Sequence, image: int):

@@ -30,11 +30,12 @@ CHEAP = {
     "vargrad": {"samples": 2},
 }
 WRAPPERS = ("smoothgrad", "vargrad")
-#: Also run under JAX and PyTorch (tests/test_backends.py): one of each way the other
-#: inputs reach the compiled functions (a CAM's head gradients, its gradient-free masked
-#: scoring, the input gradients on repeated rows, a wrapper). The others differ only in
-#: NumPy bookkeeping, the same under every backend; the suite's time is short.
-ON_EVERY_BACKEND = ("gradcam", "integrated-gradients", "scorecam", "smoothgrad")
+#: Also run under JAX and PyTorch (tests/test_backends.py): the two ways the other inputs
+#: reach a backend's gradients (a CAM's head gradients; the input gradients, through
+#: SmoothGrad's Saliency), padded with the images under JAX. The other methods differ
+#: only in NumPy bookkeeping (which rows to repeat), the same under every backend, and
+#: each costs 5 to 8 s of compiling under JAX: the suite is over its time budget.
+ON_EVERY_BACKEND = ("gradcam", "smoothgrad")
 HAS_SHAP = importlib.util.find_spec("shap") is not None
 AGES = np.array([[0.3], [1.7]], "float32")
 
@@ -230,3 +231,32 @@ def test_the_traceable_core_refuses_a_several_input_model(models, images):
     two, _ = models
     with pytest.raises(ValueError, match=r"explain_tensors and the export take images alone"):
         GradCAM(two).explain_tensors(images, np.full(2, -1, "int32"))
+
+
+def test_a_model_built_on_a_dict_with_an_integer_input_equals_its_list_twin():
+    """A dict-built model takes its inputs in the dict's (sorted) order; an int32 view
+    position reaches its Embedding as integers, also when findings above a threshold are
+    chosen (the user's model itself is then called, with a dict)."""
+    embed, conv = keras.layers.Embedding(3, 4), keras.layers.Conv2D(4, 3, activation="relu")
+    dense = keras.layers.Dense(3, activation="sigmoid")
+
+    def output(image, view):
+        x = keras.layers.GlobalAveragePooling2D()(conv(image))
+        return dense(keras.layers.Concatenate()([x, keras.layers.Flatten()(embed(view))]))
+
+    image = keras.Input((SIZE, SIZE, 1), name="x")
+    view = keras.Input((1,), name="view", dtype="int32")
+    as_dict = keras.Model({"x": image, "view": view}, output(image, view))
+    as_list = keras.Model([image, view], output(image, view))
+    assert other_inputs.input_names(as_dict) == ["view", "x"]
+    assert other_inputs.input_names(as_list) == ["x", "view"]
+    pixels = np.random.default_rng(2).uniform(0, 1, (2, SIZE, SIZE, 1)).astype("float32")
+    views = np.array([[2], [0]])
+    got = GradCAM(as_dict).explain(pixels, "positive", threshold=0.3, inputs={"view": views})
+    want = GradCAM(as_list).explain(pixels, "positive", threshold=0.3, inputs={"view": views})
+    assert len(got.class_index) > 0
+    np.testing.assert_array_equal(got.image_index, want.image_index)
+    np.testing.assert_array_equal(got.class_index, want.class_index)
+    np.testing.assert_allclose(got.heatmaps, want.heatmaps, atol=1e-6)
+    with pytest.raises(ValueError, match=r"other inputs \['view'\]"):
+        GradCAM(as_dict).explain(pixels, 0, inputs={"view_position": views})
