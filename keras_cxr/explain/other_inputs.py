@@ -200,9 +200,8 @@ def as_called(model: keras.Model, inputs):
     Example:
         >>> import keras
         >>> from keras_cxr.explain.other_inputs import as_called
-        >>> image, age = keras.Input((8, 8, 1), name="image"), keras.Input((1,), name="age")
-        >>> model = keras.Model({"image": image, "age": age}, keras.layers.Concatenate()(
-        ...     [keras.layers.Flatten()(image), age]))
+        >>> inputs = {name: keras.Input((1,), name=name) for name in ("image", "age")}
+        >>> model = keras.Model(inputs, keras.layers.Add()(list(inputs.values())))
         >>> sorted(as_called(model, ["a", "x"]).items())
         [('age', 'a'), ('image', 'x')]
     """
