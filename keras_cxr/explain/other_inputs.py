@@ -58,7 +58,7 @@ def input_names(model: keras.Model) -> list[str]:
         ...     [keras.layers.Flatten()(image), age])))
         ['image', 'age']
     """
-    structure = model.input
+    structure = _built_on(model)
     if isinstance(structure, Mapping):
         return [str(path[0]) for path, _ in keras.tree.flatten_with_path(structure)]
     return [str(getattr(tensor, "name", index)) for index, tensor in enumerate(model.inputs)]
@@ -205,7 +205,7 @@ def as_called(model: keras.Model, inputs):
         >>> sorted(as_called(model, ["a", "x"]).items())
         [('age', 'a'), ('image', 'x')]
     """
-    if not isinstance(inputs, list) or not isinstance(model.input, Mapping):
+    if not isinstance(inputs, list) or not isinstance(_built_on(model), Mapping):
         return inputs
     return keras.tree.pack_sequence_as(model.input, inputs)
 
@@ -319,3 +319,12 @@ def _checked(name: str, inputs: Mapping, tensor, batch: int, example: str) -> np
 def _shape(tensor, batch) -> str:
     dims = [str(batch), *("None" if d is None else str(d) for d in tensor.shape[1:])]
     return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def _built_on(model: keras.Model):
+    """The inputs `model` was built on (a dict of them for a dict-built Functional model),
+    or `None` where Keras has none to give (a Sequential model that was never called)."""
+    try:
+        return model.input
+    except (AttributeError, ValueError):
+        return None
