@@ -111,7 +111,9 @@ def split_model(graph: FlatGraph, targets: list[GraphNode], output) -> SplitMode
     heads, needs_image = [], []
     for number, group in enumerate(groups):
         cut = [target_tensors[index] for index in group]
-        bypass = graph.ancestors([logits], stop=cut)
+        # From `output`, not `logits`: logits split off a Dense(activation=...) are a new
+        # tensor outside the flat graph, whose ancestors it cannot follow.
+        bypass = graph.ancestors([output], stop=cut)
         needs_image.append(any(id(t) in bypass for t in graph.inputs))
         head_inputs = cut + (list(graph.inputs) if needs_image[-1] else [])
         name = "cam_head" if len(groups) == 1 else f"cam_head_{number}"
