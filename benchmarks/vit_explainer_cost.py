@@ -16,9 +16,14 @@ pass covers every block), and `AttentionGradient` from the first attention layer
 cost a forward and a backward pass through the encoder, about 3× a forward pass, whatever
 the implementation.
 
+`--model layers` builds the same sizes from Keras layers (blocks visible in the graph, the
+mean token to the head): the CAM's target is then the last attention's query, and its head
+(which the residual stream bypasses, so it also takes the image) runs the model again from
+the image; only its last block is differentiated.
+
 Usage (from the repository root, so that this checkout's keras_cxr is imported):
     PYTHONPATH=. python benchmarks/vit_explainer_cost.py [--backend tensorflow|jax|torch|all]
-        [--layers 4] [--size 96] [--batch 16] [--repeats 5]
+        [--model hub|layers] [--layers 4] [--size 96] [--batch 16] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -37,10 +42,14 @@ METHODS = ("GradCAM", "AttentionRollout", "AttentionGradient")
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
-def build(layers: int, size: int):
-    """A keras-hub ViT under a sigmoid unit on its class token, random weights."""
+def build(layers: int, size: int, kind: str = "hub"):
+    """A ViT under a sigmoid unit, random weights: keras-hub's (`kind="hub"`, the class
+    token) or one of Keras layers whose blocks the flat graph sees (`"layers"`, pooled)."""
     import keras
     import keras_hub
+
+    if kind == "layers":
+        return _layers_vit(layers, size)
 
     backbone = keras_hub.models.ViTBackbone(
         image_shape=(size, size, 3), patch_size=16, num_layers=layers, num_heads=3,
@@ -51,14 +60,34 @@ def build(layers: int, size: int):
     return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(tokens[:, 0]))
 
 
-def timings(layers: int, size: int, batch: int, repeats: int) -> dict:
+def _layers_vit(layers: int, size: int):
+    """The same sizes built from Keras layers: pre-norm blocks, the mean token to the head.
+
+    Its blocks are in the graph, so the CAM's target is the last attention's query; the
+    residual stream bypasses it, so the CAM's head also takes the image.
+    """
+    import keras
+
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(192, 16, strides=16)(inputs)
+    x = keras.layers.Reshape(((size // 16) ** 2, 192))(x)
+    for _ in range(layers):
+        y = keras.layers.LayerNormalization()(x)
+        x = keras.layers.Add()([x, keras.layers.MultiHeadAttention(3, 64)(y, y)])
+        y = keras.layers.Dense(768, activation="gelu")(keras.layers.LayerNormalization()(x))
+        x = keras.layers.Add()([x, keras.layers.Dense(192)(y)])
+    pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.LayerNormalization()(x))
+    return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(pooled))
+
+
+def timings(layers: int, size: int, batch: int, repeats: int, kind: str) -> dict:
     """Median seconds of the forward pass and of each explainer, interleaved."""
     import numpy as np
 
     import keras_cxr
     from keras_cxr import backend
 
-    model = build(layers, size)
+    model = build(layers, size, kind)
     images = np.random.default_rng(0).uniform(0, 1, (batch, size, size, 3)).astype("float32")
     forward = backend.compile_function(
         lambda x: model(x, training=False), [((None, size, size, 3), "float32")], model
@@ -81,11 +110,12 @@ def timings(layers: int, size: int, batch: int, repeats: int) -> dict:
     return {"median": {k: statistics.median(v) for k, v in samples.items()}, "first": first}
 
 
-def table(backends, layers: int, size: int, batch: int, repeats: int) -> None:
-    print(f"ViT: {layers} layers, {size} px, 16-px patches, width 192; batch {batch}")
+def table(backends, layers: int, size: int, batch: int, repeats: int, kind: str) -> None:
+    print(f"ViT ({kind}): {layers} layers, {size} px, 16-px patches, width 192; batch {batch}")
     header = "".join(f"{m + '/fwd':>22}" for m in METHODS)
     print(f"{'backend':<11}{'forward ms':>11}{header}")
-    command = [sys.executable, __file__, "--worker", *map(str, (layers, size, batch, repeats))]
+    numbers = map(str, (layers, size, batch, repeats))
+    command = [sys.executable, __file__, "--worker", *numbers, kind]
     for name in backends:
         environment = {**os.environ, "KERAS_BACKEND": name}
         done = subprocess.run(command, capture_output=True, text=True, env=environment)
@@ -99,7 +129,7 @@ def table(backends, layers: int, size: int, batch: int, repeats: int) -> None:
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         layers, size, batch, repeats = (int(value) for value in sys.argv[2:6])
-        print(json.dumps(timings(layers, size, batch, repeats)))
+        print(json.dumps(timings(layers, size, batch, repeats, sys.argv[6])))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backend", default="all", choices=(*BACKENDS, "all"))
@@ -107,9 +137,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--model", default="hub", choices=("hub", "layers"))
     args = parser.parse_args()
     backends = BACKENDS if args.backend == "all" else (args.backend,)
-    table(backends, args.layers, args.size, args.batch, args.repeats)
+    table(backends, args.layers, args.size, args.batch, args.repeats, args.model)
 
 
 if __name__ == "__main__":
