@@ -75,8 +75,8 @@ def test_gradcam_of_the_tokens_matches_a_hand_written_one(vit):
 
 
 def test_a_head_with_its_activation_in_the_dense_layer(vit):
-    # The residual path bypasses the target, so the head also takes the image; the logits
-    # split off `Dense(activation="sigmoid")` are a new tensor, which once hid that bypass
+    # The residual stream bypasses the target, so the head also takes it; the logits split
+    # off `Dense(activation="sigmoid")` are a new tensor, which once hid that bypass
     # ("Output with path `` is not connected to `inputs`" from inside Keras).
     dense = keras.layers.Dense(1, activation="sigmoid")
     model = keras.Model(vit.input, dense(vit.get_layer("final_norm").output[:, 0]))
