@@ -13,13 +13,13 @@ What bounds the ratio: `AttentionRollout` needs the forward pass only (its matri
 are small); `GradCAM` differentiates from its target layer to the head (keras-hub's
 encoder is one layer, so its target is the tokens entering the encoder and the backward
 pass covers every block), and `AttentionGradient` from the first attention layer, so both
-cost a forward and a backward pass through the encoder, about 3× a forward pass, whatever
-the implementation.
+cost a forward and a backward pass through the encoder: a backward pass to the activations
+alone costs about one forward pass, so about 2×, whatever the implementation.
 
 `--model layers` builds the same sizes from Keras layers (blocks visible in the graph, the
-mean token to the head): the CAM's target is then the last attention's query, and its head
-(which the residual stream bypasses, so it also takes the image) runs the model again from
-the image; only its last block is differentiated.
+mean token to the head): the CAM's target is then the last attention's query, its head
+takes the residual stream that bypasses it from the feature part, and only the last block is
+differentiated.
 
 Usage (from the repository root, so that this checkout's keras_cxr is imported):
     PYTHONPATH=. python benchmarks/vit_explainer_cost.py [--backend tensorflow|jax|torch|all]
@@ -64,7 +64,7 @@ def _layers_vit(layers: int, size: int):
     """The same sizes built from Keras layers: pre-norm blocks, the mean token to the head.
 
     Its blocks are in the graph, so the CAM's target is the last attention's query; the
-    residual stream bypasses it, so the CAM's head also takes the image.
+    residual stream bypasses it and is handed to the CAM's head with the target.
     """
     import keras
 
