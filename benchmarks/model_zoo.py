@@ -48,10 +48,48 @@ APPLICATIONS = {
 #: Smallest input of the applications not in `APPLICATIONS` that need more than 32 px.
 MIN_SIZE = {"InceptionResNetV2": 75, "NASNetLarge": 32}
 
-#: keras-hub backbones with tiny random configurations (28-px images, 7-px patches).
-HUB = ("ViT", "DeiT", "DINOv2", "Swin", "DenseNet-hub")
+#: keras-hub backbones with tiny random configurations (transformers: 28-px images, 7-px
+#: patches; CNNs and Swin: 32 px).
+HUB = (
+    "ViT",
+    "DeiT",
+    "DINOv2",
+    "Swin",
+    "DenseNet-hub",
+    "ResNet-hub",
+    "EfficientNet-hub",
+    "CSPNet-hub",
+)
 #: The keras-hub models whose head reads the class token (the others pool every token).
 CLASS_TOKEN = ("ViT", "DeiT", "DINOv2")
+
+
+#: The other keras-hub CNN backbones: constructor and a two-stage configuration at 32 px.
+TINY_CNNS = {
+    "ResNet-hub": ("ResNetBackbone", {
+        "input_conv_filters": [64], "input_conv_kernel_sizes": [3],
+        "stackwise_num_filters": [64, 16],  # 64 first and in the stem: its shortcut needs it
+        "stackwise_num_blocks": [1, 1],
+        "stackwise_num_strides": [1, 2], "block_type": "basic_block",
+        "image_shape": (32, 32, 3),
+    }),
+    "EfficientNet-hub": ("EfficientNetBackbone", {
+        "stackwise_width_coefficients": [1.0, 1.0], "stackwise_depth_coefficients": [1.0, 1.0],
+        "stackwise_kernel_sizes": [3, 3], "stackwise_num_repeats": [1, 1],
+        "stackwise_input_filters": [8, 16], "stackwise_output_filters": [16, 16],
+        "stackwise_expansion_ratios": [1, 4], "stackwise_squeeze_and_excite_ratios": [0.0, 0.25],
+        "stackwise_strides": [2, 2], "stackwise_block_types": ["fused", "unfused"],
+        "input_shape": (32, 32, 3), "num_features": 32,
+    }),
+    "CSPNet-hub": ("CSPNetBackbone", {
+        "stem_filters": 8, "stem_kernel_size": 3, "stem_strides": 2,
+        "stackwise_depth": [1, 1], "stackwise_strides": [1, 2],
+        "stackwise_num_filters": [16, 32], "block_type": "bottleneck_block",
+        "stage_type": "csp", "bottle_ratio": [0.5], "block_ratio": [1.0],
+        "expand_ratio": [2.0], "cross_linear": True,  # cspresnet50's ratios
+        "image_shape": (32, 32, 3),
+    }),
+}  # fmt: skip
 
 
 def application_names() -> list[str]:
@@ -92,6 +130,8 @@ def build_hub(name: str):
         ), 32  # fmt: skip
     if name == "DenseNet-hub":
         return models.DenseNetBackbone([2, 2], image_shape=(32, 32, 3), growth_rate=8), 32
+    if name in TINY_CNNS:
+        return getattr(models, TINY_CNNS[name][0])(**TINY_CNNS[name][1]), 32
     raise ValueError(f"Unknown keras-hub model {name!r}; known: {HUB}")
 
 

@@ -23,6 +23,8 @@ __version__ = "0.1.0"
 
 #: Public name → the subpackage that defines it.
 _EXPORTS = {
+    "AttentionGradient": "explain",
+    "AttentionRollout": "explain",
     "BatchExplainer": "explain",
     "EigenCAM": "explain",
     "Explanation": "explain",
@@ -67,6 +69,8 @@ _SUBPACKAGES = (
 __all__ = [
     "LIME",
     "SHAP",
+    "AttentionGradient",
+    "AttentionRollout",
     "BatchExplainer",
     "EigenCAM",
     "Explanation",
@@ -99,6 +103,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from keras_cxr.explain import (
         LIME,
         SHAP,
+        AttentionGradient,
+        AttentionRollout,
         BatchExplainer,
         EigenCAM,
         Explanation,

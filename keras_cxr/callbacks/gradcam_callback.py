@@ -106,8 +106,9 @@ class GradCAMCallback(keras.callbacks.Callback):
             training begins. Defaults to `"logs/gradcam"`.
         every: Log every `every` epochs, an integer >= 1. Defaults to 1.
         method: A name in `keras_cxr.explain.METHODS` (e.g. `"gradcam"`,
-            `"gradcam++"`, `"hirescam"`, `"integrated-gradients"`) or an explainer class
-            (a `keras_cxr.explain.BaseCAM` or `BaseAttribution` subclass, or
+            `"gradcam++"`, `"hirescam"`, `"integrated-gradients"`, `"attention-gradient"`)
+            or an explainer class (a `keras_cxr.explain.BaseCAM` or `BaseAttribution`
+            subclass, `BaseAttention` included, or
             `SmoothGrad`), built as `method(model, layer)` for a CAM and `method(model)`
             otherwise. Defaults to `"gradcam"`.
         layer: Target layer(s) of a CAM, as for `keras_cxr.GradCAM`; `None` finds the
@@ -142,7 +143,7 @@ class GradCAMCallback(keras.callbacks.Callback):
             attribution method, or a `model` that is not a `keras.Model`. When training
             begins, for images whose size does not match the model's input, a class
             index out of the model's range, or what the explainer rejects (e.g. an
-            unknown layer).
+            unknown layer, or a model without attention for an attention method).
 
     Example:
         >>> callback = keras_cxr.callbacks.GradCAMCallback(

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-#: The names of `keras_cxr.explain.METHODS` (the CAMs and the pixel attribution methods),
+#: The names of `keras_cxr.explain.METHODS` (the CAMs, the pixel and the attention methods),
 #: restated so that building the parser imports no Keras; tests/cli/test_arguments.py checks
 #: that the two agree.
 METHOD_NAMES = (
+    "attention-gradient",
+    "attention-rollout",
     "eigencam",
     "gradcam",
     "gradcam++",
@@ -86,9 +88,14 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_method_option(parser: argparse.ArgumentParser) -> None:
-    """`--method`, the explanation method of the heatmaps (a CAM or a pixel method)."""
+    """`--method`, the explanation method of the heatmaps (a CAM, a pixel or an attention
+    method)."""
     parser.add_argument(
-        "--method", choices=METHOD_NAMES, default="gradcam", help="explanation method"
+        "--method",
+        choices=METHOD_NAMES,
+        default="gradcam",
+        help="explanation method (attention-rollout and attention-gradient: vision "
+        "transformers with keras.layers.MultiHeadAttention only)",
     )
 
 

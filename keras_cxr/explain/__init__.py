@@ -30,9 +30,10 @@ from keras_cxr.explain.target_layers import block_layers
 from keras_cxr.explain.vargrad import VarGrad
 from keras_cxr.explain.xgradcam import XGradCAM
 
-#: Method names accepted by the CLI and `GradCAMCallback(method=...)`: the CAM family,
-#: then the pixel attribution methods (with their default arguments; `"smoothgrad"` and
-#: `"vargrad"` wrap `Saliency`).
+#: Method names accepted by the CLI, `BatchExplainer` and `GradCAMCallback(method=...)`: the
+#: CAM family, then the pixel attribution methods (with their default arguments;
+#: `"smoothgrad"` and `"vargrad"` wrap `Saliency`), then the attention methods of vision
+#: transformers (which refuse a model without `keras.layers.MultiHeadAttention`).
 METHODS = {
     "gradcam": GradCAM,
     "gradcam++": GradCAMPlusPlus,
@@ -49,6 +50,8 @@ METHODS = {
     "occlusion": Occlusion,
     "shap": SHAP,
     "lime": LIME,
+    "attention-rollout": AttentionRollout,
+    "attention-gradient": AttentionGradient,
 }
 
 
@@ -62,8 +65,9 @@ def get_method(name: str) -> type:
         name: One of `keras_cxr.explain.METHODS`.
 
     Returns:
-        The explainer class: a `BaseCAM` or `BaseAttribution` subclass, or `SmoothGrad`
-        or `VarGrad`. Each is built with `cls(model)` alone.
+        The explainer class: a `BaseCAM` or `BaseAttribution` subclass (the attention
+        methods are `BaseAttention`, a `BaseAttribution`), or `SmoothGrad` or `VarGrad`.
+        Each is built with `cls(model)` alone.
 
     Raises:
         ValueError: For an unknown name; the message lists the known ones.
@@ -73,6 +77,8 @@ def get_method(name: str) -> type:
         <class 'keras_cxr.explain.hirescam.HiResCAM'>
         >>> keras_cxr.explain.get_method("Integrated_Gradients").__name__
         'IntegratedGradients'
+        >>> keras_cxr.explain.get_method("attention_rollout").__name__
+        'AttentionRollout'
     """
     key = _plain(name.lower().replace("gradcampp", "gradcam++"))
     found = {_plain(known): cls for known, cls in METHODS.items()}.get(key)

@@ -18,7 +18,7 @@ import keras
 from keras import ops
 
 from keras_cxr import backend
-from keras_cxr._keras_internals import attention_layers, watched_attention
+from keras_cxr._keras_internals import attention_layers, sublayers, watched_attention
 from keras_cxr.explain.tokens import TokenLayout, layout_from_size
 
 
@@ -33,8 +33,9 @@ class AttentionCapture:
         A capture; `layers` holds the attention layers found.
 
     Raises:
-        ValueError: For a model without `MultiHeadAttention` layers, naming the CAMs of
-            `keras_cxr.explain.tokens` as the alternative.
+        ValueError: For a model without `MultiHeadAttention` layers (naming the attention
+            layers of another kind it has, and, for windowed attention such as Swin's,
+            why there is nothing to roll out), naming the CAMs as the alternative.
 
     Example:
         >>> capture = keras_cxr.explain.attention_capture.AttentionCapture(vit)
@@ -46,12 +47,7 @@ class AttentionCapture:
         self.model = model
         self.layers = attention_layers(model)
         if not self.layers:
-            raise ValueError(
-                f"Model `{model.name}` has no `keras.layers.MultiHeadAttention` layer, so "
-                "there is no attention to explain it with. Use a CAM (e.g. "
-                "`keras_cxr.GradCAM`, which also explains transformer tokens) or a pixel "
-                "method instead."
-            )
+            raise ValueError(_no_attention_message(model))
         #: Paths of the attention layers that ran, in the order they ran (set by `run`).
         self.ran: list[str] = []
 
@@ -161,6 +157,41 @@ def patch_relevance(relevance, layout: TokenLayout):
     relevance = ops.cast(relevance, "float32")
     rows = relevance[:, 0, :] if layout.extra else ops.mean(relevance, axis=1)
     return ops.reshape(rows[:, layout.extra :], (-1, layout.height, layout.width))
+
+
+def _no_attention_message(model: keras.Model) -> str:
+    """Why a model without `MultiHeadAttention` is refused, and what to use instead.
+
+    A model may attend with layers of its own kind (keras-hub's Swin has `WindowAttention`):
+    they are named, and windowed attention gets the reason there is nothing to roll out.
+    """
+    message = (
+        f"Model `{model.name}` has no `keras.layers.MultiHeadAttention` layer, so there is no "
+        "attention to explain it with."
+    )
+    kinds = sorted(
+        {
+            type(layer).__name__
+            for layer in sublayers(model, recursive=True)
+            if "attention" in type(layer).__name__.lower()
+        }
+    )
+    if kinds:
+        message = (
+            f"Model `{model.name}` has no `keras.layers.MultiHeadAttention` layer; its "
+            f"attention layers ({', '.join(f'`{kind}`' for kind in kinds)}) are of another "
+            "kind, whose probabilities keras_cxr cannot read."
+        )
+    if any("window" in kind.lower() for kind in kinds):
+        message += (
+            " Windowed attention (Swin's shifted windows) attends only within local windows "
+            "that move between blocks and merge between stages, so there is no one "
+            "token-to-token attention matrix over the whole image to roll out or weight."
+        )
+    return (
+        f"{message} Use a CAM (e.g. `keras_cxr.GradCAM` or `LayerCAM`, which also explain "
+        "transformer tokens, Swin's included) or a pixel method instead."
+    )
 
 
 def layout_of(tokens: int, image_size: tuple[int, int], layout: TokenLayout | None):

@@ -287,19 +287,20 @@ class BaseCAM(ExplainRows):
         """Feature maps, their gradients, logits and resolved classes for one batch."""
         if self._split is not None:
             features = self._features(images, others)
+            maps = features[: len(self._grids)]  # the targets, before the crossing tensors
             if not self.needs_gradients:
                 logits = self._head(features, images, others)
                 classes = resolve_classes(logits, class_index)
-                return features, [None] * len(features), logits, classes
+                return maps, [None] * len(maps), logits, classes
 
             def score(logits):
                 classes = resolve_classes(logits, class_index)
                 return select_scores(logits, classes, self.score, self._activation)
 
-            gradients: list = [None] * len(features)
+            gradients: list = [None] * len(maps)
             for part, targets in enumerate(self._split.head_targets):
                 logits, part_gradients = backend.head_gradients(
-                    lambda maps, part=part: self._head_part(part, maps, images, others),
+                    lambda cut, part=part: self._head_part(part, cut, images, features, others),
                     [features[index] for index in targets],
                     score,
                 )
@@ -308,24 +309,28 @@ class BaseCAM(ExplainRows):
             # Resolved again outside the differentiated function: under JAX, values made
             # inside it must not leak out (the arg-max gives the same classes).
             classes = resolve_classes(logits, class_index)
-            return features, gradients, logits, classes
+            return maps, gradients, logits, classes
         return self._hooked.activations_and_gradients(images, class_index, self.score)
 
     def _features(self, images, others=()) -> list:
-        """The target feature maps of a split (Functional or Sequential) model."""
+        """The target feature maps of a split (Functional or Sequential) model, followed
+        by the tensors that cross the cut (`SplitModel.head_crossing`)."""
         return _as_list(self._split.features(self._with_image(images, others), training=False))
 
     def _head(self, features: list, images, others=()):
-        """The model's logits from its target feature maps (and the inputs, where the head
-        also reads them, e.g. through a skip connection or an input such as age)."""
+        """The model's logits from its target feature maps (with the tensors crossing the
+        cut, and the inputs where the head also reads them, e.g. through a skip connection
+        or an input such as age)."""
         targets = self._split.head_targets[0]
-        return self._head_part(0, [features[index] for index in targets], images, others)
+        return self._head_part(0, [features[index] for index in targets], images, features, others)
 
-    def _head_part(self, part: int, maps: list, images, others=()):
-        """The logits from the maps that head `part` takes (see `SplitModel.head_targets`)."""
+    def _head_part(self, part: int, maps: list, images, features: list, others=()):
+        """The logits from the maps that head `part` takes (see `SplitModel.head_targets`)
+        and what else it reads: tensors of `features` crossing the cut, the inputs."""
+        crossing = [features[index] for index in self._split.head_crossing[part]]
         needs_inputs = self._split.heads_need_image[part]
         extra = _as_list(self._with_image(images, others)) if needs_inputs else []
-        return self._split.heads[part]([*maps, *extra], training=False)
+        return self._split.heads[part]([*maps, *crossing, *extra], training=False)
 
 
 def _identity(tensor):

@@ -56,8 +56,9 @@ class BatchExplainer:
     Args:
         model: A `.keras` file path or a `keras.Model`: a classifier with a fixed input
             size and a `(n, 1)` sigmoid or `(n, k)` softmax output.
-        method: A CAM method name, as `keras_cxr.explain.get_method` takes it. Defaults
-            to "gradcam".
+        method: A method name, as `keras_cxr.explain.get_method` takes it (a CAM, a
+            pixel or an attention method; the last two give the fused map only).
+            Defaults to "gradcam".
         layer: Target layers as `keras_cxr.GradCAM` takes them; None (default) picks the
             last feature map of every branch.
         threshold: Decision threshold in [0, 1]; None (default) uses the one stored in

@@ -9,7 +9,7 @@ w.r.t. the image itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import keras
 
@@ -29,14 +29,22 @@ class SplitModel:
 
     Attributes:
         features: Model from the image (the list of inputs, for a model of several) to
-            the list of target feature maps.
-        heads: Models from some of the feature maps (followed by the model's inputs,
-            when `heads_need_image` says so) to the logits of the explained output.
+            the list of target feature maps, followed by the tensors that cross the cut
+            (`head_crossing`).
+        heads: Models from some of the feature maps (followed by the tensors of
+            `head_crossing`, then the model's inputs when `heads_need_image` says so) to
+            the logits of the explained output.
         head_targets: For each head, the indices (into the outputs of `features`) of the
             feature maps it takes, in order. Together they cover every target once.
-        heads_need_image: For each head, whether some path to the output bypasses its
-            targets (a pooling branch, a second input such as age), so that it also
-            takes the model's inputs.
+        heads_need_image: For each head, whether a layer after its targets reads one of
+            the model's inputs itself (the image, or a second input such as age), so
+            that it also takes the model's inputs.
+        head_crossing: For each head, the indices (into the outputs of `features`, after
+            the targets) of the tensors computed before the cut that its layers also
+            read (a residual stream around a transformer block's attention, a pooling
+            branch that bypasses the targets, as InceptionV3's at 75 px): the head takes
+            them as they are, so that nothing before the cut runs twice. Empty tuples by
+            default.
         activation: `"sigmoid"`, `"softmax"`, `None` (the output is logits) or
             `"unknown"`: how logits become the model's output
             (`keras_cxr.explain.output_head.find_logits`).
@@ -64,6 +72,7 @@ class SplitModel:
     heads_need_image: list[bool]
     activation: str | None
     activation_source: str = ""
+    head_crossing: list[tuple[int, ...]] = field(default_factory=list)
 
     @property
     def head(self) -> keras.Model:
@@ -105,24 +114,57 @@ def split_model(graph: FlatGraph, targets: list[GraphNode], output) -> SplitMode
     logits, activation, source = find_logits(graph, output)
     target_tensors = [node.outputs[0] for node in targets]
     image = graph.inputs[0] if len(graph.inputs) == 1 else graph.inputs
-    features = LeanFunctional(image, target_tensors, name="cam_features")
     if _on_one_path(graph, targets):
         groups = [(index,) for index in range(len(targets))]
     else:
         groups = [tuple(range(len(targets)))]
-    heads, needs_image = [], []
+    outputs = list(target_tensors)  # of `features`: the targets, then the crossing tensors
+    heads, needs_image, crossing_indices = [], [], []
     for number, group in enumerate(groups):
         cut = [target_tensors[index] for index in group]
-        # Walked from `output`, not `logits`: logits taken from a layer's own
+        # Searched from `output`, not `logits`: logits taken from a layer's own
         # `activation=` are a new tensor outside the flat graph, whose walk would end at
         # once and miss a branch that bypasses the targets (InceptionV3's pooling branch
-        # at 75 px, a second input such as age); the two have the same ancestors.
-        bypass = graph.ancestors([output], stop=cut)
-        needs_image.append(any(id(t) in bypass for t in graph.inputs))
-        head_inputs = cut + (list(graph.inputs) if needs_image[-1] else [])
+        # at 75 px, a second input such as age).
+        crossing = _crossing(graph, cut, output)
+        needs_image.append(any(t is i for t in crossing for i in graph.inputs))
+        crossing = [t for t in crossing if not any(t is i for i in graph.inputs)]
+        crossing_indices.append(tuple(_index_of(outputs, tensor) for tensor in crossing))
+        head_inputs = cut + crossing + (list(graph.inputs) if needs_image[-1] else [])
         name = "cam_head" if len(groups) == 1 else f"cam_head_{number}"
         heads.append(keras.Model(head_inputs, logits, name=name))
-    return SplitModel(features, heads, groups, needs_image, activation, source)
+    features = LeanFunctional(image, outputs, name="cam_features")
+    return SplitModel(features, heads, groups, needs_image, activation, source, crossing_indices)
+
+
+def _crossing(graph: FlatGraph, cut: list, output) -> list:
+    """The tensors from before the cut that the layers between the cut and `output` read.
+
+    A residual stream around the target (a pre-norm transformer block's `x + attention(
+    norm(x))`, cut at `norm(x)`) is one; the image itself, where a later layer reads it,
+    is another. In graph order, each once.
+    """
+    feeding = graph.ancestors([output])
+    after = {id(tensor) for tensor in cut}
+    crossing: dict[int, object] = {}
+    for node in graph.nodes:
+        if node.is_model or not any(id(t) in after for t in node.inputs):
+            continue
+        after.update(id(t) for t in node.outputs)
+        if any(id(t) in feeding for t in node.outputs):
+            for tensor in node.inputs:
+                if id(tensor) not in after:
+                    crossing.setdefault(id(tensor), tensor)
+    return list(crossing.values())
+
+
+def _index_of(tensors: list, tensor) -> int:
+    """The index of `tensor` in `tensors`, appending it when it is not there yet."""
+    for index, known in enumerate(tensors):
+        if known is tensor:
+            return index
+    tensors.append(tensor)
+    return len(tensors) - 1
 
 
 def logits_model(graph: FlatGraph, output) -> tuple[keras.Model, str | None, str]:

@@ -14,7 +14,7 @@ import keras
 from keras_cxr._validation import check_int
 from keras_cxr.explain._inputs import output_index
 from keras_cxr.explain.graph import FlatGraph, GraphNode, flatten_model
-from keras_cxr.explain.tokens import last_attention_query
+from keras_cxr.explain.tokens import last_attention_query, token_layout
 
 LayerSpec = Any  # str | keras.layers.Layer | Sequence of those
 
@@ -112,6 +112,48 @@ def find_last_spatial(graph: FlatGraph, output) -> list[GraphNode]:
     ]
     rank = _branch_order(graph, output)
     return sorted(found, key=lambda node: rank.get(id(node.outputs[0]), len(rank)))
+
+
+def find_last_tokens(graph: FlatGraph, output) -> GraphNode | None:
+    """The last layer whose output is patch tokens alone, for models without 4-D maps.
+
+    A windowed transformer such as keras-hub's Swin keeps its features as `(batch, tokens,
+    channels)` from the patch embedding to the head, its grid shrinking at each patch
+    merging, and pools every token; its last token tensor is what the last feature map is
+    to a CNN. The last 3-D tensor feeding `output` with learned weights upstream is taken
+    when its tokens tile the image on their own (`keras_cxr.explain.tokens.token_layout`
+    with no class or register token, the grid read afresh at each stage). A tensor that
+    leads with class tokens is not: a head reading the class token gives the patch tokens
+    after the last attention no gradient (`last_attention_query` is the target there).
+
+    Args:
+        graph: The flattened model.
+        output: The flat-graph output tensor being explained.
+
+    Returns:
+        The node, or `None` where the last token tensor has no patch grid of its own or
+        there is none.
+
+    Raises:
+        Nothing: no check of its own.
+
+    Example:
+        >>> graph = keras_cxr.explain.graph.flatten_model(swin)  # a 32-px Swin, 2 stages
+        >>> keras_cxr.explain.target_layers.find_last_tokens(graph, graph.outputs[0]).path
+        'swin_transformer_backbone/norm'
+    """
+    feeding = graph.ancestors([output])
+    weighted = _tensors_below_weights(graph)
+    for node in reversed(graph.nodes):
+        if node.is_model or len(node.outputs) != 1 or len(node.outputs[0].shape) != 3:
+            continue
+        tensor = node.outputs[0]
+        if id(tensor) not in feeding or id(tensor) not in weighted:
+            continue
+        layout = token_layout(graph, tensor)
+        if layout is not None:
+            return node if layout.extra == 0 else None
+    return None
 
 
 def block_layers(model: keras.Model, n: int = 3, output: int | str | None = None) -> list[str]:
@@ -235,7 +277,8 @@ def resolve_layers(graph: FlatGraph, spec: LayerSpec, output) -> list[GraphNode]
         One node per target, each with a single 4-D output, or a 3-D one of transformer
         tokens: automatically the query of the last `MultiHeadAttention`
         (`keras_cxr.explain.tokens.last_attention_query`) when the model has one after
-        its last 4-D map.
+        its last 4-D map, else, for a model with neither, its last patch tokens
+        (`find_last_tokens`: a windowed transformer such as Swin).
 
     Raises:
         ValueError: If a name matches nothing or several layers, a layer is not part of the
@@ -255,10 +298,14 @@ def resolve_layers(graph: FlatGraph, spec: LayerSpec, output) -> list[GraphNode]
         query = last_attention_query(graph, output)
         if query is not None and _all_feed(graph, nodes, query):
             return [query]  # a transformer: its tokens, after the patch embedding
+        tokens = None if nodes else find_last_tokens(graph, output)
+        if tokens is not None:
+            return [tokens]  # a windowed transformer (Swin): its last patch tokens
         if not nodes:
             raise ValueError(
-                "Found no spatial (4-D) feature map feeding the model output, so there is "
-                "nothing to explain with a class activation map. Pass `layer=` explicitly "
+                "Found no spatial (4-D) feature map nor patch tokens feeding the model "
+                "output, so there is nothing to explain with a class activation map. Pass "
+                "`layer=` explicitly "
                 "(for a transformer whose blocks are single layers, the input of its last "
                 "block, with `reshape=` if its token grid cannot be read from the model). "
                 f"Candidate layers: {_candidates(graph)}"

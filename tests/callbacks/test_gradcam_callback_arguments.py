@@ -81,7 +81,8 @@ IMAGES, LABELS = data(4)
             {"images": IMAGES, "method": "gradcam2"},
             invalid_message(
                 "method",
-                "one of ['eigencam', 'gradcam', 'gradcam++', 'gradient-times-input', "
+                "one of ['attention-gradient', 'attention-rollout', 'eigencam', 'gradcam', "
+                "'gradcam++', 'gradient-times-input', "
                 "'hirescam', 'integrated-gradients', 'layercam', 'lime', 'occlusion', "
                 "'saliency', 'scorecam', 'shap', 'smoothgrad', 'vargrad', 'xgradcam']",
                 "'gradcam2'",

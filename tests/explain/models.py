@@ -104,12 +104,18 @@ def numpy_smooth_cnn(model: keras.Model, images: np.ndarray) -> np.ndarray:
 SIZE, PATCH, WIDTH = 16, 4, 8
 
 
+@keras.saving.register_keras_serializable(package="keras_cxr_tests")
 class ClassToken(keras.layers.Layer):
-    """Prepends `count` learned tokens (a class token and registers) to the patch tokens."""
+    """Prepends `count` learned tokens (a class token and registers) to the patch tokens.
+
+    Registered, so that a toy ViT saved to a `.keras` file loads (the CLI tests)."""
 
     def __init__(self, count=1, **kwargs):
         super().__init__(**kwargs)
         self.count = count
+
+    def get_config(self):
+        return {**super().get_config(), "count": self.count}
 
     def build(self, input_shape):
         self.token = self.add_weight(

@@ -9,6 +9,7 @@ import pytest
 from keras_cxr import GradCAM
 from keras_cxr.explain import (
     METHODS,
+    BaseAttention,
     BaseAttribution,
     IntegratedGradients,
     Saliency,
@@ -21,7 +22,11 @@ from .models import tiny_cnn, with_random_weights
 #: Run under every Keras backend (tests/test_backends.py).
 pytestmark = pytest.mark.backends
 
-PIXEL_METHODS = sorted(name for name, cls in METHODS.items() if not is_cam(cls))
+PIXEL_METHODS = sorted(
+    name
+    for name, cls in METHODS.items()
+    if not is_cam(cls) and not issubclass(cls, BaseAttention)  # those need attention layers
+)
 #: Cheap settings of each method for these tests.
 CHEAP = {
     "gradient-times-input": {},

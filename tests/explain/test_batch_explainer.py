@@ -177,7 +177,7 @@ def test_models_it_cannot_serve_are_refused(build, message):
 
 
 def test_bad_options_are_refused(two_branch_ensemble, tmp_path):
-    with pytest.raises(ValueError, match=r"Expected one of \['eigencam'"):
+    with pytest.raises(ValueError, match=r"Expected one of \['attention-gradient', 'attention-r"):
         BatchExplainer(two_branch_ensemble, "gradcam3000")
     with pytest.raises(ValueError, match=r"`threshold`. Expected a float in \[0, 1\]"):
         BatchExplainer(two_branch_ensemble, threshold=1.5)

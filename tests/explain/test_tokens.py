@@ -74,6 +74,18 @@ def test_gradcam_of_the_tokens_matches_a_hand_written_one(vit):
     np.testing.assert_allclose(explanation.heatmaps, expected, atol=1e-4)
 
 
+def test_a_head_with_its_activation_in_the_dense_layer(vit):
+    # The residual stream bypasses the target, so the head also takes it; the logits split
+    # off `Dense(activation="sigmoid")` are a new tensor, which once hid that bypass
+    # ("Output with path `` is not connected to `inputs`" from inside Keras).
+    dense = keras.layers.Dense(1, activation="sigmoid")
+    model = keras.Model(vit.input, dense(vit.get_layer("final_norm").output[:, 0]))
+    dense.set_weights(vit.get_layer("logit").get_weights())
+    explanation = GradCAM(model).explain(IMAGES, class_index=1)
+    expected = gradcam_of_tokens_by_hand(vit, "block_1_norm1")
+    np.testing.assert_allclose(explanation.heatmaps, expected, atol=1e-4)
+
+
 def test_a_named_token_layer_and_a_reshape_hook(vit):
     # An earlier block by name: its grid is read from the model too.
     explanation = GradCAM(vit, layer="block_0_norm1").explain(IMAGES, class_index=1)
