@@ -107,11 +107,13 @@ class BaseAttention(BaseAttribution):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ public
-    def explain(self, images, class_index=None, *, threshold=0.5) -> Explanation:
+    def explain(self, images, class_index=None, *, threshold=0.5, inputs=None) -> Explanation:
         """Explain a batch of images by the attention of the model's layers.
 
         Args:
-            images, class_index, threshold: As for `keras_cxr.explain.BaseAttribution.explain`.
+            images, class_index, threshold, inputs: As for
+                `keras_cxr.explain.BaseAttribution.explain` (`inputs`: the model's other
+                inputs, passed through unchanged).
 
         Returns:
             A `keras_cxr.Explanation`: `attributions` (the patch relevance upsampled to
@@ -127,24 +129,25 @@ class BaseAttention(BaseAttribution):
             >>> explanation.target_layers
             ['block_0_attention', 'block_1_attention']
         """
-        explanation = super().explain(images, class_index, threshold=threshold)
+        explanation = super().explain(images, class_index, threshold=threshold, inputs=inputs)
         return dataclasses.replace(explanation, target_layers=list(self._capture.ran))
 
     __call__ = explain
 
     # ------------------------------------------------------------------ internals
-    def _explain_chunk(self, images, classes) -> dict:
-        result = self._compiled_for(self._attention_batch, images)(images, classes)
+    def _explain_chunk(self, images, classes, others: tuple = ()) -> dict:
+        compiled = self._compiled_for(self._attention_batch, images, others)
+        result = compiled(images, classes, *others)
         return {key: to_numpy(value) for key, value in result.items()}
 
-    def _attention_batch(self, images, class_index):
+    def _attention_batch(self, images, class_index, *others):
         """Compiled: logits, resolved classes and the upsampled patch relevance."""
 
         def score(logits):
             return self._scores_of(logits, resolve_classes(logits, class_index))
 
         logits, probabilities, gradients = self._capture.run(
-            self._logits, images, score if self.needs_gradients else None
+            lambda x: self._logits(x, others), images, score if self.needs_gradients else None
         )
         probabilities = [ops.cast(p, "float32") for p in probabilities]
         if gradients is not None:

@@ -108,6 +108,7 @@ def per_image_reference(explainer, model, images, class_index):
     [
         pytest.param(name, marks=[pytest.mark.backends] if name in ON_EVERY_BACKEND else [])
         for name in sorted(METHODS)
+        if not name.startswith("attention")  # a transformer's: the test below
     ],
 )
 def test_each_method_equals_the_model_with_the_age_baked_in(models, images, name):
@@ -260,3 +261,48 @@ def test_a_model_built_on_a_dict_with_an_integer_input_equals_its_list_twin():
     np.testing.assert_allclose(got.heatmaps, want.heatmaps, atol=1e-6)
     with pytest.raises(ValueError, match=r"other inputs \['view'\]"):
         GradCAM(as_dict).explain(pixels, 0, inputs={"view_position": views})
+
+
+def vit_layers():
+    from .models import PATCH, WIDTH, ClassToken
+
+    return {
+        "embed": keras.layers.Conv2D(WIDTH, PATCH, strides=PATCH, name="patch_embed"),
+        "tokens": keras.layers.Reshape(((SIZE // PATCH) ** 2, WIDTH)),
+        "film": keras.layers.Dense(WIDTH, name="film"),
+        "add_age": keras.layers.Add(),
+        "class_token": ClassToken(1, name="class_token"),
+        "norm": keras.layers.LayerNormalization(name="norm"),
+        "attention": keras.layers.MultiHeadAttention(2, 4, name="attention"),
+        "residual": keras.layers.Add(),
+        "join": keras.layers.Concatenate(),
+        "logit": keras.layers.Dense(1, activation="sigmoid", name="logit"),
+    }
+
+
+def vit_head(shared, image, age):
+    film = keras.layers.Reshape((1, -1))(shared["film"](age))
+    x = shared["class_token"](shared["add_age"]([shared["tokens"](shared["embed"](image)), film]))
+    y = shared["norm"](x)
+    x = shared["residual"]([x, shared["attention"](y, y)])
+    return shared["logit"](shared["join"]([x[:, 0], age]))
+
+
+@pytest.mark.parametrize("name", ["attention-rollout", "attention-gradient"])
+def test_the_attention_methods_take_the_other_inputs_too(images, name):
+    shared = vit_layers()
+    image, age = keras.Input((SIZE, SIZE, 3), name="image"), keras.Input((1,), name="age")
+    two = keras.Model([image, age], vit_head(shared, image, age), name="vit_two_inputs")
+    alone = keras.Input((SIZE, SIZE, 3), name="image")
+    baked = keras.Model(alone, vit_head(shared, alone, BakedAge(name="baked")(alone)))
+    rng = np.random.default_rng(2)
+    for weight in two.weights:
+        weight.assign(rng.normal(0, 0.5, weight.shape).astype("float32"))
+    explanation = build(name, two).explain(images, inputs={"age": AGES})
+    want = per_image_reference(build(name, baked), baked, images, explanation.class_index)
+    for index, want_row in enumerate(want):
+        got_row = explanation.take(slice(index, index + 1))
+        np.testing.assert_allclose(got_row.predictions, want_row.predictions, atol=1e-6)
+        np.testing.assert_allclose(got_row.heatmaps, want_row.heatmaps, atol=2e-5)
+    other_age = build(name, two).explain(images, inputs={"age": AGES[::-1]})
+    assert not np.allclose(other_age.heatmaps, explanation.heatmaps, atol=1e-3)
