@@ -9,7 +9,7 @@ import pytest
 
 from keras_cxr.explain import METHODS, get_method
 
-from .models import tiny_cnn, with_random_weights
+from .models import tiny_cnn, toy_vit, with_random_weights
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow", reason="run_functions_eagerly is TensorFlow's"
@@ -25,14 +25,20 @@ LEFT_OUT = {"shap"}
 
 
 @pytest.fixture(scope="module")
-def model():
+def cnn():
     return with_random_weights(tiny_cnn((16, 16, 3)), seed=4, scale=0.2)
 
 
+@pytest.fixture(scope="module")
+def vit():
+    return toy_vit()  # 16-px images too
+
+
 @pytest.mark.parametrize("name", sorted(set(METHODS) - LEFT_OUT))
-def test_eager_run_equals_the_compiled_run(model, name):
+def test_eager_run_equals_the_compiled_run(cnn, vit, name):
     import tensorflow as tf
 
+    model = vit if name.startswith("attention") else cnn
     make = lambda: get_method(name)(model, **SETTINGS.get(name, {}))  # noqa: E731
     keras.utils.set_random_seed(0)
     compiled = make().explain(IMAGES).heatmaps

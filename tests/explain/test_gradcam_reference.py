@@ -258,8 +258,8 @@ def bypassed_target_model():
 
 
 def test_a_target_that_a_pooling_branch_bypasses_matches_reference():
-    """Regression: the head was cut without the image, so Keras raised "Output with path
-    `` is not connected to `inputs`" (the head's built-in sigmoid hid the bypass)."""
+    """Regression: the head was cut without the pooled branch, so Keras raised "Output with
+    path `` is not connected to `inputs`" (the head's built-in sigmoid hid the bypass)."""
     model = bypassed_target_model()
     layer = {name: model.get_layer(name) for name in ("stem", "a", "reduce", "pool", "mixed")}
     dense = model.get_layer("dense")
@@ -273,7 +273,9 @@ def test_a_target_that_a_pooling_branch_bypasses_matches_reference():
 
     explainer = GradCAM(model)
     assert explainer.target_layers == ["a"]
-    assert explainer._split.heads_need_image == [True]
+    # The pooled branch crosses the cut: the head takes it as the features computed it.
+    assert explainer._split.head_crossing == [(1,)]
+    assert explainer._split.heads_need_image == [False]
     peaks = []
     for class_index, (expected, _) in reference_heatmaps_of_both_classes(run).items():
         got = explainer.explain(IMAGES, class_index=class_index).heatmaps
