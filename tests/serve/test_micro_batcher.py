@@ -186,3 +186,27 @@ def test_the_service_is_warmed_up_at_every_batch_size_the_batcher_sends():
     service.explainer = Recording()
     assert service.warm_up(6) == service.explainer.sizes == [1, 2, 4, 6]
     assert service.warm_up(1) == [1]
+
+
+def test_an_item_cancelled_after_the_worker_took_it_is_dropped_before_the_call():
+    # Between being taken and the model call (while its batch fills) a caller may give up:
+    # the batch is filtered just before the call, so the model never sees the item.
+    recorder = Recorder()
+
+    async def scenario(batcher):
+        gone = asyncio.ensure_future(batcher.submit(1))
+        await asyncio.to_thread(_wait_until, lambda: batcher.queued == 0)  # the worker has it
+        gone.cancel()
+        await asyncio.gather(gone, return_exceptions=True)
+        return await batcher.submit(2)  # fills the batch of 2: the call happens now
+
+    with MicroBatcher(recorder, max_batch_size=2, max_wait_ms=10_000) as batcher:
+        assert asyncio.run(scenario(batcher)) == 4
+    assert recorder.batches == [[2]] and (batcher.dropped, batcher.items) == (1, 1)
+
+
+def _wait_until(condition, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
