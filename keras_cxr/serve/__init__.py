@@ -14,6 +14,7 @@ Example:
 from keras_cxr.serve._extra import INSTALL_HINT
 from keras_cxr.serve.admission_control import AdmissionControl, OverloadedError
 from keras_cxr.serve.app import create_app
+from keras_cxr.serve.completion_rate import CompletionRate
 from keras_cxr.serve.micro_batcher import MicroBatcher
 from keras_cxr.serve.model_service import ExplainRequest, ModelService
 from keras_cxr.serve.request_limits import RequestLimits, allowed_hosts_for
@@ -28,6 +29,7 @@ __all__ = [
     "INSTALL_HINT",
     "AdmissionControl",
     "BackgroundServer",
+    "CompletionRate",
     "ExplainRequest",
     "MicroBatcher",
     "ModelService",

@@ -4,15 +4,22 @@ On a machine with a few cores, a server that accepts every request it can queue 
 them all waiting: under overload the latency of accepted requests grows with the queue,
 whatever its length limit. To keep accepted requests near their idle latency, a server
 must shed what it cannot answer in time, as early and as cheaply as possible: before the
-upload is decoded. So each request asks, on arrival, how long it would wait behind the
-work already accepted (the batch in flight, then the admitted requests ahead of it in
-batches of `max_batch_size`, each timed by a measured `keras_cxr.serve.ServiceTime`); past
-`max_queue_wait` it gets 503 with a `Retry-After` of the time that work needs.
+upload is decoded. So each request asks, once its body is read, how long it would wait
+behind the work already accepted, the larger of two measured estimates:
 
-The default budget is `DEFAULT_QUEUE_WAIT_FACTOR` (2) times the idle time of one image
-measured at start-up: an accepted request then waits at most twice its own model time,
-and as that is a lower bound of its idle latency, it is answered within about 3 times its
-idle latency (the target of issue #29) while the machine's other work keeps pace.
+* the model's: what is left of the batch in flight, then the admitted requests ahead in
+  batches of `max_batch_size`, each timed by `keras_cxr.serve.ServiceTime`;
+* the whole server's: the admitted requests ahead times the seconds per answer of the
+  busy server (`keras_cxr.serve.CompletionRate`), which counts the decoding, encoding and
+  HTTP work that compete with the model for the CPU.
+
+Past the budget it gets 503 with a `Retry-After` of the time that work needs.
+
+The default budget is `DEFAULT_QUEUE_WAIT_FACTOR` (2) times the idle time of a request:
+how long the server took over the requests that found it empty (moving average), and
+until one is seen, the model's idle time of one image measured at start-up. An accepted
+request then waits at most twice its own idle time, so it is answered within about 3
+times its idle latency (the target of issue #29).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from keras_cxr._validation import check_int, invalid_value
+from keras_cxr.serve.completion_rate import CompletionRate
 from keras_cxr.serve.micro_batcher import QueueFullError
 from keras_cxr.serve.service_time import ServiceTime
 
@@ -59,22 +67,28 @@ class OverloadedError(QueueFullError):
 
 
 class AdmissionControl:
-    """Admits a request only when its expected wait is within `max_queue_wait` seconds.
+    """Admits a request only when its expected wait is within the budget.
 
-    The expected wait of a new request is the model time of the work ahead of it beyond
-    its own idle time: what is left of the batch in flight, the admitted requests not yet
-    answered in full batches, and the extra time of its own batch over a batch of one.
-    `admit()` holds a place for a request from its arrival until its answer (or its
-    failure); `timed(function)` wraps the micro-batcher's batch function so that the
-    batch in flight is known and every call teaches `service_time`.
+    The expected wait of a new request is the larger of (a) the model time of the work
+    ahead of it beyond its own idle time: what is left of the batch in flight, the
+    admitted requests not yet answered in full batches, and the extra time of its own
+    batch over a batch of one; and (b) the admitted requests ahead times the measured
+    seconds per answer of the busy server (`rate`). `admit()` holds a place for a
+    request from its admission until its answer is ready (or it fails);
+    `timed(function)` wraps the micro-batcher's batch function so that the batch in
+    flight is known and every call teaches `service_time`.
 
     Args:
         service_time: The measured estimate (`keras_cxr.serve.ServiceTime`).
         max_batch_size: The most images per batch call, >= 1.
-        max_queue_wait: The most seconds of expected wait a request is admitted with,
-            >= 0; `math.inf` admits everything (the fixed `max_queue` still applies).
+        max_queue_wait: The budget: the most seconds of expected wait a request is
+            admitted with, >= 0; `math.inf` admits everything (the fixed `max_queue`
+            still applies). None (default): `DEFAULT_QUEUE_WAIT_FACTOR` times
+            `idle_seconds`, the measured idle time of a request.
         clock: Seconds for timing, shared by admission and the worker. Defaults to
             `time.perf_counter` (tests give a fake one).
+        rate: The server's seconds per answer. Defaults to a new
+            `keras_cxr.serve.CompletionRate()`.
 
     Returns:
         The admission control.
@@ -102,15 +116,22 @@ class AdmissionControl:
         self,
         service_time: ServiceTime,
         max_batch_size: int,
-        max_queue_wait: float,
+        max_queue_wait: float | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        rate: CompletionRate | None = None,
     ) -> None:
         self.service_time = service_time
         self.max_batch_size = check_int("max_batch_size", max_batch_size)
-        if not isinstance(max_queue_wait, (int, float)) or not max_queue_wait >= 0:
-            raise invalid_value("max_queue_wait", "a number of seconds >= 0", max_queue_wait)
-        self.max_queue_wait = float(max_queue_wait)
+        wait = max_queue_wait
+        if wait is not None and (not isinstance(wait, (int, float)) or not wait >= 0):
+            raise invalid_value("max_queue_wait", "a number of seconds >= 0, or None", wait)
+        self.max_queue_wait = None if wait is None else float(wait)
         self.clock = clock
+        self.rate = CompletionRate() if rate is None else rate
+        #: Moving average of how long requests that had the server to themselves (none
+        #: ahead, none admitted before their answer) took from admission to answer; the
+        #: model's idle time of one image until one is seen.
+        self.idle_seconds = service_time.seconds(1)
         #: Requests admitted whose answer has not come back yet (in flight included).
         self.pending = 0
         #: Requests admitted and refused so far.
@@ -119,13 +140,33 @@ class AdmissionControl:
         self._in_flight: tuple[int, float] | None = None  # (images, started)
         self._lock = threading.Lock()
 
+    @property
+    def budget(self) -> float:
+        """The most seconds of expected wait admitted now.
+
+        Returns:
+            `max_queue_wait`, or `DEFAULT_QUEUE_WAIT_FACTOR * idle_seconds` when it is None.
+
+        Raises:
+            Nothing: it multiplies.
+
+        Example:
+            >>> control.budget
+            0.02
+        """
+        if self.max_queue_wait is not None:
+            return self.max_queue_wait
+        return DEFAULT_QUEUE_WAIT_FACTOR * self.idle_seconds
+
     def expected_wait(self) -> float:
         """Seconds a request arriving now would wait for the work ahead of it.
 
         Returns:
-            What is left of the batch in flight, plus the admitted requests not in it
-            explained in full batches, plus the extra time of the new request's batch
-            over a batch of one image alone; 0.0 on an idle server.
+            The larger of the model's wait (what is left of the batch in flight, plus
+            the admitted requests not in it explained in full batches, plus the extra
+            time of the new request's batch over a batch of one image alone) and the
+            server's (the admitted requests times `rate.interval`); 0.0 on an idle
+            server.
 
         Raises:
             Nothing: it reads counts and the estimate.
@@ -137,7 +178,9 @@ class AdmissionControl:
         estimate = self.service_time
         in_flight, now = self._in_flight, self.clock()
         with self._lock:
-            ahead = self.pending
+            ahead = pending = self.pending
+        interval = self.rate.interval
+        server_wait = 0.0 if interval is None else pending * interval
         left = 0.0
         if in_flight is not None:
             size, started = in_flight
@@ -146,7 +189,7 @@ class AdmissionControl:
         full, rest = divmod(ahead, self.max_batch_size)
         answered = left + full * estimate.seconds(self.max_batch_size)
         answered += estimate.seconds(rest + 1)
-        return max(0.0, answered - estimate.seconds(1))
+        return max(0.0, answered - estimate.seconds(1), server_wait)
 
     def retry_after(self) -> int:
         """Whole seconds, at least 1, for the work admitted now to be answered.
@@ -171,35 +214,46 @@ class AdmissionControl:
             A context manager; the place is given back when it exits, however it does.
 
         Raises:
-            OverloadedError: If `expected_wait()` is over `max_queue_wait`; its message
-                names both and its `retry_after` is `retry_after()`.
+            OverloadedError: If `expected_wait()` is over `budget`; its message names
+                both and its `retry_after` is `retry_after()`.
 
         Example:
             >>> with control.admit():
             ...     row = await batcher.submit(request)
         """
-        wait = self.expected_wait()
+        wait, budget = self.expected_wait(), self.budget
         with self._lock:
-            if wait > self.max_queue_wait:
-                self.shed += 1
-                ahead = self.pending
-            else:
+            ahead = self.pending
+            if wait <= budget:
                 self.pending += 1
                 self.admitted += 1
-                ahead = None
-        if ahead is not None:
+                mark = self.admitted
+            else:
+                self.shed += 1
+        if wait > budget:
             retry = max(1, math.ceil(wait))
             raise OverloadedError(
                 f"The server is busy: a new request would wait about {wait:.3f} s for the "
-                f"{ahead} ahead of it, over the budget of {self.max_queue_wait:.3f} s "
+                f"{ahead} ahead of it, over the budget of {budget:.3f} s "
                 f"(--max-queue-wait); retry after {retry} s.",
                 retry,
             )
+        admitted, answered = self.clock(), False
         try:
             yield
-        finally:
-            with self._lock:
-                self.pending -= 1
+            answered = True
+        finally:  # a failure (a bomb refused in a millisecond) teaches no idle time
+            self._release(admitted, alone=ahead == 0 and answered, mark=mark)
+
+    def _release(self, admitted: float, alone: bool, mark: int) -> None:
+        now = self.clock()
+        with self._lock:
+            self.pending -= 1
+            busy = self.pending > 0
+            if alone and self.admitted == mark:  # alone from start to end: the idle time
+                smoothing = self.service_time.smoothing
+                self.idle_seconds += smoothing * (now - admitted - self.idle_seconds)
+        self.rate.completed(now, busy)
 
     def timed(self, function: Callable[[list[Any]], Sequence[Any]]) -> Callable:
         """Wraps a batch function: the call in flight is known, and each call is learnt.
@@ -235,19 +289,23 @@ class AdmissionControl:
         """What `/healthz` reports: the budget, the expected wait now, the counts.
 
         Returns:
-            `{"max_queue_wait_s", "expected_wait_s", "pending", "admitted", "shed"}`
-            (`max_queue_wait_s` is None when it is infinite: JSON has no infinity).
+            `{"max_queue_wait_s", "idle_s", "interval_s", "expected_wait_s", "pending",
+            "admitted", "shed"}`: the budget now (None when it is infinite: JSON has no
+            infinity), the idle time of a request, the seconds per answer of the busy
+            server (None before it was measured), and the counts.
 
         Raises:
             Nothing: it reads counts.
 
         Example:
             >>> sorted(control.describe())
-            ['admitted', 'expected_wait_s', 'max_queue_wait_s', 'pending', 'shed']
+            ['admitted', 'expected_wait_s', 'idle_s', 'interval_s', 'max_queue_wait_s', ...]
         """
-        budget = self.max_queue_wait
+        budget = self.budget
         return {
             "max_queue_wait_s": None if math.isinf(budget) else budget,
+            "idle_s": self.idle_seconds,
+            "interval_s": self.rate.interval,
             "expected_wait_s": self.expected_wait(),
             "pending": self.pending,
             "admitted": self.admitted,

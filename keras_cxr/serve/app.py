@@ -23,7 +23,7 @@ from keras_cxr import __version__
 from keras_cxr.data.image_header import MAX_IMAGE_PIXELS
 from keras_cxr.explain.batch_explainer import BatchExplainer
 from keras_cxr.serve._extra import require
-from keras_cxr.serve.admission_control import DEFAULT_QUEUE_WAIT_FACTOR, AdmissionControl
+from keras_cxr.serve.admission_control import AdmissionControl
 from keras_cxr.serve.micro_batcher import MicroBatcher, QueueFullError, WorkerUnavailableError
 from keras_cxr.serve.model_service import DEFAULT_MC_SAMPLES, ExplainRequest, ModelService
 from keras_cxr.serve.request_limits import (
@@ -149,10 +149,7 @@ def create_app(
     static = static_files()
     body_limit = max_upload_bytes + MULTIPART_OVERHEAD_BYTES
     limits = RequestLimits() if limits is None else limits
-    budget = limits.max_queue_wait
-    if budget is None:
-        budget = DEFAULT_QUEUE_WAIT_FACTOR * service_time.seconds(1)
-    admission = AdmissionControl(service_time, max_batch_size, budget)
+    admission = AdmissionControl(service_time, max_batch_size, limits.max_queue_wait)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -245,7 +242,7 @@ def create_app(
         # No PNG asked for: no display image to shrink.
         shown = display_size if images != "none" else None
         # Refused here, before its decode, if it would wait past the budget (503); its
-        # place is held until the model has answered it.
+        # place is held until its answer is ready.
         with request.app.state.admission.admit():
             decodes: asyncio.Semaphore = request.app.state.decodes
             try:  # at most max_decodes uploads in memory at once, within the deadline
@@ -265,8 +262,8 @@ def create_app(
                 request.is_disconnected,
                 limits.remaining(started),
             )
-        explained = time.perf_counter()
-        answer = await asyncio.to_thread(explain_response, row, display, info, raw_size, images)
+            explained = time.perf_counter()
+            answer = await asyncio.to_thread(explain_response, row, display, info, raw_size, images)
         finished = time.perf_counter()
         waited = (explained - decoded) * 1000.0
         answer["batch_size"] = row["batch_size"]

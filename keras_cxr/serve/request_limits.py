@@ -91,8 +91,8 @@ class RequestLimits:
         max_queue_wait: The most seconds a new request may be expected to wait for the
             requests ahead of it; past it, 503 with a `Retry-After` of that wait
             (`keras_cxr.serve.AdmissionControl`). None (default): twice the idle time
-            of one image, measured at start-up (`DEFAULT_QUEUE_WAIT_FACTOR`);
-            `math.inf` turns admission control off.
+            of a request, measured (`DEFAULT_QUEUE_WAIT_FACTOR`); `math.inf` turns
+            admission control off.
         max_decodes: The most uploads decoded at once (each may take up to the
             decoded-size budget, `keras_cxr.data.MAX_DECODED_BYTES`, in memory); others
             wait their turn within their deadline. Defaults to one per core, at most 4.

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import keras_cxr
-from keras_cxr.serve import AdmissionControl, OverloadedError, ServiceTime
+from keras_cxr.serve import AdmissionControl, CompletionRate, OverloadedError, ServiceTime
 from keras_cxr.serve.micro_batcher import QueueFullError
 
 from ._http import post_image
@@ -131,6 +131,8 @@ def test_a_request_over_the_budget_is_refused_before_it_takes_a_place():
         assert control.pending == 8
     assert control.describe() == {
         "max_queue_wait_s": 0.020,
+        "idle_s": 0.011,  # the model's time of one image: no request had it to itself
+        "interval_s": 0.0,  # two answers at the same instant of a fake clock
         "expected_wait_s": pytest.approx(0.017),
         "pending": 7,
         "admitted": 9,
@@ -195,7 +197,7 @@ def test_the_expected_wait_grows_with_the_work_ahead(pending, batch):
 @pytest.mark.parametrize(
     "example",
     [ServiceTime, ServiceTime.from_timings, ServiceTime.seconds, ServiceTime.observe,
-     AdmissionControl, OverloadedError],
+     AdmissionControl, OverloadedError, CompletionRate],
     ids=lambda f: f.__qualname__,
 )  # fmt: skip
 def test_docstring_examples(example):
@@ -229,8 +231,58 @@ def test_the_server_answers_503_with_the_estimated_retry_after_before_decoding(
     assert refused.status_code == 503 and refused.headers["retry-after"] == "3"
     assert "would wait about 3.000 s for the 1 ahead of it" in refused.json()["detail"]
     assert decoded == [1]  # the refused upload was never decoded
-    assert health == {"max_queue_wait_s": 1.0, "expected_wait_s": 3.0, "pending": 1,
-                      "admitted": 1, "shed": 1}  # fmt: skip
+    assert health == {"max_queue_wait_s": 1.0, "idle_s": 3.0, "interval_s": None,
+                      "expected_wait_s": 3.0, "pending": 1, "admitted": 1, "shed": 1}  # fmt: skip
     assert answered.status_code == 200 and (control.admitted, control.pending) == (2, 0)
     assert real.service_time.observed > observed  # the worker's calls are timed
-    assert math.isinf(real.max_queue_wait)  # the package's server: no shedding
+    assert math.isinf(real.budget)  # the package's server: no shedding
+
+
+def test_the_completion_rate_is_busy_seconds_over_answers_in_a_decaying_window():
+    rate = CompletionRate(window=1.0)
+    rate.completed(0.0, busy=True)
+    assert rate.interval is None  # one answer: no interval yet
+    rate.completed(0.5, busy=True)
+    rate.completed(0.5, busy=True)  # a batch of two ended at once
+    rate.completed(0.75, busy=False)  # the last: idle after it
+    decay_a, decay_b = math.exp(-0.5), math.exp(-0.25)  # the two gaps' decays
+    busy = (0.5 * 1 + 0) * decay_b + 0.25  # 0.5 s, then 0 s (no decay), then 0.25 s
+    answers = ((1 * 1) + 1) * decay_b + 1
+    assert decay_a and rate.interval == pytest.approx(busy / answers)
+    rate.completed(60.0, busy=True)  # a minute idle is not service time
+    assert rate.interval == pytest.approx(busy / answers)
+    with pytest.raises(ValueError, match=r"`window`. Expected a number of seconds > 0"):
+        CompletionRate(window=0)
+
+
+def test_a_server_slower_than_its_model_sheds_by_its_own_rate():
+    # The model would take 2 ms more for 4 ahead; the server answers one request each 10 ms.
+    clock = Clock()
+    control = _control(budget=0.031, batch=16, clock=clock)
+    rate = control.rate
+    for step in range(5):
+        rate.completed(clock.now + 0.010 * step, busy=True)
+    held = _hold(control, 3)
+    assert control.expected_wait() == pytest.approx(3 * 0.010)  # not the model's 0.003
+    held += _hold(control, 1)  # 0.030 s: within the budget
+    with pytest.raises(OverloadedError, match=r"wait about 0\.040 s for the 4 ahead"):
+        control.admit().__enter__()
+    assert control.pending == len(held) == 4
+
+
+def test_the_default_budget_is_twice_the_idle_time_of_a_request():
+    clock = Clock()
+    control = AdmissionControl(ServiceTime(0.010, 0.001), 4, clock=clock)
+    assert control.max_queue_wait is None and control.budget == pytest.approx(2 * 0.011)
+    with control.admit():  # alone: 0.061 s from admission to answer
+        clock.now += 0.061
+    assert control.idle_seconds == pytest.approx(0.011 + 0.2 * (0.061 - 0.011))
+    assert control.budget == pytest.approx(2 * control.idle_seconds)
+    (first,) = _hold(control, 1)
+    with control.admit():  # not alone: teaches no idle time
+        clock.now += 1.0
+    first.__exit__(None, None, None)  # nor the first: another came before its answer
+    with pytest.raises(ValueError, match="boom"), control.admit():  # alone, but a failure
+        clock.now += 0.001  # (a bomb refused in a millisecond)
+        raise ValueError("boom")
+    assert control.idle_seconds == pytest.approx(0.021) and control.pending == 0
