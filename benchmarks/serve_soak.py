@@ -85,7 +85,7 @@ class SoakResult:
 
     def percentile(self, share: float, server: bool = False) -> float:
         """Milliseconds of the good requests at `share` (of their time in the server)."""
-        ordered = sorted(self.server_ms) if server else [1000 * s for s in self.latencies]
+        ordered = sorted(self.server_ms if server else [1000 * s for s in self.latencies])
         if not ordered:
             return float("nan")
         return ordered[min(len(ordered) - 1, int(share * len(ordered)))]

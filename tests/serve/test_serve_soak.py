@@ -43,6 +43,8 @@ def test_a_short_soak_gets_no_server_errors_and_the_offline_answers(
     }  # fmt: skip
     assert run.latencies and run.mismatches == 0
     assert run.clients == 4 and 1 <= run.most_in_flight <= 4 and run.in_flight == 0
+    assert 0 < run.percentile(0.5) <= run.percentile(0.99) <= 1000 * max(run.latencies)
+    assert 0 < run.percentile(0.5, server=True) <= run.percentile(0.99, server=True)
     assert alive(client)
 
 
