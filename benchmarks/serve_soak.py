@@ -332,7 +332,7 @@ def main() -> None:
     parser.add_argument("--max-batch-size", type=int, default=16)
     parser.add_argument(
         "--max-queue-wait", type=float, default=None,
-        help="the server's --max-queue-wait (default: its own, twice the idle time of one "
+        help="the server's --max-queue-wait (default: its own, the idle time of one "
         "image; inf: no admission control)",
     )  # fmt: skip
     parser.add_argument("--port", type=int, default=8766)

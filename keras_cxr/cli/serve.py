@@ -99,7 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="most seconds a new request may be expected to wait for those ahead of it; "
         "more gets 503 with Retry-After before it is decoded ('inf' turns it off; default: "
-        "twice the measured idle time of a request)",
+        "the measured idle time of a request)",
     )
     parser.add_argument(
         "--request-timeout",

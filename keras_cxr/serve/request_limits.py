@@ -90,8 +90,8 @@ class RequestLimits:
             latency bounded is `max_queue_wait`.
         max_queue_wait: The most seconds a new request may be expected to wait for the
             requests ahead of it; past it, 503 with a `Retry-After` of that wait
-            (`keras_cxr.serve.AdmissionControl`). None (default): twice the idle time
-            of a request, measured (`DEFAULT_QUEUE_WAIT_FACTOR`); `math.inf` turns
+            (`keras_cxr.serve.AdmissionControl`). None (default): the idle time of a
+            request, measured (`DEFAULT_QUEUE_WAIT_FACTOR`); `math.inf` turns
             admission control off.
         max_decodes: The most uploads decoded at once (each may take up to the
             decoded-size budget, `keras_cxr.data.MAX_DECODED_BYTES`, in memory); others

@@ -50,10 +50,10 @@ def test_serve_builds_the_app_from_the_options_and_runs_it(demo, monkeypatch, ca
     assert (handed["host"], handed["port"]) == ("127.0.0.1", 8123)
     limits = handed["app"].state.limits
     assert limits.allowed_hosts == ("localhost", "127.0.0.1", "[::1]")
-    admission = handed["app"].state.admission  # twice the idle time of a request
+    admission = handed["app"].state.admission  # the idle time of a request
     assert admission.service_time.observed == 0 and admission.service_time.seconds(1) > 0
     assert admission.max_queue_wait is None  # measured: from the model's at start-up
-    assert admission.budget == 2 * admission.idle_seconds == 2 * admission.service_time.seconds(1)
+    assert admission.budget == admission.idle_seconds == admission.service_time.seconds(1)
     with keras_cxr.serve.BackgroundServer(handed["app"]) as running:
         info = httpx.get(f"{running.url}/v1/model").json()
         assert (info["threshold"], info["method"]) == (0.3, "hirescam")

@@ -270,14 +270,14 @@ def test_a_server_slower_than_its_model_sheds_by_its_own_rate():
     assert control.pending == len(held) == 4
 
 
-def test_the_default_budget_is_twice_the_idle_time_of_a_request():
+def test_the_default_budget_is_the_idle_time_of_a_request():
     clock = Clock()
     control = AdmissionControl(ServiceTime(0.010, 0.001), 4, clock=clock)
-    assert control.max_queue_wait is None and control.budget == pytest.approx(2 * 0.011)
+    assert control.max_queue_wait is None and control.budget == pytest.approx(0.011)
     with control.admit():  # alone: 0.061 s from admission to answer
         clock.now += 0.061
     assert control.idle_seconds == pytest.approx(0.011 + 0.2 * (0.061 - 0.011))
-    assert control.budget == pytest.approx(2 * control.idle_seconds)
+    assert control.budget == pytest.approx(control.idle_seconds)
     (first,) = _hold(control, 1)
     with control.admit():  # not alone: teaches no idle time
         clock.now += 1.0
