@@ -16,8 +16,9 @@ behind the work already accepted, the larger of two measured estimates:
 Past the budget it gets 503 with a `Retry-After` of the time that work needs.
 
 The default budget is `DEFAULT_QUEUE_WAIT_FACTOR` (1) times the idle time of a request:
-how long the server took over the requests that had it to themselves (moving average),
-and until one is seen, the model's idle time of one image measured at start-up. An
+the lower envelope of how long the server took over the requests that had it to
+themselves (`IDLE_RISE`), starting from the model's idle time of one image measured at
+start-up. An
 accepted request then waits about its own idle time at most; as the requests that share
 the cores with it also about double its own time (measured: a p50 of 22 ms in the handler
 under load against 12 ms idle), it is answered within about 3 times its idle latency (the
@@ -44,6 +45,11 @@ __all__ = ["DEFAULT_QUEUE_WAIT_FACTOR", "AdmissionControl", "OverloadedError"]
 
 #: The default `max_queue_wait`: this many times the measured idle time of a request.
 DEFAULT_QUEUE_WAIT_FACTOR = 1.0
+#: How far a slower idle request moves the idle time towards itself (a faster one moves it
+#: all the way): the idle time follows the lower envelope of what requests alone take, so
+#: a loaded machine, where even a request alone in the server competes for the cores,
+#: cannot raise the budget that is meant to protect it.
+IDLE_RISE = 0.01
 
 
 class OverloadedError(QueueFullError):
@@ -131,9 +137,9 @@ class AdmissionControl:
         self.max_queue_wait = None if wait is None else float(wait)
         self.clock = clock
         self.rate = CompletionRate() if rate is None else rate
-        #: Moving average of how long requests that had the server to themselves (none
-        #: ahead, none admitted before their answer) took from admission to answer; the
-        #: model's idle time of one image until one is seen.
+        #: The lower envelope of how long requests that had the server to themselves
+        #: (none ahead, none admitted before their answer) took from admission to answer
+        #: (`IDLE_RISE`), from the model's idle time of one image at start-up.
         self.idle_seconds = service_time.seconds(1)
         #: Requests admitted whose answer has not come back yet (in flight included).
         self.pending = 0
@@ -254,8 +260,9 @@ class AdmissionControl:
             self.pending -= 1
             busy = self.pending > 0
             if alone and self.admitted == mark:  # alone from start to end: the idle time
-                smoothing = self.service_time.smoothing
-                self.idle_seconds += smoothing * (now - admitted - self.idle_seconds)
+                took = now - admitted
+                rise = 1.0 if took < self.idle_seconds else IDLE_RISE
+                self.idle_seconds += rise * (took - self.idle_seconds)
         self.rate.completed(now, busy)
 
     def timed(self, function: Callable[[list[Any]], Sequence[Any]]) -> Callable:
