@@ -19,11 +19,10 @@ The default budget is `DEFAULT_QUEUE_WAIT_FACTOR` (1) times the idle time of a r
 the lower envelope of how long the server took over the requests that had it to
 themselves (`IDLE_RISE`), starting from the model's idle time of one image measured at
 start-up. An
-accepted request then waits about its own idle time at most; as the requests that share
-the cores with it also about double its own time (measured: a p50 of 22 ms in the handler
-under load against 12 ms idle), it is answered within about 3 times its idle latency (the
-target of issue #29). A budget of twice the idle time gave a p99 of 6 times the idle one
-on the 2-core machine of `benchmarks/serve_soak.py`, one of once the idle time under 1.
+accepted request then waits about its own idle time at most, and as the requests that
+share the cores with it slow its own work too, it is answered within about 3 times its
+idle latency (the target of issue #29). In `benchmarks/serve_soak.py` on 2 shared cores, a
+budget of twice the idle time gave a p99 of 6 times the idle one; once, 2.9 times.
 """
 
 from __future__ import annotations

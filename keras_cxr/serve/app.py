@@ -115,8 +115,8 @@ def create_app(
             Defaults to 30.
         display_size: Longest side of the PNGs in an answer. Defaults to 320.
         limits: The queue, queue-wait, decode, deadline and `Host` limits. Defaults to
-            None: `keras_cxr.serve.RequestLimits()` (64 queued, a wait budget of once
-            the idle time of one image, 30 s, localhost names only).
+            None: `keras_cxr.serve.RequestLimits()` (64 queued, a wait budget of the
+            measured idle time of a request, 30 s, localhost names only).
         run_dir: An explained run to review beside the model: the run viewer
             (`keras_cxr.serve.create_run_app`) is mounted at `/run/`. Defaults to None.
 
