@@ -200,7 +200,9 @@ def create_app(
 
     async def busy(request, error: RuntimeError):
         if isinstance(error, QueueFullError):  # overload: wait for the work accepted
-            headers = {"Retry-After": str(request.app.state.admission.retry_after())}
+            seconds = getattr(error, "retry_after", None)  # as its message says
+            seconds = seconds or request.app.state.admission.retry_after()
+            headers = {"Retry-After": str(seconds)}
         else:  # a worker restarting
             headers = request.app.state.limits.retry_after_header
         return JSONResponse({"detail": str(error)}, status_code=503, headers=headers)
