@@ -59,6 +59,22 @@ def server(model_file):
         yield running
 
 
+@pytest.fixture
+def admission(server):
+    """Swaps the server's admission control for the one a test sets (`admission(control)`)
+    and puts the real one back after the test (monkeypatch would delete the attribute:
+    starlette's `State` hides it from the check monkeypatch makes)."""
+    state = server.app.state
+    real = state.admission
+
+    def swap(control):
+        state.admission = control
+        return control
+
+    yield swap
+    state.admission = real
+
+
 @pytest.fixture(scope="package")
 def client(server):
     """An httpx client of the server."""

@@ -209,7 +209,7 @@ def test_docstring_examples(example):
 
 
 def test_the_server_answers_503_with_the_estimated_retry_after_before_decoding(
-    server, client, phantom_pngs, monkeypatch
+    server, client, phantom_pngs, monkeypatch, admission
 ):
     from keras_cxr.serve import app as app_module
 
@@ -220,8 +220,9 @@ def test_the_server_answers_503_with_the_estimated_retry_after_before_decoding(
     real = state.admission
     observed = real.service_time.observed
     # 3 s an image and one request ahead: a new one would wait 3 s more than alone.
-    control = AdmissionControl(ServiceTime(0.0, 3.0), 8, max_queue_wait=1.0, clock=Clock())
-    monkeypatch.setattr(state, "admission", control)
+    control = admission(
+        AdmissionControl(ServiceTime(0.0, 3.0), 8, max_queue_wait=1.0, clock=Clock())
+    )
     (ahead,) = _hold(control, 1)
     data = phantom_pngs[0].read_bytes()
     refused = post_image(client, data)

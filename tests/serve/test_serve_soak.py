@@ -48,12 +48,11 @@ def test_a_short_soak_gets_no_server_errors_and_the_offline_answers(
     assert alive(client)
 
 
-def test_clients_told_503_wait_as_retry_after_says(serve_soak, server, phantom_pngs, monkeypatch):
+def test_clients_told_503_wait_as_retry_after_says(serve_soak, server, phantom_pngs, admission):
     from keras_cxr.serve import AdmissionControl, ServiceTime
 
     # One request ahead at 0.6 s an image, no wait allowed: every upload is shed, told 1 s.
-    control = AdmissionControl(ServiceTime(0.0, 0.6), 8, max_queue_wait=0.0)
-    monkeypatch.setattr(server.app.state, "admission", control)
+    control = admission(AdmissionControl(ServiceTime(0.0, 0.6), 8, max_queue_wait=0.0))
     with control.admit():
         uploads = [path.read_bytes() for path in phantom_pngs]
         run = serve_soak.soak("127.0.0.1", server.port, uploads, [0.0] * 4, clients=3, duration=0.3)
