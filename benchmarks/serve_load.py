@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import math
 import os
 import statistics
 import subprocess
@@ -85,12 +86,18 @@ def offline_throughput(model_path: Path, uploads: list[bytes], batch_size: int) 
     return len(images) / best
 
 
-def start_server(model_path: Path, port: int, batch_size: int) -> subprocess.Popen:
+def start_server(
+    model_path: Path, port: int, batch_size: int, max_queue_wait: float | None = None
+) -> subprocess.Popen:
+    """`keras_cxr.serve.serve` in its own process; `max_queue_wait` None: the default budget."""
     code = (
-        "import sys; from keras_cxr.serve import serve; "
-        f"serve(sys.argv[1], port={port}, log_level='warning', max_batch_size={batch_size})"
+        "import sys; from keras_cxr.serve import RequestLimits, serve; "
+        "wait = None if sys.argv[2] == 'None' else float(sys.argv[2]); "
+        f"serve(sys.argv[1], port={port}, log_level='warning', max_batch_size={batch_size}, "
+        "limits=RequestLimits(max_queue_wait=wait))"
     )
-    process = subprocess.Popen([sys.executable, "-c", code, str(model_path)])
+    arguments = [str(model_path), str(max_queue_wait)]
+    process = subprocess.Popen([sys.executable, "-c", code, *arguments])
     import httpx
 
     for _ in range(1200):
@@ -219,7 +226,8 @@ def main() -> None:
         model_path = write_model(Path(folder), args.image_size, args.model)
         offline = offline_throughput(model_path, uploads, args.batch_size)
         print(f"\noffline BatchExplainer, batch {args.batch_size}: {offline:.1f} images/s")
-        server = start_server(model_path, args.port, args.batch_size)
+        # No admission control: this measures the throughput ceiling, not latency.
+        server = start_server(model_path, args.port, args.batch_size, math.inf)
         bodies = [multipart(data) for data in uploads]
         try:
             load(args.port, bodies, 4, 4)  # warm the server's threads and connections

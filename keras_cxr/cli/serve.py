@@ -36,6 +36,17 @@ DEFAULT_MAX_QUEUE = 64
 DEFAULT_REQUEST_TIMEOUT = 30.0
 
 
+def _seconds_at_least_0(text: str) -> float:
+    """An `argparse` type for a number of seconds >= 0 (`inf` included)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the options of `keras-cxr serve` to its parser.
 
@@ -82,6 +93,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="most requests waiting for the model; more get 503 with Retry-After (default: 64)",
     )
     parser.add_argument(
+        "--max-queue-wait",
+        type=_seconds_at_least_0,
+        default=None,
+        metavar="SECONDS",
+        help="most seconds a new request may be expected to wait for those ahead of it; "
+        "more gets 503 with Retry-After before it is decoded ('inf' turns it off; default: "
+        "the measured idle time of a request)",
+    )
+    parser.add_argument(
         "--request-timeout",
         type=float,
         default=DEFAULT_REQUEST_TIMEOUT,
@@ -124,7 +144,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--request-timeout must be > 0; received {args.request_timeout}.")
     hosts = allowed_hosts(args)
     limits = RequestLimits(
-        max_queue=args.max_queue, timeout=args.request_timeout, allowed_hosts=tuple(hosts)
+        max_queue=args.max_queue,
+        max_queue_wait=args.max_queue_wait,
+        timeout=args.request_timeout,
+        allowed_hosts=tuple(hosts),
     )
     url = server_url(args.host, args.port)
     print(f"Loading {args.model}, then serving it on {url} (Ctrl-C stops).", flush=True)

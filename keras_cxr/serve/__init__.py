@@ -12,24 +12,31 @@ Example:
 """
 
 from keras_cxr.serve._extra import INSTALL_HINT
+from keras_cxr.serve.admission_control import AdmissionControl, OverloadedError
 from keras_cxr.serve.app import create_app
+from keras_cxr.serve.completion_rate import CompletionRate
 from keras_cxr.serve.micro_batcher import MicroBatcher
 from keras_cxr.serve.model_service import ExplainRequest, ModelService
 from keras_cxr.serve.request_limits import RequestLimits, allowed_hosts_for
 from keras_cxr.serve.run_app import create_run_app
 from keras_cxr.serve.run_table import RunTable
 from keras_cxr.serve.server import BackgroundServer, is_loopback, serve, serve_run
+from keras_cxr.serve.service_time import ServiceTime
 from keras_cxr.serve.triage_flags import TriageFlags
 from keras_cxr.serve.uploads import UploadError, read_upload
 
 __all__ = [
     "INSTALL_HINT",
+    "AdmissionControl",
     "BackgroundServer",
+    "CompletionRate",
     "ExplainRequest",
     "MicroBatcher",
     "ModelService",
+    "OverloadedError",
     "RequestLimits",
     "RunTable",
+    "ServiceTime",
     "TriageFlags",
     "UploadError",
     "allowed_hosts_for",

@@ -6,7 +6,9 @@ Routes: `POST /v1/explain` (one image in, prediction and heatmaps out), `GET /v1
 are explained in micro-batches by one supervised worker thread
 (`keras_cxr.serve.MicroBatcher`); decoding and PNG encoding run in the default thread
 pool, so the event loop only moves bytes. `keras_cxr.serve.RequestLimits` bounds what a
-request may take: its deadline, the decodes at once, the queue, the `Host` names.
+request may take: its deadline, the decodes at once, the queue, the `Host` names; and
+`keras_cxr.serve.AdmissionControl` refuses, before decoding, a request that would wait
+longer than `max_queue_wait` behind the work already accepted.
 """
 
 import asyncio
@@ -21,6 +23,7 @@ from keras_cxr import __version__
 from keras_cxr.data.image_header import MAX_IMAGE_PIXELS
 from keras_cxr.explain.batch_explainer import BatchExplainer
 from keras_cxr.serve._extra import require
+from keras_cxr.serve.admission_control import AdmissionControl
 from keras_cxr.serve.micro_batcher import MicroBatcher, QueueFullError, WorkerUnavailableError
 from keras_cxr.serve.model_service import DEFAULT_MC_SAMPLES, ExplainRequest, ModelService
 from keras_cxr.serve.request_limits import (
@@ -36,6 +39,7 @@ from keras_cxr.serve.responses import (
     display_image,
     explain_response,
 )
+from keras_cxr.serve.service_time import ServiceTime
 from keras_cxr.serve.uploads import (
     DEFAULT_MAX_UPLOAD_BYTES,
     FILE_FIELD,
@@ -88,7 +92,9 @@ def create_app(
 
     The model is loaded and its explainer compiled (and warmed up at every batch size up
     to `max_batch_size`: `keras_cxr.serve.ModelService.warm_up`) here, so the first
-    request is as fast as the others, and no batch compiles under load. The
+    request is as fast as the others, and no batch compiles under load; then one call
+    at batch 1 and one at `max_batch_size` are timed, the start of the service-time
+    estimate of admission control (`keras_cxr.serve.ServiceTime`). The
     micro-batcher's worker thread starts and stops with the application's lifespan
     (uvicorn runs it). `/docs` and `/redoc` are off: their pages load scripts from a
     CDN; `/openapi.json` describes the API.
@@ -108,8 +114,9 @@ def create_app(
         mc_samples: MC-dropout samples when a request asks for the uncertainty.
             Defaults to 30.
         display_size: Longest side of the PNGs in an answer. Defaults to 320.
-        limits: The queue, decode, deadline and `Host` limits. Defaults to None:
-            `keras_cxr.serve.RequestLimits()` (64 queued, 30 s, localhost names only).
+        limits: The queue, queue-wait, decode, deadline and `Host` limits. Defaults to
+            None: `keras_cxr.serve.RequestLimits()` (64 queued, a wait budget of the
+            measured idle time of a request, 30 s, localhost names only).
         run_dir: An explained run to review beside the model: the run viewer
             (`keras_cxr.serve.create_run_app`) is mounted at `/run/`. Defaults to None.
 
@@ -137,15 +144,17 @@ def create_app(
         explainer = BatchExplainer(model, method, threshold=threshold, batch_size=max_batch_size)
     service = ModelService(explainer, mc_samples)
     service.warm_up(max_batch_size)  # no compilation inside the worker under load
+    service_time = ServiceTime.from_timings(service.time_batches((1, max_batch_size)))
     info = service.model_info()
     static = static_files()
     body_limit = max_upload_bytes + MULTIPART_OVERHEAD_BYTES
     limits = RequestLimits() if limits is None else limits
+    admission = AdmissionControl(service_time, max_batch_size, limits.max_queue_wait)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
         app.state.batcher = MicroBatcher(
-            service.explain_batch,
+            app.state.admission.timed(service.explain_batch),
             max_batch_size,
             max_wait_ms,
             max_queue=limits.max_queue,
@@ -169,6 +178,7 @@ def create_app(
     )
     app.state.service = service
     app.state.limits = limits
+    app.state.admission = admission
     add_host_check(app, limits.allowed_hosts)
 
     @app.exception_handler(UploadError)
@@ -189,7 +199,12 @@ def create_app(
         app.add_exception_handler(disconnect, gone)
 
     async def busy(request, error: RuntimeError):
-        headers = request.app.state.limits.retry_after_header
+        if isinstance(error, QueueFullError):  # overload: wait for the work accepted
+            seconds = getattr(error, "retry_after", None)  # as its message says
+            seconds = seconds or request.app.state.admission.retry_after()
+            headers = {"Retry-After": str(seconds)}
+        else:  # a worker restarting
+            headers = request.app.state.limits.retry_after_header
         return JSONResponse({"detail": str(error)}, status_code=503, headers=headers)
 
     for overload in (QueueFullError, WorkerUnavailableError):
@@ -228,26 +243,29 @@ def create_app(
         received = time.perf_counter()
         # No PNG asked for: no display image to shrink.
         shown = display_size if images != "none" else None
-        decodes: asyncio.Semaphore = request.app.state.decodes
-        try:  # at most max_decodes uploads in memory at once, waiting within the deadline
-            await asyncio.wait_for(decodes.acquire(), limits.remaining(started))
-        except TimeoutError:
-            raise DeadlineError("The request waited past its deadline to be decoded.") from None
-        try:
-            image, display = await asyncio.to_thread(
-                _decode, service, data, declared, max_upload_bytes, max_pixels, shown
+        # Refused here, before its decode, if it would wait past the budget (503); its
+        # place is held until its answer is ready.
+        with request.app.state.admission.admit():
+            decodes: asyncio.Semaphore = request.app.state.decodes
+            try:  # at most max_decodes uploads in memory at once, within the deadline
+                await asyncio.wait_for(decodes.acquire(), limits.remaining(started))
+            except TimeoutError:
+                raise DeadlineError("The request waited past its deadline to be decoded.") from None
+            try:
+                image, display = await asyncio.to_thread(
+                    _decode, service, data, declared, max_upload_bytes, max_pixels, shown
+                )
+            finally:
+                decodes.release()
+            del data
+            decoded = time.perf_counter()
+            row = await until_done_or_gone(
+                request.app.state.batcher.submit(ExplainRequest(image, uncertainty)),
+                request.is_disconnected,
+                limits.remaining(started),
             )
-        finally:
-            decodes.release()
-        del data
-        decoded = time.perf_counter()
-        row = await until_done_or_gone(
-            request.app.state.batcher.submit(ExplainRequest(image, uncertainty)),
-            request.is_disconnected,
-            limits.remaining(started),
-        )
-        explained = time.perf_counter()
-        answer = await asyncio.to_thread(explain_response, row, display, info, raw_size, images)
+            explained = time.perf_counter()
+            answer = await asyncio.to_thread(explain_response, row, display, info, raw_size, images)
         finished = time.perf_counter()
         waited = (explained - decoded) * 1000.0
         answer["batch_size"] = row["batch_size"]
@@ -269,7 +287,7 @@ def create_app(
     @app.get("/healthz")
     async def healthz(request: fastapi.Request) -> JSONResponse:
         """Liveness (503 while the explain worker is dead and being restarted), the
-        worker's counts and the request limits."""
+        worker's counts, the request limits and admission control's budget and counts."""
         batcher = request.app.state.batcher
         healthy = batcher.healthy
         body = {
@@ -281,6 +299,7 @@ def create_app(
             "worker_restarts": batcher.restarts,
             "last_worker_death": batcher.last_death,
             "limits": describe(request.app.state.limits),
+            "admission": request.app.state.admission.describe(),
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
 

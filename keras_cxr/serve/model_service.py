@@ -116,6 +116,38 @@ class ModelService:
             )
         return sizes
 
+    def time_batches(self, sizes: tuple[int, ...]) -> dict[int, float]:
+        """Seconds of one warm `explain_batch` call of blank images at each size.
+
+        Call it after `warm_up`: a first call of a size may compile, and is not what the
+        worker's calls will take. `keras_cxr.serve.ServiceTime.from_timings` turns the
+        result into the estimate admission control starts from.
+
+        Args:
+            sizes: Batch sizes to time, each >= 1.
+
+        Returns:
+            `{size: seconds}`.
+
+        Raises:
+            ValueError: For a size below 1.
+
+        Example:
+            >>> sizes = service.warm_up(16)
+            >>> service.time_batches((1, 16))
+            {1: 0.011, 16: 0.026}
+        """
+        channels = 1 if self.explainer.color_mode == "grayscale" else 3
+        timings = {}
+        for size in sizes:
+            size = check_int("sizes", size)
+            blank = np.zeros((*self.explainer.image_size, channels), np.uint8)
+            requests = [ExplainRequest(blank)] * size
+            started = time.perf_counter()
+            self.explain_batch(requests)
+            timings[size] = time.perf_counter() - started
+        return timings
+
     @property
     def uncertainty_available(self) -> bool:
         """Whether requests may ask for the MC-dropout spread.

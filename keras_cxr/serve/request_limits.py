@@ -86,25 +86,33 @@ class RequestLimits:
 
     Attributes:
         max_queue: The most requests waiting for the explain worker; one more gets 503
-            with `Retry-After`. Defaults to 64.
+            with `Retry-After`. Defaults to 64. A hard cap on memory; what keeps
+            latency bounded is `max_queue_wait`.
+        max_queue_wait: The most seconds a new request may be expected to wait for the
+            requests ahead of it; past it, 503 with a `Retry-After` of that wait
+            (`keras_cxr.serve.AdmissionControl`). None (default): the idle time of a
+            request, measured (`DEFAULT_QUEUE_WAIT_FACTOR`); `math.inf` turns
+            admission control off.
         max_decodes: The most uploads decoded at once (each may take up to the
             decoded-size budget, `keras_cxr.data.MAX_DECODED_BYTES`, in memory); others
             wait their turn within their deadline. Defaults to one per core, at most 4.
         timeout: Seconds from a request's arrival to its answer; past it, 504. Defaults
             to 30.
-        retry_after: Seconds a 503 asks the client to wait. Defaults to 1.
+        retry_after: Seconds a 503 asks the client to wait while the worker restarts,
+            and when the queue is full but the expected wait is not known. Defaults to 1.
         allowed_hosts: Host names (without port) the `Host` header may carry; `"*"`
             allows any. Defaults to `DEFAULT_ALLOWED_HOSTS`.
 
     Args:
-        max_queue, max_decodes, timeout, retry_after, allowed_hosts: As above.
+        max_queue, max_queue_wait, max_decodes, timeout, retry_after, allowed_hosts:
+            As above.
 
     Returns:
         The frozen record.
 
     Raises:
         ValueError: For a limit below 1 (or a timeout or retry_after that is not a
-            positive number), or no allowed host.
+            positive number, or a negative max_queue_wait), or no allowed host.
 
     Example:
         >>> keras_cxr.serve.RequestLimits(max_queue=16, timeout=10.0).max_decodes >= 1
@@ -112,6 +120,7 @@ class RequestLimits:
     """
 
     max_queue: int = 64
+    max_queue_wait: float | None = None
     max_decodes: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
     timeout: float = 30.0
     retry_after: float = 1.0
@@ -120,6 +129,9 @@ class RequestLimits:
     def __post_init__(self) -> None:
         check_int("max_queue", self.max_queue)
         check_int("max_decodes", self.max_decodes)
+        wait = self.max_queue_wait
+        if wait is not None and (not isinstance(wait, (int, float)) or not wait >= 0):
+            raise invalid_value("max_queue_wait", "a number of seconds >= 0, or None", wait)
         for name in ("timeout", "retry_after"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value > 0:

@@ -26,6 +26,10 @@ def test_defaults_are_the_librarys():
     limits = keras_cxr.serve.RequestLimits()
     assert limits.allowed_hosts == serve_command.DEFAULT_ALLOWED_HOSTS and not args.allowed_host
     assert (args.max_queue, args.request_timeout) == (limits.max_queue, limits.timeout)
+    assert args.max_queue_wait is limits.max_queue_wait is None  # measured at start-up
+    for bad in ("-1", "soon"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["serve", "--model", "m.keras", "--max-queue-wait", bad])
     with pytest.raises(SystemExit):  # one sample has no spread
         build_parser().parse_args(["serve", "--model", "m.keras", "--mc-samples", "1"])
 
@@ -46,6 +50,10 @@ def test_serve_builds_the_app_from_the_options_and_runs_it(demo, monkeypatch, ca
     assert (handed["host"], handed["port"]) == ("127.0.0.1", 8123)
     limits = handed["app"].state.limits
     assert limits.allowed_hosts == ("localhost", "127.0.0.1", "[::1]")
+    admission = handed["app"].state.admission  # the idle time of a request
+    assert admission.service_time.observed == 0 and admission.service_time.seconds(1) > 0
+    assert admission.max_queue_wait is None  # measured: from the model's at start-up
+    assert admission.budget == admission.idle_seconds == admission.service_time.seconds(1)
     with keras_cxr.serve.BackgroundServer(handed["app"]) as running:
         info = httpx.get(f"{running.url}/v1/model").json()
         assert (info["threshold"], info["method"]) == (0.3, "hirescam")
@@ -78,11 +86,13 @@ def test_allowed_hosts_and_limits_reach_the_app(demo, monkeypatch):
     model = str(demo / "model.keras")
     options = ["--allowed-host", "cxr.hospital.org", "--allowed-host", "CXR2.local"]
     options += ["--max-queue", "5", "--request-timeout", "2.5", "--host", "0.0.0.0"]
+    options += ["--max-queue-wait", "0.25"]
     with pytest.warns(UserWarning, match="reachable from other machines"):
         assert main(["serve", "--model", model, *options]) == 0
     limits = handed["app"].state.limits
     assert limits.allowed_hosts == ("cxr.hospital.org", "cxr2.local")
     assert (limits.max_queue, limits.timeout) == (5, 2.5)
+    assert handed["app"].state.admission.max_queue_wait == limits.max_queue_wait == 0.25
     with keras_cxr.serve.BackgroundServer(handed["app"]) as running:
         refused = httpx.get(f"{running.url}/healthz")  # Host: 127.0.0.1 is not allowed now
         allowed = httpx.get(f"{running.url}/healthz", headers={"host": "cxr.hospital.org"})

@@ -7,6 +7,8 @@ need other settings (a smaller upload limit) use them through the same server.
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import pytest
 
@@ -40,13 +42,37 @@ def model_file(tmp_path_factory):
 @pytest.fixture(scope="package")
 def server(model_file):
     """The running server (a `keras_cxr.serve.BackgroundServer`); stopped after the package."""
-    from keras_cxr.serve import BackgroundServer, create_app
+    from keras_cxr.serve import BackgroundServer, RequestLimits, create_app
 
+    # No admission control (an infinite wait budget): the tests that send requests at
+    # once expect them all answered, whatever the machine's speed; test_admission_control.py
+    # swaps in its own.
+    limits = RequestLimits(max_queue_wait=math.inf)
     app = create_app(
-        model_file, max_wait_ms=MAX_WAIT_MS, max_upload_bytes=MAX_UPLOAD_BYTES, max_batch_size=8
+        model_file,
+        max_wait_ms=MAX_WAIT_MS,
+        max_upload_bytes=MAX_UPLOAD_BYTES,
+        max_batch_size=8,
+        limits=limits,
     )
     with BackgroundServer(app) as running:
         yield running
+
+
+@pytest.fixture
+def admission(server):
+    """Swaps the server's admission control for the one a test sets (`admission(control)`)
+    and puts the real one back after the test (monkeypatch would delete the attribute:
+    starlette's `State` hides it from the check monkeypatch makes)."""
+    state = server.app.state
+    real = state.admission
+
+    def swap(control):
+        state.admission = control
+        return control
+
+    yield swap
+    state.admission = real
 
 
 @pytest.fixture(scope="package")

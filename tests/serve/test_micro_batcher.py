@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from keras_cxr.serve import MicroBatcher
@@ -163,26 +164,67 @@ def test_a_dead_worker_fails_its_callers_turns_unhealthy_and_is_restarted():
     assert not b.healthy  # closed
 
 
-def test_the_service_is_warmed_up_at_every_batch_size_the_batcher_sends():
-    import numpy as np
+class _Blank:
+    """Stands in for a BatchExplainer: records the sizes of the blank batches it explains."""
 
+    image_size = (8, 8)
+
+    def __init__(self, color_mode="grayscale"):
+        self.color_mode, self.sizes = color_mode, []
+
+    def __call__(self, batch):
+        channels = 1 if self.color_mode == "grayscale" else 3
+        images = batch["image"]
+        assert images.shape[1:] == (8, 8, channels) and images.dtype == np.uint8
+        assert not images.any()
+        self.sizes.append(len(images))
+        return {"probability": np.zeros(len(images))}
+
+
+def _service(color_mode="grayscale"):
     from keras_cxr.serve import ModelService
 
-    class Recording:
-        """Stands in for a BatchExplainer: records the batch sizes it explains."""
+    service = ModelService.__new__(ModelService)  # no model: only the explainer's calls
+    service.explainer = _Blank(color_mode)
+    return service
 
-        image_size, color_mode = (8, 8), "grayscale"
 
-        def __init__(self):
-            self.sizes = []
-
-        def __call__(self, batch):
-            assert batch["image"].shape[1:] == (8, 8, 1) and batch["image"].dtype == np.uint8
-            self.sizes.append(len(batch["image"]))
-
-    service = ModelService.__new__(ModelService)  # no model: only warm_up is exercised
-    service.explainer = Recording()
+def test_the_service_is_warmed_up_at_every_batch_size_the_batcher_sends():
+    service = _service()
     assert service.warm_up(16) == service.explainer.sizes == [1, 2, 4, 8, 16]
-    service.explainer = Recording()
+    service = _service()
     assert service.warm_up(6) == service.explainer.sizes == [1, 2, 4, 6]
     assert service.warm_up(1) == [1]
+
+
+def test_an_item_cancelled_after_the_worker_took_it_is_dropped_before_the_call():
+    # Between being taken and the model call (while its batch fills) a caller may give up:
+    # the batch is filtered just before the call, so the model never sees the item.
+    recorder = Recorder()
+
+    async def scenario(batcher):
+        gone = asyncio.ensure_future(batcher.submit(1))
+        await asyncio.to_thread(_wait_until, lambda: batcher.queued == 0)  # the worker has it
+        gone.cancel()
+        await asyncio.gather(gone, return_exceptions=True)
+        return await batcher.submit(2)  # fills the batch of 2: the call happens now
+
+    with MicroBatcher(recorder, max_batch_size=2, max_wait_ms=10_000) as batcher:
+        assert asyncio.run(scenario(batcher)) == 4
+    assert recorder.batches == [[2]] and (batcher.dropped, batcher.items) == (1, 1)
+
+
+def _wait_until(condition, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_time_batches_times_one_warm_call_of_blank_images_per_size():
+    service = _service("rgb")
+    timings = service.time_batches((1, 16))
+    assert service.explainer.sizes == [1, 16] and list(timings) == [1, 16]
+    assert all(seconds > 0 for seconds in timings.values())
+    with pytest.raises(ValueError, match="Received: sizes=0"):
+        service.time_batches((0,))
