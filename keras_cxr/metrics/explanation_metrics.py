@@ -60,6 +60,9 @@ class MetricInputs(NamedTuple):
         model: The Keras model.
         input_range: Width of the model's input range (255 for 0–255 pixels).
         batch_size: Most images per call of the model or the explainer.
+        maps: The explainer's own maps of `images` (its `attributions` where it has
+            them, else `heatmaps`), or None: the metrics that call the explainer then
+            explain the images again. Defaults to None.
     """
 
     heatmaps: np.ndarray
@@ -73,6 +76,7 @@ class MetricInputs(NamedTuple):
     model: Any
     input_range: float
     batch_size: int
+    maps: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -170,7 +174,7 @@ def _random_logit(i: MetricInputs) -> np.ndarray:
     small = min(i.heatmaps.shape[1:]) < 11  # SSIM's window
     return off_class_similarity.random_logit(
         i.explainer, i.images, i.class_index, i.num_classes,
-        similarity="spearman" if small else "ssim", per_image=True,
+        similarity="spearman" if small else "ssim", per_image=True, maps=i.maps,
     )  # fmt: skip
 
 
@@ -239,7 +243,8 @@ _TABLE = [
     ("relative_output_stability", "robustness", "lower", False,
      _stability(_RS.relative_output_stability), "11 explanations and predictions"),
     # Randomisation: the maps of another class, or of a randomized model.
-    ("random_logit", "randomisation", "lower", False, _random_logit, "1 explanation"),
+    ("random_logit", "randomisation", "lower", False, _random_logit,
+     "1 explanation (2 without `maps`)"),
     ("efficient_mprt", "randomisation", "higher", False, _efficient_mprt, "2 explanations"),
     ("smooth_mprt", "randomisation", "lower", False, _smooth_mprt, "20 explanations"),
 ]

@@ -130,12 +130,15 @@ def _predict_fn(model) -> Any:
     return lambda batch: np.asarray(forward(np.asarray(batch, np.float32)))
 
 
-def _heatmaps(explainer, images: np.ndarray, class_index: int, batch_size: int) -> np.ndarray:
-    chunks = [
-        np.asarray(explainer.explain(images[i : i + batch_size], class_index).heatmaps)
-        for i in range(0, len(images), batch_size)
-    ]
-    return np.concatenate(chunks).astype(np.float64)
+def _explain(explainer, images: np.ndarray, class_index: int, batch_size: int):
+    """The heatmaps of `images`, and the maps the metrics read (attributions if any)."""
+    heatmaps, maps = [], []
+    for begin in range(0, len(images), batch_size):
+        explanation = explainer.explain(images[begin : begin + batch_size], class_index)
+        heatmaps.append(np.asarray(explanation.heatmaps, np.float64))
+        attributions = explanation.attributions
+        maps.append(heatmaps[-1] if attributions is None else np.asarray(attributions))
+    return np.concatenate(heatmaps), np.concatenate(maps).astype(np.float64)
 
 
 def evaluate_explanations(
@@ -205,7 +208,7 @@ def evaluate_explanations(
         for method in methods:
             explainer = get_method(method)(model)
             bar.set_postfix_str(f"{method}: explaining")
-            heatmaps = _heatmaps(explainer, images, class_index, batch_size)
+            heatmaps, maps = _explain(explainer, images, class_index, batch_size)
             bar.update()
 
             def explain_with(other, batch, method=method):
@@ -213,7 +216,7 @@ def evaluate_explanations(
 
             inputs = MetricInputs(
                 heatmaps, masks, images, predict_fn, class_index, num_classes, explainer,
-                explain_with, model, float(input_range), batch_size,
+                explain_with, model, float(input_range), batch_size, maps,
             )  # fmt: skip
             for metric in metrics:
                 bar.set_postfix_str(f"{method}: {metric}")

@@ -69,3 +69,18 @@ def test_an_entry_is_its_metric_at_the_stated_settings(inputs, name, call):
 def test_the_defaults_cover_four_families_cheaply():
     defaults = metrics.DEFAULT_EXPLANATION_METRICS
     assert {EXPLANATION_METRICS[name].family for name in defaults} == FAMILIES - {"robustness"}
+
+
+def test_random_logit_reuses_the_maps_it_is_given(inputs):
+    calls = []
+
+    class Counting:
+        def explain(self, images, class_index):
+            calls.append(np.asarray(class_index).tolist())
+            return inputs.explainer.explain(images, class_index)
+
+    maps = np.asarray(inputs.explainer.explain(inputs.images, 1).attributions)
+    score = EXPLANATION_METRICS["random_logit"].score
+    given = score(inputs._replace(explainer=Counting(), maps=maps))
+    assert calls == [[0, 0, 0]]  # the other class only
+    np.testing.assert_allclose(given, score(inputs), rtol=1e-6)
