@@ -116,8 +116,7 @@ def _check_out(out: str | os.PathLike) -> Path:
 
 def _regions(args: argparse.Namespace, paths: list[Path]):
     """`(mask_files, boxes)` from --masks or --boxes, checked against the images."""
-    from keras_cxr.data import find_mask_files, read_box_csv
-    from keras_cxr.data.region_masks import check_region_sources
+    from keras_cxr.data import check_region_sources, find_mask_files, read_box_csv
 
     mask_files = find_mask_files(args.masks) if args.masks else None
     boxes = read_box_csv(args.boxes) if args.boxes else None
@@ -187,7 +186,7 @@ def _score(args, out, paths, mask_files, boxes, metrics) -> int:
     """Loads the model and the images, scores them, writes and prints the table."""
     import keras_cxr
     from keras_cxr.cli._model import color_mode, square_input
-    from keras_cxr.data import patient_id, read_images, region_masks
+    from keras_cxr.data import load_region_masks, patient_id, read_images
     from keras_cxr.data.box_csv import image_name
     from keras_cxr.training import evaluate_explanations
 
@@ -196,7 +195,7 @@ def _score(args, out, paths, mask_files, boxes, metrics) -> int:
     size = square_input(model)
     masks = None
     if mask_files is not None or boxes is not None:
-        masks = region_masks(paths, size, mask_files, boxes)
+        masks = load_region_masks(paths, size, mask_files, boxes)
     images = read_images(paths, size, color_mode(model), progress=not args.quiet)
     names = [image_name(path.name) for path in paths]
     evaluation = evaluate_explanations(

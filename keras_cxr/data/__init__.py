@@ -39,7 +39,11 @@ from keras_cxr.data.label_table import LabelTable, split_label_table
 from keras_cxr.data.labels import CLASS_NAMES, LABEL_SETS, kermany_label
 from keras_cxr.data.patients import patient_id, split_by_patient
 from keras_cxr.data.prefetch import DecodedBatch, prefetch_batches
-from keras_cxr.data.region_masks import find_mask_files, region_masks
+from keras_cxr.data.region_masks import (
+    check_region_sources,
+    find_mask_files,
+    load_region_masks,
+)
 from keras_cxr.data.sampling import balanced_sample, stratified_sample
 from keras_cxr.data.scan import MAX_IMAGE_PIXELS, scan_images
 from keras_cxr.data.shifted import (
@@ -80,6 +84,7 @@ __all__ = [
     "balanced_class_weight",
     "balanced_sample",
     "boxes_to_mask",
+    "check_region_sources",
     "cohort_matched_split",
     "cohort_matched_subset",
     "cohort_share",
@@ -95,6 +100,7 @@ __all__ = [
     "load_chest_xray",
     "load_image_folder",
     "load_image_splits",
+    "load_region_masks",
     "make_augmentation",
     "named_augmentation",
     "patient_id",
@@ -106,7 +112,6 @@ __all__ = [
     "read_image",
     "read_images",
     "read_label_csv",
-    "region_masks",
     "resize_images",
     "scan_chest_xray",
     "scan_images",

@@ -1,6 +1,6 @@
 """Region masks of a set of images, from PNG masks matched by name or from a box CSV.
 
-`region_masks` is how `keras-cxr evaluate-explanations` gets the ground truth the
+`load_region_masks` is how `keras-cxr evaluate-explanations` gets the ground truth the
 localisation metrics compare heatmaps with. Every check runs before any mask is resized
 (and before any model is loaded by its caller): a mask or box that names no image, a
 mask of another size than its image, two images of one name.
@@ -20,7 +20,7 @@ from keras_cxr.data._layout import is_clutter
 from keras_cxr.data.box_csv import Box, boxes_to_mask, image_name
 from keras_cxr.data.image_header import dicom_header, read_header
 
-__all__ = ["check_region_sources", "find_mask_files", "image_size", "region_masks"]
+__all__ = ["check_region_sources", "find_mask_files", "image_size", "load_region_masks"]
 
 #: How many names an error lists before "and N more".
 _LISTED = 5
@@ -78,7 +78,7 @@ def find_mask_files(folder: str | os.PathLike) -> dict[str, Path]:
         ValueError: If it holds no PNG, or two PNGs of one name (in different folders).
 
     Example:
-        >>> sorted(keras_cxr.data.region_masks.find_mask_files("masks"))
+        >>> sorted(keras_cxr.data.find_mask_files("masks"))
         ['a', 'b']
     """
     folder = Path(folder)
@@ -149,7 +149,7 @@ def check_region_sources(
             images share a name, or a mask's size differs from its image's.
 
     Example:
-        >>> keras_cxr.data.region_masks.check_region_sources(
+        >>> keras_cxr.data.check_region_sources(
         ...     ["scans/a.png"], boxes={"a": [(0, 0, 10, 10)]})
         ['a']
     """
@@ -184,7 +184,7 @@ def _read_mask(path: Path, size: int) -> np.ndarray:
     )
 
 
-def region_masks(
+def load_region_masks(
     image_paths: Sequence[str | os.PathLike],
     size: int,
     mask_files: Mapping[str, Path] | None = None,
@@ -212,7 +212,7 @@ def region_masks(
         ValueError: As `check_region_sources`, or for a PNG mask that cannot be decoded.
 
     Example:
-        >>> masks = keras_cxr.data.region_masks(
+        >>> masks = keras_cxr.data.load_region_masks(
         ...     ["scans/a.png", "scans/b.png"], 64, boxes={"a": [(0, 0, 10, 10)], "b": []})
         >>> masks.shape, masks[1].any()
         ((2, 64, 64), False)

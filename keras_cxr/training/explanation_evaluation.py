@@ -54,7 +54,7 @@ class ExplanationEvaluation:
         The dataclass.
 
     Raises:
-        Nothing of its own.
+        Nothing: a plain record.
 
     Example:
         >>> evaluation.rows[0]["metric"], evaluation.rows[0]["mean"]

@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keras_cxr.data import box_csv, boxes_to_mask, find_mask_files, read_box_csv, region_masks
+from keras_cxr.data import (
+    box_csv,
+    boxes_to_mask,
+    find_mask_files,
+    load_region_masks,
+    read_box_csv,
+)
 
 
 def test_the_box_csv_examples_run(tmp_path, monkeypatch):
@@ -55,7 +61,7 @@ def test_png_masks_are_resized_nearest_and_missing_ones_are_empty(tmp_path):
     cv2.imwrite(str(tmp_path / "masks" / "sub" / "a.png"), mask)
     files = find_mask_files(tmp_path / "masks")
     assert list(files) == ["a"]
-    masks = region_masks(sorted((tmp_path / "scans").glob("*.png")), 4, mask_files=files)
+    masks = load_region_masks(sorted((tmp_path / "scans").glob("*.png")), 4, mask_files=files)
     expected = np.zeros((2, 4, 4), bool)
     expected[0, :2, :1] = True
     np.testing.assert_array_equal(masks, expected)
@@ -66,7 +72,7 @@ def test_two_images_of_one_name_are_refused(tmp_path):
         (tmp_path / folder).mkdir()
         cv2.imwrite(str(tmp_path / folder / "a.png"), np.zeros((8, 8), np.uint8))
     with pytest.raises(ValueError, match=r"Several images are named 'a' .* matched to images"):
-        region_masks([tmp_path / "x" / "a.png", tmp_path / "y" / "a.png"], 8, boxes={})
+        load_region_masks([tmp_path / "x" / "a.png", tmp_path / "y" / "a.png"], 8, boxes={})
 
 
 def test_a_folder_without_png_masks_is_refused(tmp_path):
