@@ -8,6 +8,11 @@ settings that are in the input's units (noise radii) are given as a share of
 `MetricInputs.input_range`, the width of the model's input range (255 for 0–255 pixels),
 so Quantus's defaults for [0, 1] images carry over.
 
+`road` counts the images still decided as `MetricInputs.class_index` once their most
+relevant pixels are imputed: an image the model does not decide as that class to begin
+with keeps nothing at any percentage, which reads as a (falsely) faithful map; score it on
+images decided as the class.
+
 The maps scored are the explainers' `heatmaps` (non-negative, in [0, 1]) for every method,
 so CAMs and pixel methods are scored alike; the robustness and randomisation metrics call
 the explainer themselves (and use its `attributions` where it has them).
