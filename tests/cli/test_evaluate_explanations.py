@@ -231,3 +231,12 @@ def test_the_parser_defaults_are_the_library_defaults():
     assert tuple(args.metrics) == keras_cxr.metrics.DEFAULT_EXPLANATION_METRICS == DEFAULT_METRICS
     assert set(args.methods) == set(DEFAULT_METHODS) <= set(keras_cxr.explain.METHODS)
     assert args.class_index == 1 and args.out == "runs/evaluate-explanations"
+
+
+def test_a_class_the_model_lacks_is_refused(demo, phantoms, tmp_path, capsys):
+    root, _ = phantoms
+    out = tmp_path / "out"
+    assert _run(demo, root, out, "--class-index", "2", "--metrics", "sparseness") == 1
+    line = error_line(capsys)
+    assert "--class-index 2 is out of range: the model has 2 classes (0 to 1" in line
+    assert not out.exists() or not any(out.iterdir())

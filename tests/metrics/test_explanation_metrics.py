@@ -3,6 +3,7 @@ settings it documents, and its name is a public metric."""
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
@@ -28,7 +29,7 @@ def inputs():
         return keras_cxr.explain.Saliency(other).explain(batch, class_index=1).heatmaps
 
     return MetricInputs(
-        heatmaps, masks, images, lambda batch: np.asarray(model(batch)), 1, 2,
+        heatmaps, masks, images, lambda batch: keras.ops.convert_to_numpy(model(batch)), 1, 2,
         explainer, explain_with, model, 255.0, 8,
     )  # fmt: skip
 
