@@ -68,6 +68,15 @@ class MetricInputs(NamedTuple):
         maps: The explainer's own maps of `images` (its `attributions` where it has
             them, else `heatmaps`), or None: the metrics that call the explainer then
             explain the images again. Defaults to None.
+
+    Example:
+        >>> import numpy as np
+        >>> maps = np.random.default_rng(0).uniform(size=(2, 8, 8))
+        >>> inputs = keras_cxr.metrics.MetricInputs(
+        ...     maps, None, None, None, 1, 2, None, None, None, 255.0, 16)
+        >>> scores = keras_cxr.metrics.EXPLANATION_METRICS["sparseness"].score(inputs)
+        >>> bool(np.allclose(scores, keras_cxr.metrics.sparseness(maps, per_image=True)))
+        True
     """
 
     heatmaps: np.ndarray
@@ -95,6 +104,11 @@ class ExplanationMetric:
         needs_masks: Whether the metric compares maps with region masks.
         score: `score(inputs)` → float64 `(N,)` per-image values (NaN where undefined).
         cost: Model calls per image, in words, for the command's help.
+
+    Example:
+        >>> road = keras_cxr.metrics.EXPLANATION_METRICS["road"]
+        >>> road.family, road.better, road.needs_masks
+        ('faithfulness', 'lower', False)
     """
 
     family: str

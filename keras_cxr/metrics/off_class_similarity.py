@@ -88,8 +88,9 @@ def random_logit(
         >>> images = np.random.default_rng(0).uniform(size=(2, 12, 12, 1))
         >>> keras_cxr.metrics.random_logit(lambda x, c: x[..., 0], images, 0, num_classes=3)
         1.0
+        >>> given = images[..., 0].astype("float32")  # as the explainer would return them
         >>> keras_cxr.metrics.random_logit(  # the maps of class 0 given: one call, not two
-        ...     lambda x, c: x[..., 0], images, 0, num_classes=3, maps=images[..., 0])
+        ...     lambda x, c: x[..., 0], images, 0, num_classes=3, maps=given)
         1.0
 
     Reference:

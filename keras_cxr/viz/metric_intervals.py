@@ -36,7 +36,7 @@ def metric_intervals_figure(rows: Sequence[Mapping[str, Any]], columns: int = 3)
         >>> keras_cxr.viz.metric_intervals.metric_intervals_figure([
         ...     {"method": "gradcam", "metric": "sparseness", "mean": 0.4, "low": 0.3,
         ...      "high": 0.5}])
-        <Figure size 360x180 with 1 Axes>
+        <Figure size 360x130 with 1 Axes>
     """
     from matplotlib.figure import Figure
 
@@ -62,9 +62,9 @@ def metric_intervals_figure(rows: Sequence[Mapping[str, Any]], columns: int = 3)
         axis.set_yticks(range(len(methods)), methods, fontsize=7)
         axis.set_ylim(len(methods) - 0.5, -0.5)
         any_row = next(iter(found.values()))
-        better = f", {any_row['better']} is better" if "better" in any_row else ""
-        family = f"{any_row['family']}" if "family" in any_row else ""
-        axis.set_title(f"{metric}\n({family}{better})", fontsize=8)
+        notes = [any_row.get("family"), any_row.get("better") and f"{any_row['better']} is better"]
+        notes = ", ".join(note for note in notes if note)
+        axis.set_title(f"{metric}\n({notes})" if notes else metric, fontsize=8)
         axis.tick_params(axis="x", labelsize=7)
         axis.grid(alpha=0.3, axis="x")
     for axis in axes[len(metrics) :]:
