@@ -25,13 +25,13 @@ DESCRIPTION = (
     "(--boxes, RSNA's patientId,x,y,width,height: several lines per image allowed, empty "
     "box fields for no finding); an image with no mask or box has no finding and is left "
     "out of the localisation metrics, which are skipped altogether without masks. Writes "
-    "explanation_scores.csv (each metric's mean with a 95%% patient-level bootstrap "
+    "explanation_scores.csv (each metric's mean with a 95% patient-level bootstrap "
     "interval), explanation_scores_per_image.csv and explanation_scores.png to --out, a "
     "new or empty folder. Every input is checked before the model is loaded."
 )
 
 #: The defaults, restated so the parser imports no Keras; tests/cli/test_evaluate_
-#: explanations.py checks the metrics against `keras_cxr.metrics.DEFAULT_EXPLANATION_METRICS`.
+#: explanations.py checks them against `keras_cxr.metrics.DEFAULT_EXPLANATION_METRICS`.
 DEFAULT_METHODS = ("gradcam", "saliency")
 DEFAULT_METRICS = (
     "pointing_game",
@@ -39,6 +39,36 @@ DEFAULT_METRICS = (
     "sparseness",
     "deletion_auc",
     "random_logit",
+)
+#: The names of `keras_cxr.metrics.EXPLANATION_METRICS`, in its order, restated for the help
+#: (the same test checks them).
+METRIC_NAMES = (
+    "pointing_game",
+    "energy_in_mask",
+    "top_k_iou",
+    "relevance_mass_accuracy",
+    "relevance_rank_accuracy",
+    "attribution_localisation",
+    "top_k_intersection",
+    "auc",
+    "sparseness",
+    "complexity",
+    "effective_complexity",
+    "deletion_auc",
+    "insertion_auc",
+    "average_drop",
+    "average_increase",
+    "pixel_flipping",
+    "faithfulness_correlation",
+    "road",
+    "max_sensitivity",
+    "avg_sensitivity",
+    "local_lipschitz_estimate",
+    "relative_input_stability",
+    "relative_output_stability",
+    "random_logit",
+    "efficient_mprt",
+    "smooth_mprt",
 )
 OUT_DEFAULT = "runs/evaluate-explanations"
 
@@ -83,8 +113,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_names,
         default=list(DEFAULT_METRICS),
         metavar="A,B",
-        help="comma-separated metrics of keras_cxr.metrics.EXPLANATION_METRICS "
-        f"(default: {','.join(DEFAULT_METRICS)})",
+        help=f"comma-separated metrics, of: {', '.join(METRIC_NAMES)} "
+        f"(default: {','.join(DEFAULT_METRICS)}; see keras_cxr.metrics.EXPLANATION_METRICS)",
     )
     parser.add_argument(
         "--class-index",

@@ -12,7 +12,7 @@ import pytest
 
 import keras_cxr
 from keras_cxr.cli import build_parser, main
-from keras_cxr.cli.evaluate_explanations import DEFAULT_METHODS, DEFAULT_METRICS
+from keras_cxr.cli.evaluate_explanations import DEFAULT_METHODS, DEFAULT_METRICS, METRIC_NAMES
 from keras_cxr.data.synthetic import make_phantoms
 
 from ._helpers import error_line
@@ -229,6 +229,7 @@ def test_masks_and_boxes_together_are_a_usage_error(capsys):
 def test_the_parser_defaults_are_the_library_defaults():
     args = build_parser().parse_args(["evaluate-explanations", "--model", "m", "--data", "d"])
     assert tuple(args.metrics) == keras_cxr.metrics.DEFAULT_EXPLANATION_METRICS == DEFAULT_METRICS
+    assert tuple(keras_cxr.metrics.EXPLANATION_METRICS) == METRIC_NAMES
     assert set(args.methods) == set(DEFAULT_METHODS) <= set(keras_cxr.explain.METHODS)
     assert args.class_index == 1 and args.out == "runs/evaluate-explanations"
 
