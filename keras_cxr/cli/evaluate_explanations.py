@@ -206,6 +206,11 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"No model file at {args.model!r}.")
     out = _check_out(args.out)
     paths = [source.path for source in find_images(args.data)]
+    if args.masks:  # a mask folder inside --data holds masks, not images
+        masks = Path(args.masks).resolve()
+        paths = [path for path in paths if masks not in path.resolve().parents]
+        if not paths:
+            raise ValueError(f"Every image of {args.data!r} is in the mask folder {args.masks!r}.")
     mask_files, boxes = _regions(args, paths)
     if skipped:
         print(f"Skipped {', '.join(skipped)}: no --masks or --boxes to localise against.")

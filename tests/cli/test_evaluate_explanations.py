@@ -241,3 +241,14 @@ def test_a_class_the_model_lacks_is_refused(demo, phantoms, tmp_path, capsys):
     line = error_line(capsys)
     assert "--class-index 2 is out of range: the model has 2 classes (0 to 1" in line
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_mask_folder_inside_the_data_folder_is_not_read_as_images(
+    phantoms, broken_model, tmp_path, capsys
+):
+    root, _ = phantoms
+    code = main(["evaluate-explanations", "--model", str(broken_model), "--data", str(root),
+                 "--masks", str(root / "masks"), "--out", str(tmp_path / "out")])  # fmt: skip
+    assert code == 1
+    line = error_line(capsys)  # the inputs passed: the model is the first thing refused
+    assert "Several images" not in line and "broken.keras" in line, line
