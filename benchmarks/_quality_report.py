@@ -56,6 +56,17 @@ QUALITY_COLUMNS = [
     ("randomized_empty_share", "rand. all: empty maps", 2),
     ("forward_multiple", "time / forward pass", 1),
 ]
+#: The Quantus families (`_quality_families.FAMILY_METRICS`), one table of their own.
+FAMILY_COLUMNS = [
+    ("relevance_mass_accuracy", "relevance mass ↑", 3),
+    ("relevance_rank_accuracy", "relevance rank ↑", 3),
+    ("sparseness", "sparseness (Gini)", 3),
+    ("complexity", "complexity (entropy)", 2),
+    ("faithfulness_correlation", "faithfulness corr. ↑", 2),
+    ("road", "ROAD: class kept ↓", 3),
+    ("max_sensitivity", "max-sensitivity ↓", 2),
+    ("random_logit", "random logit: SSIM ↓", 2),
+]
 MARKER_COLUMNS = [
     ("normal_energy_marker", "normal model: energy on marker", 3),
     ("shortcut_energy_marker", "shortcut model: energy on marker ↑", 3),

@@ -8,6 +8,7 @@ import time
 import cv2
 import keras
 import numpy as np
+from _quality_families import family_row
 from _quality_model import DOWNSAMPLING
 
 import keras_cxr
@@ -57,7 +58,7 @@ def centre_heatmaps(count: int, size: int) -> np.ndarray:
     return np.broadcast_to(peak, (count, size, size)).copy()
 
 
-#: (method, id(model)) → (model, explain): one explainer (and one compilation) per method
+#: (method, id(model)) → (model, explain, explainer): one explainer (and one compilation) per method
 #: and model; the model is kept so that its id is not reused. `clear_explainers` empties it.
 _EXPLAINERS: dict[tuple[str, int], tuple] = {}
 
@@ -77,8 +78,17 @@ def explainer_for(method: str, model: keras.Model, seed: int):
         _EXPLAINERS[key] = (
             model,
             lambda images: np.asarray(explainer.explain(images, class_index=1).heatmaps),
+            explainer,
         )
     return _EXPLAINERS[key][1]
+
+
+def explainer_object(method: str, model: keras.Model):
+    """The explainer behind `explainer_for` (None for a baseline), for metrics that call it."""
+    if method in BASELINES:
+        return None
+    explainer_for(method, model, 0)
+    return _EXPLAINERS[(method, id(model))][2]
 
 
 def clear_explainers() -> None:
@@ -111,7 +121,8 @@ def randomized_copies(model: keras.Model, seed: int, draws: int) -> dict:
 
 
 def quality_row(method, model, predict_fn, data: dict, copies: dict, seed: int) -> dict:
-    """Every localization, faithfulness, sanity and cost figure of one method on one model.
+    """Every localization, faithfulness, sanity and cost figure of one method on one model,
+    and the Quantus families of `_quality_families.family_row`.
 
     `data` holds `images`, `masks` (the method's share of the held-out positives),
     `faithfulness` (how many of them deletion/insertion use), `randomization` (images for
@@ -137,6 +148,8 @@ def quality_row(method, model, predict_fn, data: dict, copies: dict, seed: int) 
     row["head_randomized_spearman"] = head["randomized_spearman"]
     full = [explainer_for(method, copy, seed)(sanity) for copy in copies["full"]]
     row.update(randomization_similarity(original, full))
+    explainer = explainer_object(method, model)
+    row.update(family_row(model, predict_fn, data, heatmaps, explainer))
     row["seconds"] = seconds
     is_baseline = method in BASELINES
     row["forward_multiple"] = math.nan if is_baseline else seconds / data["forward_seconds"]

@@ -21,6 +21,9 @@ reported as the mean ± sd over the seeds:
   SSIM with every layer re-initialized (`--randomization-seeds` draws), beside the SSIM of
   the maps with an empty map (the floor that SSIM gives sparse maps) and the share of
   randomized maps that come out empty (no evidence anywhere; counted, not averaged);
+- Quantus's families, as `keras-cxr evaluate-explanations` scores them
+  (`_quality_families.py`): relevance mass and rank accuracy, sparseness and complexity,
+  faithfulness correlation and ROAD, max-sensitivity and random logit;
 - the time per image as a multiple of a warm forward pass (batches of 16), both measured
   in the same process, after a warm-up call that compiles;
 - the shortcut: a second model trained on phantoms whose burned-in marker correlates with
@@ -52,6 +55,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 from _quality_model import forward_seconds, gray, make_predict_fn, train
 from _quality_report import (
+    FAMILY_COLUMNS,
     MARKER_COLUMNS,
     QUALITY_COLUMNS,
     aggregate,
@@ -215,6 +219,16 @@ def report(args, runs: list[dict], methods: list[str], seconds: float) -> str:
             f"{args.randomization_seeds} draws of the fully randomized model.",
             "",
             markdown_table(quality, QUALITY_COLUMNS),
+            "",
+            "## Quantus's metric families, normal model",
+            "",
+            "As `keras-cxr evaluate-explanations` scores them (`EXPLANATION_METRICS`): "
+            "localisation and complexity on every image above, faithfulness correlation "
+            f"and ROAD on the first {args.faithfulness_images}, max-sensitivity (10 noisy "
+            "copies, radius 51 grey levels) and random logit (SSIM with the map of class 0) "
+            f"on the sanity-check images; n/a for the baselines, which have no explainer.",
+            "",
+            markdown_table(quality, FAMILY_COLUMNS),
             "",
             f"## Shortcut: {args.shortcut_images} held-out normals, every one marked",
             "",

@@ -1,11 +1,11 @@
 """The `keras-cxr` command line: a thin layer over `keras_cxr.training` and `keras_cxr.scale`.
 
 Commands: `demo` (the whole pipeline on synthetic phantoms, no download), `train`,
-`federate`,
-`evaluate`, `explain`, `export`, `report`, `model-card`, `models`, `selfcheck`, `serve` and
-`view`, one module each. Every command prints where its files went. Errors print one line,
-`error: ...`, on stderr and exit with status 1 (2 for bad arguments); `--debug` (anywhere
-on the line) shows the traceback instead.
+`federate`, `evaluate`, `evaluate-explanations`, `explain`, `export`, `report`,
+`model-card`, `models`, `selfcheck`, `serve` and `view`, one module each. Every command
+prints where its files went. Errors print one line, `error: ...`, on stderr and exit with
+status 1 (2 for bad arguments); `--debug` (anywhere on the line) shows the traceback
+instead.
 
 Nothing heavy is imported until a command runs: `keras-cxr --help` and `keras-cxr COMMAND
 --help` load neither Keras nor TensorFlow, and TensorFlow's C++ logging is set to errors
@@ -23,6 +23,7 @@ from keras_cxr.cli import (
     _tf_logging,
     demo,
     evaluate,
+    evaluate_explanations,
     explain,
     export,
     federate,
@@ -42,6 +43,7 @@ _COMMANDS = {
     "train": train,
     "federate": federate,
     "evaluate": evaluate,
+    "evaluate-explanations": evaluate_explanations,
     "explain": explain,
     "export": export,
     "report": report,

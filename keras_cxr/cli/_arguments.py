@@ -140,6 +140,18 @@ def server_url(host: str, port: int) -> str:
     return f"http://{_url_host(host)}:{port}/"
 
 
+def add_bootstrap_options(parser: argparse.ArgumentParser) -> None:
+    """`--bootstrap` and `--seed`: the patient-level bootstrap of the 95% intervals."""
+    parser.add_argument(
+        "--bootstrap",
+        type=non_negative_int,
+        default=1000,
+        metavar="N",
+        help="bootstrap resamples of patients for the 95%% intervals (0: none; default: 1000)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default: 0)")
+
+
 def add_quiet_option(parser: argparse.ArgumentParser) -> None:
     """`--quiet`: no progress bars."""
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

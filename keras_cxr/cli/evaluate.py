@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 from keras_cxr.cli._arguments import (
+    add_bootstrap_options,
     add_model_options,
     add_quiet_option,
-    non_negative_int,
     positive_int,
 )
 from keras_cxr.cli._model import load_model_and_folder
@@ -62,14 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", default="runs/evaluate", help="output folder (default: runs/evaluate)"
     )
     parser.add_argument("--batch-size", type=positive_int, default=32)
-    parser.add_argument(
-        "--bootstrap",
-        type=non_negative_int,
-        default=1000,
-        metavar="N",
-        help="bootstrap resamples of patients for the 95%% intervals (0: none; default: 1000)",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default: 0)")
+    add_bootstrap_options(parser)
     parser.add_argument(
         "--labels-csv",
         default=None,

@@ -10,6 +10,7 @@ Example:
 from keras_cxr.data import synthetic
 from keras_cxr.data._label_csv import LabelRowError
 from keras_cxr.data.augmentation import AUGMENTATIONS, make_augmentation, named_augmentation
+from keras_cxr.data.box_csv import boxes_to_mask, read_box_csv
 from keras_cxr.data.chest_xray import ChestXRay, load_chest_xray
 from keras_cxr.data.chestxray14 import CHESTXRAY14_FINDINGS, NO_FINDING, read_chestxray14
 from keras_cxr.data.chexpert import (
@@ -38,6 +39,11 @@ from keras_cxr.data.label_table import LabelTable, split_label_table
 from keras_cxr.data.labels import CLASS_NAMES, LABEL_SETS, kermany_label
 from keras_cxr.data.patients import patient_id, split_by_patient
 from keras_cxr.data.prefetch import DecodedBatch, prefetch_batches
+from keras_cxr.data.region_masks import (
+    check_region_sources,
+    find_mask_files,
+    load_region_masks,
+)
 from keras_cxr.data.sampling import balanced_sample, stratified_sample
 from keras_cxr.data.scan import MAX_IMAGE_PIXELS, scan_images
 from keras_cxr.data.shifted import (
@@ -77,12 +83,15 @@ __all__ = [
     "ScannedIndex",
     "balanced_class_weight",
     "balanced_sample",
+    "boxes_to_mask",
+    "check_region_sources",
     "cohort_matched_split",
     "cohort_matched_subset",
     "cohort_share",
     "decode_image_bytes",
     "describe_shifts",
     "find_images",
+    "find_mask_files",
     "header_pixels",
     "hold_out_cohort",
     "image_cohort",
@@ -91,10 +100,12 @@ __all__ = [
     "load_chest_xray",
     "load_image_folder",
     "load_image_splits",
+    "load_region_masks",
     "make_augmentation",
     "named_augmentation",
     "patient_id",
     "prefetch_batches",
+    "read_box_csv",
     "read_chestxray14",
     "read_chexpert",
     "read_dicom",

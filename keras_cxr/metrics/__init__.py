@@ -43,6 +43,9 @@ Explanation quality:
   the relative input, output and representation stability of Agarwal et al.
 - `keras_cxr.metrics.explanation_intervals`: `per_image_interval`, a patient-level
   bootstrap interval of any of them, from their `per_image=True` values.
+- `keras_cxr.metrics.explanation_metrics`: `EXPLANATION_METRICS`, every explanation
+  metric by name with its family and one way of calling it (what `keras-cxr
+  evaluate-explanations` scores).
 - `keras_cxr.metrics.model_randomization` and `keras_cxr.metrics.data_randomization`: the
   sanity checks of Adebayo et al., with the measures of `keras_cxr.metrics.similarity`
   (Spearman rank correlation, SSIM); `keras_cxr.metrics.parameter_randomization`, their
@@ -80,6 +83,12 @@ from keras_cxr.metrics.deletion_insertion import (
     insertion_curve,
 )
 from keras_cxr.metrics.explanation_intervals import per_image_interval
+from keras_cxr.metrics.explanation_metrics import (
+    DEFAULT_EXPLANATION_METRICS,
+    EXPLANATION_METRICS,
+    ExplanationMetric,
+    MetricInputs,
+)
 from keras_cxr.metrics.explanation_sensitivity import (
     avg_sensitivity,
     local_lipschitz_estimate,
@@ -125,8 +134,12 @@ from keras_cxr.metrics.threshold_selection import select_threshold
 from keras_cxr.metrics.uncertainty import mc_dropout_predict
 
 __all__ = [
+    "DEFAULT_EXPLANATION_METRICS",
+    "EXPLANATION_METRICS",
     "MULTILABEL_METRICS",
+    "ExplanationMetric",
     "Interval",
+    "MetricInputs",
     "OperatingPoint",
     "attribution_localisation",
     "auc",

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_cxr._validation import check_int, invalid_value
+from keras_cxr._validation import check_int, invalid_value, shape_error
 from keras_cxr.metrics._explain_fn import checked_images, explain_method, maps_and_classes
 from keras_cxr.metrics._stats import summarize
 from keras_cxr.metrics.similarity import map_similarity
@@ -48,10 +48,13 @@ def random_logit(
     similarity: str = "ssim",
     seed: Any = 0,
     per_image: bool = False,
+    maps: Any = None,
 ) -> float | np.ndarray:
     """Similarity of each explanation to the explanation of a random other class.
 
-    Both explanations are computed in one call of `explain_fn` each, for the whole batch.
+    Both explanations are computed in one call of `explain_fn` each, for the whole batch;
+    with `maps` (the explanations of `class_index` already at hand, Quantus's `a_batch`)
+    only the other classes are explained.
 
     Args:
         explain_fn: A keras_cxr explainer, or a callable `(images, class_index)` returning
@@ -67,6 +70,9 @@ def random_logit(
         seed: Seed or `numpy.random.Generator` of the other classes (see `off_classes`).
             Defaults to 0.
         per_image: If True, one value per image instead of the mean. Defaults to False.
+        maps: The explanations of `class_index`, shape (N, H, W), as `explain_fn` gives
+            them (its `.attributions` where set, else `.heatmaps`); None to explain them
+            here. Defaults to None.
 
     Returns:
         The mean similarity (lower is better), or shape (N,) with `per_image=True`.
@@ -81,6 +87,10 @@ def random_logit(
         >>> import numpy as np
         >>> images = np.random.default_rng(0).uniform(size=(2, 12, 12, 1))
         >>> keras_cxr.metrics.random_logit(lambda x, c: x[..., 0], images, 0, num_classes=3)
+        1.0
+        >>> given = images[..., 0].astype("float32")  # as the explainer would return them
+        >>> keras_cxr.metrics.random_logit(  # the maps of class 0 given: one call, not two
+        ...     lambda x, c: x[..., 0], images, 0, num_classes=3, maps=given)
         1.0
 
     Reference:
@@ -102,7 +112,12 @@ def random_logit(
         )
     if similarity not in ("spearman", "ssim"):
         raise invalid_value("similarity", "one of ('spearman', 'ssim')", similarity)
-    explained, _ = maps_and_classes(explain(images, classes), len(images))
+    if maps is None:
+        explained, _ = maps_and_classes(explain(images, classes), len(images))
+    else:
+        explained = np.asarray(maps, np.float64)
+        if explained.shape[:1] != (len(images),) or explained.ndim != 3:
+            raise shape_error("maps", f"an array of shape ({len(images)}, H, W)", explained.shape)
     other_classes = off_classes(classes, num_classes, seed)
     others, _ = maps_and_classes(explain(images, other_classes), len(images))
     return summarize(map_similarity(explained, others, similarity), per_image)

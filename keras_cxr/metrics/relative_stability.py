@@ -18,7 +18,8 @@ metrics: every pixel plus `U(low, high)` with `noise_range=(0.02, 0.2)`, in the 
 The explainer is seen through `explain_fn` as in `keras_cxr.metrics.max_sensitivity`
 (`explain(images, class_index)`), the model through `predict_fn` (see `keras_cxr.metrics`),
 and for RRS the representation through `representation_fn(images) -> (B, ...)`. The noisy
-copies of the whole batch go through each in calls of at most `batch_size` images.
+copies of the whole batch go through each in calls of at most `batch_size` images; several
+copies of a small batch share a call of the explainer and of the model.
 
 Reference:
     Agarwal, Jabbari, Agarwal, Upadhyay, Wu, Zitnik, Lakkaraju. "Rethinking Stability for
@@ -106,14 +107,25 @@ def _stability(
     labels = predicted_classes(outputs, count)
     rng = np.random.default_rng(seed)
     ratios = np.empty((num_samples, count))
-    for sample in range(num_samples):
-        noisy = images + rng.uniform(low, high, images.shape).astype(np.float32)
-        maps, _ = _explain(explain, noisy, classes, batch_size)
+    # Several samples per call when the batch is small, so that each call of the explainer
+    # and the model carries up to `batch_size` images; the noise is drawn in sample order.
+    per_call = max(1, batch_size // count)
+    for start in range(0, num_samples, per_call):
+        draws = min(per_call, num_samples - start)
+        noise = rng.uniform(low, high, (draws, *images.shape)).astype(np.float32)
+        noisy = (images[None] + noise).reshape(-1, *images.shape[1:])
+        tiled = classes if classes is None or np.ndim(classes) == 0 else np.tile(classes, draws)
+        maps, _ = _explain(explain, noisy, tiled, batch_size)
         noisy_outputs = _call_in_batches(predict_fn, noisy, batch_size)
-        moved = denominator(images, noisy, outputs, noisy_outputs)
-        ratios[sample] = _relative_norm(clean, maps, eps_min) / (moved + (moved == 0) * eps_min)
-        if nan_when_prediction_changes:
-            ratios[sample, predicted_classes(noisy_outputs, count) != labels] = np.nan
+        for draw in range(draws):
+            rows, sample = slice(draw * count, (draw + 1) * count), start + draw
+            moved = denominator(images, noisy[rows], outputs, noisy_outputs[rows])
+            ratios[sample] = _relative_norm(clean, maps[rows], eps_min) / (
+                moved + (moved == 0) * eps_min
+            )
+            if nan_when_prediction_changes:
+                changed = predicted_classes(noisy_outputs[rows], count) != labels
+                ratios[sample, changed] = np.nan
     return reduce_rows(ratios.T, np.nanmax)
 
 

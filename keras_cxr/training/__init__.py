@@ -23,6 +23,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers, IDEs and the API docs
     from keras_cxr.training.demo import DemoResult, run_demo
     from keras_cxr.training.evaluation import Evaluation, evaluate_model
     from keras_cxr.training.explaining import ExplainedImage, explain_files
+    from keras_cxr.training.explanation_evaluation import (
+        ExplanationEvaluation,
+        evaluate_explanations,
+    )
     from keras_cxr.training.features import extract_features, feature_batches
     from keras_cxr.training.finding_thresholds import finding_metadata, select_finding_thresholds
     from keras_cxr.training.history import read_history
@@ -60,6 +64,8 @@ _EXPORTS = {
     "run_demo": "demo",
     "Evaluation": "evaluation",
     "evaluate_model": "evaluation",
+    "ExplanationEvaluation": "explanation_evaluation",
+    "evaluate_explanations": "explanation_evaluation",
     "ExplainedImage": "explaining",
     "explain_files": "explaining",
     "extract_features": "features",
@@ -100,6 +106,7 @@ __all__ = [
     "EpochProgress",
     "Evaluation",
     "ExplainedImage",
+    "ExplanationEvaluation",
     "MaskedBinaryCrossentropy",
     "MultiLabelResult",
     "MulticlassEvaluation",
@@ -117,6 +124,7 @@ __all__ = [
     "calibrate_multiclass_on_validation",
     "calibrate_on_validation",
     "check_writable",
+    "evaluate_explanations",
     "evaluate_model",
     "evaluate_multiclass",
     "evaluate_multilabel",

@@ -2,6 +2,7 @@
 
 from keras_cxr.viz import plots
 from keras_cxr.viz.grid import grid_rows, plot_grid
+from keras_cxr.viz.metric_intervals import metric_intervals_figure
 from keras_cxr.viz.overlay import COLORMAPS, colorize, overlay, to_uint8_rgb
 from keras_cxr.viz.plots import (
     confusion_figure,
@@ -19,6 +20,7 @@ __all__ = [
     "figure_to_png",
     "grid_rows",
     "history_figure",
+    "metric_intervals_figure",
     "overlay",
     "plot_grid",
     "plots",

@@ -33,6 +33,7 @@ MODULES = [
         "parameter_randomization",
         "pixel_flips",
         "explanation_intervals",
+        "explanation_metrics",
         "relative_stability",
         "leakage",
         "precision_recall",

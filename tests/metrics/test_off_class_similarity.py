@@ -55,6 +55,25 @@ def test_the_explainer_gets_one_class_per_image_and_an_explain_method_is_used():
     assert seen == [[1, 1], [0, 0]]
 
 
+def test_given_maps_save_the_first_call_and_give_the_same_values():
+    seen = []
+
+    def explain(images, classes):
+        seen.append(np.asarray(classes).tolist())
+        return class_maps(images, classes)
+
+    classes = np.array([0, 1, 2, 3, 0])
+    given = metrics.random_logit(explain, IMAGES, classes, 4, seed=5, per_image=True,
+                                 maps=class_maps(IMAGES, classes))  # fmt: skip
+    assert len(seen) == 1 and seen[0] != classes.tolist()  # only the other classes
+    computed = metrics.random_logit(class_maps, IMAGES, classes, 4, seed=5, per_image=True)
+    np.testing.assert_array_equal(given, computed)
+    with pytest.raises(
+        ValueError, match=r"argument `maps`. Expected an array of shape \(5, H, W\)"
+    ):
+        metrics.random_logit(explain, IMAGES, classes, 4, maps=np.zeros((4, 12, 12)))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

@@ -55,6 +55,26 @@ def test_matches_the_definition(metric, denominator):
     np.testing.assert_allclose(values, reference(IMAGES, denominator), rtol=1e-6)
 
 
+def test_small_batches_pack_several_copies_per_call_with_the_same_values():
+    sizes = {"explain": [], "predict": []}
+
+    def explain(images, classes):
+        sizes["explain"].append(len(images))
+        return squared(images, classes)
+
+    def predict(images):
+        sizes["predict"].append(len(images))
+        return two_scores(images)
+
+    packed = metrics.relative_output_stability(explain, predict, IMAGES, num_samples=5, seed=3,
+                                               batch_size=6, per_image=True)  # fmt: skip
+    # The clean images, then 2 copies of the 3 images a call: 6, 6 and the last 3.
+    assert sizes == {"explain": [3, 6, 6, 3], "predict": [3, 6, 6, 3]}
+    single = metrics.relative_output_stability(squared, two_scores, IMAGES, num_samples=5,
+                                               seed=3, batch_size=3, per_image=True)  # fmt: skip
+    np.testing.assert_array_equal(packed, single)
+
+
 def test_the_input_as_representation_gives_input_stability():
     ris = metrics.relative_input_stability(squared, two_scores, IMAGES, per_image=True)
     rrs = metrics.relative_representation_stability(
