@@ -149,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
         decision += (
             f"; probabilities calibrated at temperature {manifest.get('temperature', 1.0):.3f}"
         )
-    print(f"{manifest['method']} on {', '.join(manifest['branches'])}; {decision}.")
+    # The pixel and attention methods have no target layers, hence no branches to name.
+    branches = f" on {', '.join(manifest['branches'])}" if manifest["branches"] else ""
+    print(f"{manifest['method']}{branches}; {decision}.")
     print(summary)
     return 0

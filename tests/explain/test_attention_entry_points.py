@@ -112,7 +112,7 @@ def test_the_command_explains_a_vit_file_and_refuses_a_cnn(vit, cnn, tmp_path, c
     arguments = ["--out", str(out), "--method", "attention-gradient", "--heatmap-size", "16"]
     assert main(["explain", "--model", str(tmp_path / "vit.keras"), str(tmp_path / "images"),
                  *arguments, "--quiet"]) == 0  # fmt: skip
-    assert capsys.readouterr().out.startswith("attention-gradient")
+    assert capsys.readouterr().out.startswith("attention-gradient; threshold 0.500")
     assert keras_cxr.scale.read_manifest(out)["method"] == "attention-gradient"
     maps = keras_cxr.scale.read_heatmaps(out)
     assert maps["path"].tolist() == [str(path) for path in paths]

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 
 from keras_cxr import GradCAM
 from keras_cxr.explain import normalize, upsample
@@ -10,6 +11,10 @@ from keras_cxr.explain.split import split_model
 from keras_cxr.explain.target_layers import resolve_layers
 
 from .models import SIZE, toy_vit
+
+#: Run under every Keras backend (tests/test_backends.py): the head's extra inputs are
+#: closed over inside each backend's differentiated function.
+pytestmark = pytest.mark.backends
 
 
 def split_of(model, layer=None):
