@@ -64,9 +64,11 @@ def test_a_folder_that_is_no_run_is_one_error_line(tmp_path, capsys):
     )
 
 
-def test_serve_run_hands_the_run_to_the_model_server(monkeypatch, capsys):
+def test_serve_run_hands_the_run_to_the_model_server(monkeypatch, capsys, tmp_path):
     import keras_cxr.serve
 
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.keras").write_bytes(b"")  # there: the command checks before it serves
     handed = {}
     monkeypatch.setattr(keras_cxr.serve, "serve", lambda model, **options: handed.update(options))
     assert main(["serve", "--model", "m.keras", "--run", "explained"]) == 0

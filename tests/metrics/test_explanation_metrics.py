@@ -10,15 +10,20 @@ import pytest
 import keras_cxr
 from keras_cxr import metrics
 from keras_cxr.metrics import EXPLANATION_METRICS, MetricInputs
-from tests.explain.models import tiny_cnn
+from tests.explain.models import tiny_cnn, with_random_weights
 
 FAMILIES = {"localisation", "faithfulness", "robustness", "randomisation", "complexity"}
 
 
 @pytest.fixture(scope="module")
 def inputs():
-    """Three 16 px images of a tiny random CNN, its Saliency maps and square masks."""
-    model = tiny_cnn((16, 16, 1))
+    """Three 16 px images of a tiny random CNN, its Saliency maps and square masks.
+
+    The weights are drawn here, small: Keras's own unseeded draws (a module fixture is
+    built before the autouse per-test seed) often saturated the sigmoid on 0-255 pixels,
+    and then faithfulness correlation is NaN (no prediction moves).
+    """
+    model = with_random_weights(tiny_cnn((16, 16, 1)), seed=0, scale=0.05)
     images = np.random.default_rng(0).uniform(0, 255, (3, 16, 16, 1)).astype("float32")
     explainer = keras_cxr.explain.Saliency(model)
     heatmaps = np.asarray(explainer.explain(images, class_index=1).heatmaps, np.float64)
