@@ -44,14 +44,7 @@ def compile_function(
     signature = None
     if input_signature is not None:
         signature = [tf.TensorSpec(shape, dtype) for shape, dtype in input_signature]
-
-    def on_tensors(*args):
-        # Traced, the arguments are tensors already; under `tf.config.run_functions_eagerly`
-        # they arrive as NumPy arrays, which a gradient tape cannot watch.
-        return function(*tf.nest.map_structure(tf.convert_to_tensor, args))
-
-    on_tensors.__name__ = getattr(function, "__name__", "function")
-    return tf.function(on_tensors, input_signature=signature, reduce_retracing=True)
+    return tf.function(function, input_signature=signature, reduce_retracing=True)
 
 
 def head_gradients(
@@ -252,7 +245,12 @@ def _batchnorm_layers(model: keras.Model) -> list:
 
 
 def _taped_gradients(function, inputs, score) -> tuple[object, object]:
-    """`(function(inputs), d score(function(inputs)) / d inputs)`, on one gradient tape."""
+    """`(function(inputs), d score(function(inputs)) / d inputs)`, on one gradient tape.
+
+    `inputs` are tensors inside a traced function; under `tf.config.run_functions_eagerly`
+    they arrive as NumPy arrays, which a tape cannot watch, so they are converted first.
+    """
+    inputs = tf.nest.map_structure(tf.convert_to_tensor, inputs)
     with tf.GradientTape() as tape:
         tape.watch(inputs)
         logits = function(inputs)
